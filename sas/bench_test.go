@@ -1,0 +1,203 @@
+package sas
+
+import (
+	"fmt"
+	"net/url"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+)
+
+// The token both signers make in the benchmarks: a one-hour read SAS for one
+// blob, in the newest layout, the only one the SDK signs. Both give the same
+// signature (checked in sdkBenchValues).
+const benchBlob = "2024/holiday/IMG_0001.jpg"
+
+var benchExpiry = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func benchValues() ServiceValues {
+	return ServiceValues{Version: VersionLatest, Permissions: PermRead, Expiry: benchExpiry, Container: "photos", Blob: benchBlob}
+}
+
+func sdkBenchValues() azsas.BlobSignatureValues {
+	return azsas.BlobSignatureValues{Version: VersionLatest, Permissions: "r", ExpiryTime: benchExpiry, ContainerName: "photos", BlobName: benchBlob}
+}
+
+// BenchmarkSignBlobRead compares signing and encoding one blob read SAS with
+// this package and with the Azure SDK for Go (SignWithSharedKey + Encode).
+func BenchmarkSignBlobRead(b *testing.B) {
+	key := devKey(b)
+	cred, err := azblob.NewSharedKeyCredential(DevAccountName, DevAccountKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ours, err := benchValues().signed(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	theirs, err := sdkBenchValues().SignWithSharedKey(cred)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if q, _ := url.ParseQuery(ours); q.Get("sig") != theirs.Signature() {
+		b.Fatal("the two signers made different tokens")
+	}
+
+	b.Run("sas", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			v := benchValues()
+			q, err := v.Sign(key)
+			if err != nil || q.Encode() == "" {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("azure-sdk", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			q, err := sdkBenchValues().SignWithSharedKey(cred)
+			if err != nil || q.Encode() == "" {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func (v ServiceValues) signed(key *SharedKey) (string, error) {
+	q, err := v.Sign(key)
+	return q.Encode(), err
+}
+
+func benchSigner(b testing.TB, maxEntries int) *Signer {
+	s, err := NewSigner(devKey(b), ServiceValues{Permissions: PermRead, Container: "photos"},
+		SignerOptions{TTL: time.Hour, MaxEntries: maxEntries})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkCacheHit is a request for a blob whose token is cached.
+func BenchmarkCacheHit(b *testing.B) {
+	s := benchSigner(b, 0)
+	if _, err := s.Token(benchBlob); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if q, err := s.Token(benchBlob); err != nil || q.IsZero() {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCacheHitParallel is the same from every core at once, over 1,000
+// blobs: the cache's lock is shared by all requests of an origin.
+func BenchmarkCacheHitParallel(b *testing.B) {
+	s := benchSigner(b, 0)
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = fmt.Sprintf("2024/holiday/IMG_%04d.jpg", i)
+		if _, err := s.Token(names[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.Token(names[i%len(names)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkSignerMiss is a request for a blob not yet cached: a signing and
+// an insertion (evicting once the cache is full).
+func BenchmarkSignerMiss(b *testing.B) {
+	s := benchSigner(b, 10_000)
+	names := make([]string, 50_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("2024/holiday/IMG_%06d.jpg", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.Token(names[i%len(names)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// TestAllocations pins the allocation budget: a signing allocates only the
+// token it returns (at most 3 allowed), a cache hit nothing.
+func TestAllocations(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("coverage and race instrumentation allocate on their own")
+	}
+	key := devKey(t)
+	sign := testing.AllocsPerRun(1000, func() {
+		v := benchValues()
+		if _, err := v.Sign(key); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if sign > 3 {
+		t.Errorf("signing a blob read SAS: %.1f allocations, want at most 3", sign)
+	}
+	s := benchSigner(t, 0)
+	if _, err := s.Token(benchBlob); err != nil {
+		t.Fatal(err)
+	}
+	hit := testing.AllocsPerRun(1000, func() {
+		if _, err := s.Token(benchBlob); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if hit != 0 {
+		t.Errorf("cache hit: %.1f allocations, want 0", hit)
+	}
+	t.Logf("allocations: sign %.0f, cache hit %.0f", sign, hit)
+}
+
+// TestHeapOf100kCachedTokens measures the heap that 100,000 cached blob
+// tokens hold, names included: the budget is 40 MB.
+func TestHeapOf100kCachedTokens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a 100,000-entry cache")
+	}
+	const n = 100_000
+	before := heapInUse()
+	s := benchSigner(t, n)
+	for i := range n {
+		if _, err := s.Token(fmt.Sprintf("2024/holiday/album-%03d/IMG_%06d.jpg", i%500, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := heapInUse()
+	if st := s.Stats(); st.Entries != n || st.Evictions != 0 {
+		t.Fatalf("stats %+v: want %d entries, no evictions", st, n)
+	}
+	used := after - before
+	t.Logf("100,000 cached blob tokens: %.1f MB of heap (%d bytes each)", float64(used)/1e6, used/n)
+	if used > 40e6 {
+		t.Errorf("100,000 cached blob tokens hold %.1f MB of heap, want under 40 MB", float64(used)/1e6)
+	}
+	runtime.KeepAlive(s)
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}

@@ -1,0 +1,284 @@
+package sas
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// CacheOptions configures a Cache.
+type CacheOptions struct {
+	// MaxEntries bounds the cache; the least recently used entry goes first.
+	// Zero means DefaultMaxEntries.
+	MaxEntries int
+
+	// RenewBefore: a cached query with less than this left before its expiry
+	// is signed again. Zero means it is kept until it expires.
+	RenewBefore time.Duration
+
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// DefaultMaxEntries is the size of a Cache when none is given: about 30 MB
+// of blob tokens at most.
+const DefaultMaxEntries = 100_000
+
+// CacheStats counts what a Cache did.
+type CacheStats struct {
+	Hits      uint64 // served from the cache
+	Misses    uint64 // signed because nothing usable was cached
+	Renewals  uint64 // signed because the cached one neared its expiry
+	Evictions uint64 // dropped to stay within MaxEntries
+	Entries   int    // held now
+}
+
+// Cache holds signed queries and hands each out until RenewBefore is left
+// before its expiry; it never hands one out at or past its expiry. When many
+// goroutines ask for the same key at once, one signs and the others wait
+// for its result, or keep using the still valid query it is renewing.
+//
+// K must identify everything that is signed apart from the times; Signer
+// uses the blob name, with everything else fixed per Signer. A query with a
+// zero expiry (a stored policy holds it) is kept until evicted or
+// invalidated.
+type Cache[K comparable] struct {
+	mu          sync.Mutex
+	entries     map[K]*cacheEntry[K]
+	newest      *cacheEntry[K] // most recently used; a doubly linked ring
+	max         int
+	renewBefore time.Duration
+	clock       func() time.Time // nil: the real clock, read the fast way
+	base        time.Time        // entry times count from here
+	stats       CacheStats
+	onWait      func() // tests: called when a Get starts waiting on another's signing
+}
+
+type cacheEntry[K comparable] struct {
+	key        K
+	query      Query
+	renewAt    time.Duration // since base; serve without signing before it
+	expiresAt  time.Duration // since base; never serve at or after it
+	expires    bool          // false: a stored policy holds the expiry
+	prev, next *cacheEntry[K]
+	signing    *signing // the signing under way for this key, if any
+}
+
+// signing is one call of the sign function that others may wait on.
+type signing struct {
+	done  chan struct{}
+	query Query
+	err   error
+}
+
+// NewCache returns an empty cache.
+func NewCache[K comparable](opts CacheOptions) (*Cache[K], error) {
+	if opts.MaxEntries < 0 {
+		return nil, fmt.Errorf("cache size %d is negative", opts.MaxEntries)
+	}
+	if opts.RenewBefore < 0 {
+		return nil, fmt.Errorf("renew_before %s is negative", opts.RenewBefore)
+	}
+	if opts.MaxEntries == 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	c := &Cache[K]{
+		entries:     make(map[K]*cacheEntry[K]),
+		max:         opts.MaxEntries,
+		renewBefore: opts.RenewBefore,
+		clock:       opts.Now,
+	}
+	c.base = c.now()
+	return c, nil
+}
+
+func (c *Cache[K]) now() time.Time {
+	if c.clock == nil {
+		return time.Now()
+	}
+	return c.clock()
+}
+
+// elapsed is the time since base. On the real clock it reads only the
+// monotonic clock (time.Since's fast path), half the cost of time.Now on a
+// cache hit, and immune to steps of the wall clock.
+func (c *Cache[K]) elapsed() time.Duration {
+	if c.clock == nil {
+		return time.Since(c.base)
+	}
+	return c.clock().Sub(c.base)
+}
+
+// Get returns the cached query for key, or calls sign to make one. When a
+// renewal fails while the cached query is still valid, Get returns that
+// query and the next call tries signing again.
+func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
+	now := c.elapsed()
+	c.mu.Lock()
+	e := c.entries[key]
+	if e != nil {
+		usable := !e.query.IsZero() && (!e.expires || now < e.expiresAt)
+		if usable && now < e.renewAt {
+			c.touch(e)
+			c.stats.Hits++
+			q := e.query
+			c.mu.Unlock()
+			return q, nil
+		}
+		if s := e.signing; s != nil {
+			if usable {
+				// Someone is renewing it; the current one is still valid.
+				c.touch(e)
+				c.stats.Hits++
+				q := e.query
+				c.mu.Unlock()
+				return q, nil
+			}
+			c.mu.Unlock()
+			if c.onWait != nil {
+				c.onWait()
+			}
+			<-s.done
+			if exp := s.query.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
+				// The signing outlasted the token (a stalled signer): ask
+				// again rather than hand out an expired query.
+				return c.Get(key, sign)
+			}
+			return s.query, s.err
+		}
+		if usable {
+			c.stats.Renewals++
+		} else {
+			c.stats.Misses++
+		}
+		c.touch(e)
+	} else {
+		c.stats.Misses++
+		e = &cacheEntry[K]{key: key}
+		c.entries[key] = e
+		c.pushFront(e)
+		c.evict()
+	}
+	s := &signing{done: make(chan struct{})}
+	e.signing = s
+	old, oldExpires, oldExpiresAt := e.query, e.expires, e.expiresAt
+	c.mu.Unlock()
+
+	c.sign(e, s, sign)
+	if s.err != nil && !old.IsZero() && (!oldExpires || c.elapsed() < oldExpiresAt) {
+		// A failed renewal keeps the entry; its query is still good, so
+		// serve it and let the next Get try signing again.
+		return old, nil
+	}
+	return s.query, s.err
+}
+
+// sign runs the sign function for e and publishes its result, even if it
+// panics, so no waiter is left blocked.
+func (c *Cache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Query, error)) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.err = errors.New("signing a SAS panicked")
+			c.finish(e, s)
+			panic(r)
+		}
+		c.finish(e, s)
+	}()
+	s.query, s.err = sign(e.key)
+}
+
+func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.signing = nil
+	close(s.done)
+	if s.err != nil {
+		if c.entries[e.key] == e && e.query.IsZero() {
+			c.remove(e)
+		}
+		return
+	}
+	e.query = s.query
+	e.expires, e.renewAt = false, 1<<63-1
+	if exp := s.query.Expiry(); !exp.IsZero() {
+		now := c.now()
+		e.expires = true
+		// Sub saturates at about 292 years; cap below that so the sum
+		// cannot overflow for a token that expires in 9999.
+		e.expiresAt = now.Sub(c.base) + min(exp.Sub(now), 100*365*24*time.Hour)
+		e.renewAt = e.expiresAt - c.renewBefore
+	}
+}
+
+// Invalidate drops what is cached for key, so the next Get signs afresh;
+// use it when Azure refused the query (a rotated key, a revoked policy).
+func (c *Cache[K]) Invalidate(key K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[key]; e != nil {
+		c.remove(e)
+	}
+}
+
+// Stats returns counters since the cache was made.
+func (c *Cache[K]) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Entries = len(c.entries)
+	return s
+}
+
+// Len returns the number of entries held.
+func (c *Cache[K]) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// touch makes e the most recently used entry.
+func (c *Cache[K]) touch(e *cacheEntry[K]) {
+	if c.newest == e {
+		return
+	}
+	c.unlink(e)
+	c.pushFront(e)
+}
+
+func (c *Cache[K]) pushFront(e *cacheEntry[K]) {
+	if c.newest == nil {
+		e.prev, e.next = e, e
+	} else {
+		oldest := c.newest.prev
+		e.prev, e.next = oldest, c.newest
+		oldest.next, c.newest.prev = e, e
+	}
+	c.newest = e
+}
+
+func (c *Cache[K]) unlink(e *cacheEntry[K]) {
+	if e.next == e {
+		c.newest = nil
+	} else {
+		e.prev.next, e.next.prev = e.next, e.prev
+		if c.newest == e {
+			c.newest = e.next
+		}
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (c *Cache[K]) remove(e *cacheEntry[K]) {
+	delete(c.entries, e.key)
+	c.unlink(e)
+}
+
+// evict drops least recently used entries beyond the bound. An entry being
+// signed may go too: its waiters still get the result through signing.
+func (c *Cache[K]) evict() {
+	for len(c.entries) > c.max {
+		c.remove(c.newest.prev)
+		c.stats.Evictions++
+	}
+}

@@ -1,0 +1,226 @@
+package sas
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Azurite's well-known development account, public by design (Microsoft
+// documents it in "Use the Azurite emulator").
+const (
+	DevAccountName  = "devstoreaccount1"
+	DevAccountKey   = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	DevBlobEndpoint = "http://127.0.0.1:10000/" + DevAccountName
+)
+
+// ConnectionString is a parsed Azure Storage connection string: the blob
+// endpoint and at most one credential.
+type ConnectionString struct {
+	// AccountName is the storage account, from AccountName or, failing that,
+	// from the blob endpoint.
+	AccountName string
+
+	// BlobEndpoint is the blob service URL without a trailing slash: given,
+	// or built from DefaultEndpointsProtocol, AccountName and EndpointSuffix.
+	BlobEndpoint string
+
+	// Key is set by AccountKey (or UseDevelopmentStorage).
+	Key *SharedKey
+
+	// SAS is set by SharedAccessSignature.
+	SAS *Token
+}
+
+// connStrNames are the settings Azure's connection strings use, by lower
+// case name. Those for other services are accepted and ignored.
+var connStrNames = map[string]string{
+	"accountname": "AccountName", "accountkey": "AccountKey", "blobendpoint": "BlobEndpoint",
+	"endpointsuffix": "EndpointSuffix", "defaultendpointsprotocol": "DefaultEndpointsProtocol",
+	"sharedaccesssignature": "SharedAccessSignature", "usedevelopmentstorage": "UseDevelopmentStorage",
+	"developmentstorageproxyuri": "DevelopmentStorageProxyUri",
+	"blobsecondaryendpoint":      "BlobSecondaryEndpoint",
+	"queueendpoint":              "QueueEndpoint", "queuesecondaryendpoint": "QueueSecondaryEndpoint",
+	"tableendpoint": "TableEndpoint", "tablesecondaryendpoint": "TableSecondaryEndpoint",
+	"fileendpoint": "FileEndpoint", "filesecondaryendpoint": "FileSecondaryEndpoint",
+}
+
+// ParseConnectionString reads a connection string such as
+//
+//	DefaultEndpointsProtocol=https;AccountName=NAME;AccountKey=KEY;EndpointSuffix=core.windows.net
+//	BlobEndpoint=https://NAME.blob.core.windows.net;SharedAccessSignature=sv=…
+//	UseDevelopmentStorage=true
+//
+// Setting names are case-insensitive. Errors name the setting at fault and
+// never quote a key or token.
+func ParseConnectionString(s string) (*ConnectionString, error) {
+	settings, err := splitConnectionString(s)
+	if err != nil {
+		return nil, err
+	}
+	if dev, ok := settings["UseDevelopmentStorage"]; ok {
+		return developmentStorage(dev, settings)
+	}
+
+	c := &ConnectionString{AccountName: settings["AccountName"]}
+	if endpoint, ok := settings["BlobEndpoint"]; ok {
+		if c.BlobEndpoint, err = checkEndpoint("BlobEndpoint", endpoint); err != nil {
+			return nil, err
+		}
+		if c.AccountName == "" {
+			c.AccountName = AccountFromEndpoint(c.BlobEndpoint)
+		}
+	} else {
+		if c.AccountName == "" {
+			return nil, errors.New("connection string has neither AccountName nor BlobEndpoint")
+		}
+		scheme := "https"
+		if p, ok := settings["DefaultEndpointsProtocol"]; ok {
+			if p != "https" && p != "http" {
+				return nil, fmt.Errorf("connection string DefaultEndpointsProtocol %q is not https or http", clip(p))
+			}
+			scheme = p
+		}
+		suffix := "core.windows.net"
+		if s, ok := settings["EndpointSuffix"]; ok {
+			suffix = strings.Trim(s, ".")
+		}
+		if c.BlobEndpoint, err = checkEndpoint("EndpointSuffix", scheme+"://"+c.AccountName+".blob."+suffix); err != nil {
+			return nil, err
+		}
+	}
+
+	if c.AccountName != "" {
+		if err := checkAccountName(c.AccountName); err != nil {
+			return nil, fmt.Errorf("connection string AccountName: %w", err)
+		}
+	}
+
+	key, hasKey := settings["AccountKey"]
+	sas, hasSAS := settings["SharedAccessSignature"]
+	switch {
+	case hasKey && hasSAS:
+		return nil, errors.New("connection string has both AccountKey and SharedAccessSignature; keep one")
+	case hasKey:
+		if settings["AccountName"] == "" {
+			return nil, errors.New("connection string has AccountKey but no AccountName")
+		}
+		if c.Key, err = NewSharedKey(c.AccountName, key); err != nil {
+			return nil, fmt.Errorf("connection string AccountKey: %w", err)
+		}
+	case hasSAS:
+		if c.SAS, err = Parse(sas); err != nil {
+			return nil, fmt.Errorf("connection string SharedAccessSignature: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// splitConnectionString splits Name=Value pairs on ';'. A value may hold
+// '=' (base64 keys end with it).
+func splitConnectionString(s string) (map[string]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("connection string is empty")
+	}
+	settings := make(map[string]string, 6)
+	for i, part := range strings.Split(s, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		rawName, value, ok := strings.Cut(part, "=")
+		value = strings.TrimSpace(value)
+		name, known := connStrNames[strings.ToLower(strings.TrimSpace(rawName))]
+		switch {
+		case !ok || !known:
+			// Quote the name only when it looks like one: a pasted key
+			// fragment must not reach the message.
+			if looksLikeSettingName(rawName) {
+				return nil, fmt.Errorf("connection string setting %q is not one Azure defines", rawName)
+			}
+			return nil, fmt.Errorf("connection string part %d is not Name=Value with a known name", i+1)
+		case value == "":
+			return nil, fmt.Errorf("connection string %s is empty", name)
+		}
+		if _, dup := settings[name]; dup {
+			return nil, fmt.Errorf("connection string has %s twice", name)
+		}
+		settings[name] = value
+	}
+	if len(settings) == 0 {
+		return nil, errors.New("connection string is empty")
+	}
+	return settings, nil
+}
+
+func looksLikeSettingName(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// developmentStorage expands UseDevelopmentStorage=true to Azurite's
+// account, key and endpoint; DevelopmentStorageProxyUri replaces the host.
+func developmentStorage(value string, settings map[string]string) (*ConnectionString, error) {
+	if !strings.EqualFold(value, "true") {
+		return nil, fmt.Errorf("connection string UseDevelopmentStorage %q must be true", clip(value))
+	}
+	endpoint := DevBlobEndpoint
+	for name, v := range settings {
+		switch name {
+		case "UseDevelopmentStorage":
+		case "DevelopmentStorageProxyUri":
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+				return nil, errors.New("connection string DevelopmentStorageProxyUri is not an http(s) URL")
+			}
+			endpoint = u.Scheme + "://" + u.Hostname() + ":10000/" + DevAccountName
+		default:
+			return nil, fmt.Errorf("connection string UseDevelopmentStorage=true cannot be combined with %s", name)
+		}
+	}
+	key, err := NewSharedKey(DevAccountName, DevAccountKey)
+	if err != nil {
+		return nil, err
+	}
+	return &ConnectionString{AccountName: DevAccountName, BlobEndpoint: endpoint, Key: key}, nil
+}
+
+// checkEndpoint accepts an http(s) URL with a host and no query, fragment or
+// user info, and returns it without a trailing slash.
+func checkEndpoint(setting, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("connection string %s does not give an http(s) URL with a host", setting)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("connection string %s must not carry a query, fragment or user info; put a SAS in SharedAccessSignature", setting)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// AccountFromEndpoint returns the account of a blob endpoint: the first label
+// of NAME.blob.core.windows.net, or the first path segment of a path-style
+// endpoint such as Azurite's http://127.0.0.1:10000/devstoreaccount1. It
+// returns "" when neither applies.
+func AccountFromEndpoint(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	if first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/"); first != "" {
+		return first
+	}
+	if label, rest, ok := strings.Cut(u.Hostname(), "."); ok && strings.HasPrefix(rest, "blob.") {
+		return label
+	}
+	return ""
+}

@@ -1,0 +1,153 @@
+package sas
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// TimeFormat is how this package writes st, se, skt and ske: UTC to the
+// second, the form Azure documents and the SDKs use.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+// SnapshotTimeFormat is the form of a snapshot's ?snapshot= value: UTC with
+// seven fractional digits.
+const SnapshotTimeFormat = "2006-01-02T15:04:05.0000000Z"
+
+// appendTime appends t in TimeFormat without going through time.Format, and
+// without Date and Clock, which each work out the calendar again: this runs
+// on every signing.
+func appendTime(dst []byte, t time.Time) []byte {
+	secs := t.Unix()
+	days := secs / 86400
+	if secs < 0 && secs%86400 != 0 {
+		days-- // floor, for times before 1970
+	}
+	rem := int(secs - days*86400)
+	year, month, day := civilFromDays(days)
+	if year < 0 || year > 9999 {
+		// Out of Azure's range; validated earlier, written plainly here.
+		return t.UTC().AppendFormat(dst, TimeFormat)
+	}
+	hour, minute, sec := rem/3600, rem/60%60, rem%60
+	return append(dst,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), 'Z')
+}
+
+// civilFromDays turns days since 1970-01-01 into a proleptic Gregorian date
+// (Howard Hinnant's days_from_civil inverse, valid for any int64 here).
+func civilFromDays(days int64) (year, month, day int) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097                                  // day of era, [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of era, [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of year from March 1, [0, 365]
+	mp := (5*doy + 2) / 153                                // month from March, [0, 11]
+	day = int(doy - (153*mp+2)/5 + 1)
+	month = int(mp + 3)
+	if month > 12 {
+		month -= 12
+	}
+	year = int(yoe + era*400)
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
+}
+
+// ParseTime reads a SAS time in any form Azure accepts: YYYY-MM-DD,
+// YYYY-MM-DDThh:mmZ, YYYY-MM-DDThh:mm:ssZ, or with up to seven fractional
+// digits of a second.
+func ParseTime(s string) (time.Time, error) {
+	for _, layout := range [...]string{TimeFormat, "2006-01-02", "2006-01-02T15:04Z", "2006-01-02T15:04:05.9999999Z"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errBadTime
+}
+
+// queryEscapes marks the bytes written as they are in a query value: RFC
+// 3986 unreserved characters. Everything else, '+' '/' '=' ':' included, is
+// percent-encoded, so the value reads back the same under any decoder.
+var queryEscapes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~')
+	}
+	return t
+}()
+
+const upperHex = "0123456789ABCDEF"
+
+// appendEscaped appends s percent-encoded for a query value.
+func appendEscaped[T string | []byte](dst []byte, s T) []byte {
+	run := 0 // start of the bytes not yet copied
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; queryEscapes[c] {
+			dst = append(dst, s[run:i]...)
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+			run = i + 1
+		}
+	}
+	return append(dst, s[run:]...)
+}
+
+// appendRawParam is appendParam for values made only of unreserved
+// characters (validated versions, permission and resource letters, digits),
+// which need no escaping: skipping the byte-by-byte check matters on a path
+// that runs for every signing.
+func appendRawParam[T string | []byte](dst []byte, name string, value T) []byte {
+	if len(value) == 0 {
+		return dst
+	}
+	if len(dst) > 0 {
+		dst = append(dst, '&')
+	}
+	dst = append(dst, name...)
+	dst = append(dst, '=')
+	return append(dst, value...)
+}
+
+// appendTimeParam is appendParam for a time written by appendTime, whose
+// only characters to escape are the two ':' at fixed places.
+func appendTimeParam(dst []byte, name string, ts []byte) []byte {
+	if len(ts) != len(TimeFormat) || ts[13] != ':' || ts[16] != ':' {
+		return appendParam(dst, name, ts)
+	}
+	if len(dst) > 0 {
+		dst = append(dst, '&')
+	}
+	dst = append(dst, name...)
+	dst = append(dst, '=')
+	dst = append(dst, ts[:13]...)
+	dst = append(dst, "%3A"...)
+	dst = append(dst, ts[14:16]...)
+	dst = append(dst, "%3A"...)
+	return append(dst, ts[17:]...)
+}
+
+// appendParam appends "&name=value" (no '&' first), skipping empty values.
+func appendParam[T string | []byte](dst []byte, name string, value T) []byte {
+	if len(value) == 0 {
+		return dst
+	}
+	if len(dst) > 0 {
+		dst = append(dst, '&')
+	}
+	dst = append(dst, name...)
+	dst = append(dst, '=')
+	return appendEscaped(dst, value)
+}
+
+func quoteJSON(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,28 @@
+package sas
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// checkIPRange accepts sip as Azure documents it: one IPv4 address, or two
+// joined by '-' with the first not above the second.
+func checkIPRange(s string) error {
+	first, last, isRange := strings.Cut(s, "-")
+	a, err := netip.ParseAddr(first)
+	if err != nil || !a.Is4() {
+		return fmt.Errorf("IP range (sip) %q is not an IPv4 address or range like 168.1.5.60-168.1.5.70", clip(s))
+	}
+	if !isRange {
+		return nil
+	}
+	b, err := netip.ParseAddr(last)
+	if err != nil || !b.Is4() {
+		return fmt.Errorf("IP range (sip) %q is not an IPv4 address or range like 168.1.5.60-168.1.5.70", clip(s))
+	}
+	if b.Less(a) {
+		return fmt.Errorf("IP range (sip) %q ends before it starts", clip(s))
+	}
+	return nil
+}

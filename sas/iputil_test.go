@@ -1,0 +1,5 @@
+package sas
+
+import "net"
+
+func parseIP(s string) net.IP { return net.ParseIP(s) }

@@ -1,0 +1,412 @@
+package sas
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Protocol is the spr field: which schemes a token may be used over.
+type Protocol string
+
+// Protocols Azure accepts.
+const (
+	ProtocolAny       Protocol = ""           // not restricted: spr is omitted
+	ProtocolHTTPS     Protocol = "https"      // HTTPS only
+	ProtocolHTTPSHTTP Protocol = "https,http" // both, written out
+)
+
+func (p Protocol) check() error {
+	switch p {
+	case ProtocolAny, ProtocolHTTPS, ProtocolHTTPSHTTP:
+		return nil
+	}
+	return fmt.Errorf("signed protocol (spr) %q is not https or https,http", clip(string(p)))
+}
+
+// ServiceValues describes a service SAS for a container or blob, signed with
+// an account key (Create a service SAS, Microsoft Learn). Zero fields are
+// left out of the token.
+type ServiceValues struct {
+	// Version is sv, the signed service version; it picks the string-to-sign
+	// layout. Empty means DefaultVersion; VersionLegacy signs the layout that
+	// predates sv and omits sv from the token.
+	Version string
+
+	// Resource is sr. Empty derives it: Blob set gives b (bs with Snapshot,
+	// bv with VersionID), Blob empty gives c.
+	Resource Resource
+
+	// Permissions is sp. It may be empty only when Identifier names a stored
+	// access policy that defines it.
+	Permissions Permissions
+
+	// Start is st; zero omits it, so the token is valid at once, which avoids
+	// clock-skew failures (Microsoft's advice).
+	Start time.Time
+
+	// Expiry is se. It may be zero only when the stored policy defines it.
+	Expiry time.Time
+
+	// Identifier is si, the id of a stored access policy on the container.
+	// Leave Permissions, Start and Expiry empty for what the policy defines.
+	Identifier string
+
+	// IPRange is sip: one address or "start-end" (2015-04-05 and later).
+	IPRange string
+
+	// Protocol is spr (2015-04-05 and later).
+	Protocol Protocol
+
+	// Container is the container name; required.
+	Container string
+
+	// Blob is the blob name, decoded (as it is stored, not URL-escaped);
+	// empty for a container SAS. For sr=d it is the directory path.
+	Blob string
+
+	// Snapshot is the snapshot time (sr=bs, 2018-11-09 and later), exactly as
+	// the request's ?snapshot= value, e.g. 2024-01-02T03:04:05.1234567Z.
+	Snapshot string
+
+	// VersionID is the blob version (sr=bv, 2019-10-10 and later), exactly as
+	// the request's ?versionid= value.
+	VersionID string
+
+	// EncryptionScope is ses (2020-12-06 and later).
+	EncryptionScope string
+
+	// Response header overrides (2013-08-15 and later): Azure answers with
+	// these values instead of the blob's own properties.
+	CacheControl       string // rscc: Cache-Control
+	ContentDisposition string // rscd: Content-Disposition
+	ContentEncoding    string // rsce: Content-Encoding
+	ContentLanguage    string // rscl: Content-Language
+	ContentType        string // rsct: Content-Type
+}
+
+// The years a SAS time can be written in.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// maxBlobNameChars is Azure's limit on a blob name, in characters.
+const maxBlobNameChars = 1024
+
+// serviceTemplate is a checked ServiceValues with its fixed fields ready for
+// the wire; sign fills in what varies per token.
+type serviceTemplate struct {
+	info        versionInfo
+	resource    Resource
+	permissions Permissions
+	v           *ServiceValues // not copied: signing reads it and keeps nothing
+	sdd         string
+}
+
+// check validates v and returns what signing needs. Errors name the field.
+// The template points at v, so it is valid while v is unchanged.
+func (v *ServiceValues) check() (serviceTemplate, error) {
+	version := v.Version
+	if version == "" {
+		version = DefaultVersion
+	}
+	info, err := lookupVersion(version)
+	if err != nil {
+		return serviceTemplate{}, err
+	}
+	t := serviceTemplate{info: info, resource: v.Resource, permissions: v.Permissions, v: v}
+	if t.resource == "" {
+		t.resource = v.deriveResource()
+	}
+	allowed, allowedBits, err := t.resource.permissions()
+	if err != nil {
+		return serviceTemplate{}, err
+	}
+	if err := checkContainerName(v.Container); err != nil {
+		return serviceTemplate{}, err
+	}
+	switch {
+	case t.resource == ResourceContainer && v.Blob != "":
+		return serviceTemplate{}, errors.New("a container SAS (sr=c) names no blob")
+	case t.resource != ResourceContainer:
+		if err := checkBlobName(v.Blob); err != nil {
+			return serviceTemplate{}, err
+		}
+	}
+	if t.resource == ResourceSnapshot && v.Snapshot == "" {
+		return serviceTemplate{}, errors.New("a snapshot SAS (sr=bs) needs the snapshot time")
+	}
+	if t.resource == ResourceVersion && v.VersionID == "" {
+		return serviceTemplate{}, errors.New("a version SAS (sr=bv) needs the version id")
+	}
+	if v.Snapshot != "" && v.VersionID != "" {
+		return serviceTemplate{}, errors.New("a SAS addresses a snapshot or a version, not both")
+	}
+	if (v.Snapshot != "" && t.resource != ResourceSnapshot) || (v.VersionID != "" && t.resource != ResourceVersion) {
+		return serviceTemplate{}, fmt.Errorf("signed resource (sr) %q does not match a snapshot or version", clip(string(t.resource)))
+	}
+	if t.resource == ResourceDirectory {
+		t.sdd = strconv.Itoa(strings.Count(strings.Trim(v.Blob, "/"), "/") + 1)
+	}
+	if t.permissions&^allowedBits != 0 {
+		return serviceTemplate{}, fmt.Errorf("permissions %q include letters a %s SAS does not take (allowed: %s)",
+			t.permissions.String(), t.resource.describe(), allowed)
+	}
+	if v.Identifier == "" {
+		if t.permissions == 0 {
+			return serviceTemplate{}, errors.New("permissions (sp) are required unless a stored access policy (si) defines them")
+		}
+		if v.Expiry.IsZero() {
+			return serviceTemplate{}, errors.New("expiry (se) is required unless a stored access policy (si) defines it")
+		}
+	}
+	if err := checkTimes(v.Start, v.Expiry); err != nil {
+		return serviceTemplate{}, err
+	}
+	if err := v.Protocol.check(); err != nil {
+		return serviceTemplate{}, err
+	}
+	if v.IPRange != "" {
+		if err := checkIPRange(v.IPRange); err != nil {
+			return serviceTemplate{}, err
+		}
+	}
+	if err := checkVersionFeatures(v, t.resource, info); err != nil {
+		return serviceTemplate{}, err
+	}
+	return t, nil
+}
+
+func (v *ServiceValues) deriveResource() Resource {
+	switch {
+	case v.Blob == "":
+		return ResourceContainer
+	case v.Snapshot != "":
+		return ResourceSnapshot
+	case v.VersionID != "":
+		return ResourceVersion
+	}
+	return ResourceBlob
+}
+
+// checkVersionFeatures refuses fields the chosen version cannot sign: Azure
+// would ignore them in the signature (a 403) or in the authorization (a wider
+// token than asked for).
+//
+// It takes the parts it reads rather than the template: an error quoting the
+// version would otherwise make escape analysis move the caller's values to
+// the heap on every signing.
+func checkVersionFeatures(v *ServiceValues, resource Resource, info versionInfo) error {
+	need := func(field, since string) error {
+		return fmt.Errorf("%s needs signed version %s or later, not %s", field, since, info.version)
+	}
+	switch {
+	case (v.CacheControl != "" || v.ContentDisposition != "" || v.ContentEncoding != "" ||
+		v.ContentLanguage != "" || v.ContentType != "") && info.layout < layout2013:
+		return need("response header overrides (rscc, rscd, rsce, rscl, rsct)", "2013-08-15")
+	case v.IPRange != "" && info.layout < layout2015:
+		return need("IP range (sip)", "2015-04-05")
+	case v.Protocol != ProtocolAny && info.layout < layout2015:
+		return need("protocol (spr)", "2015-04-05")
+	case resource == ResourceSnapshot && info.layout < layout2018:
+		return need("a snapshot SAS (sr=bs)", "2018-11-09")
+	case resource == ResourceVersion && info.version < "2019-10-10":
+		return need("a version SAS (sr=bv)", "2019-10-10")
+	case resource == ResourceDirectory && info.version < "2020-02-10":
+		return need("a directory SAS (sr=d)", "2020-02-10")
+	case v.EncryptionScope != "" && info.layout < layout2020:
+		return need("encryption scope (ses)", "2020-12-06")
+	}
+	return nil
+}
+
+func letterBits(letters string) (bits uint32) {
+	for i := 0; i < len(letters); i++ {
+		bits |= 1 << (letters[i] - 'a')
+	}
+	return bits
+}
+
+// checkContainerName applies Azure's naming rules: 3 to 63 lowercase letters,
+// digits and single hyphens, starting and ending with a letter or digit; or
+// one of the special containers $root, $web, $logs.
+func checkContainerName(name string) error {
+	switch name {
+	case "":
+		return errors.New("container name is empty")
+	case "$root", "$web", "$logs":
+		return nil
+	}
+	if len(name) < 3 || len(name) > 63 {
+		return fmt.Errorf("container name %q must be 3 to 63 characters", clip(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
+		default:
+			return fmt.Errorf("container name %q may hold only lowercase letters, digits and single hyphens inside", clip(name))
+		}
+	}
+	return nil
+}
+
+// checkBlobName refuses what Azure cannot store: an empty name, more than
+// 1024 characters, or bytes that are not UTF-8.
+func checkBlobName(name string) error {
+	if name == "" {
+		return errors.New("blob name is empty")
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("blob name is not valid UTF-8")
+	}
+	// A name of at most 1024 bytes has at most 1024 characters: skip counting.
+	if len(name) <= maxBlobNameChars {
+		return nil
+	}
+	if n := utf8.RuneCountInString(name); n > maxBlobNameChars {
+		return fmt.Errorf("blob name has %d characters; Azure allows at most %d", n, maxBlobNameChars)
+	}
+	return nil
+}
+
+// checkTimes refuses years Azure cannot write and an expiry not after the
+// start.
+func checkTimes(start, expiry time.Time) error {
+	if !start.IsZero() && (start.Before(minTime) || !start.Before(maxTime)) {
+		return errors.New("start (st) is outside the years 0001 to 9999")
+	}
+	if !expiry.IsZero() && (expiry.Before(minTime) || !expiry.Before(maxTime)) {
+		return errors.New("expiry (se) is outside the years 0001 to 9999")
+	}
+	if !start.IsZero() && !expiry.IsZero() && !expiry.After(start) {
+		return errors.New("expiry (se) must be after start (st)")
+	}
+	return nil
+}
+
+// Sign signs v with key and returns the token.
+func (v *ServiceValues) Sign(key *SharedKey) (Query, error) {
+	if key == nil {
+		return Query{}, errors.New("no shared key to sign with")
+	}
+	t, err := v.check()
+	if err != nil {
+		return Query{}, err
+	}
+	return t.sign(key, v.Blob, v.Start, v.Expiry), nil
+}
+
+// sign builds the string-to-sign and the query in pooled buffers; the only
+// allocations are the returned token's.
+func (t *serviceTemplate) sign(key *SharedKey, blob string, start, expiry time.Time) Query {
+	b := key.getState()
+	defer key.putState(b)
+
+	sts := b.sts[:0]
+	// sp, st and se lead the string-to-sign; the query reuses their bytes.
+	sts = t.permissions.appendTo(sts)
+	sp := len(sts)
+	sts = append(sts, '\n')
+	if !start.IsZero() {
+		sts = appendTime(sts, start)
+	}
+	st := len(sts)
+	sts = append(sts, '\n')
+	if !expiry.IsZero() {
+		sts = appendTime(sts, expiry)
+	}
+	se := len(sts)
+	sts = t.appendRest(sts, key.account, blob)
+
+	q := b.query[:0]
+	if t.info.signsVersion() {
+		q = appendRawParam(q, "sv", t.info.version)
+	}
+	q = appendRawParam(q, "sp", sts[:sp])
+	q = appendTimeParam(q, "st", sts[sp+1:st])
+	q = appendTimeParam(q, "se", sts[st+1:se])
+	q = t.appendQueryRest(q)
+	b.sts = sts
+	b.signSTS()
+	q = appendParam(q, "sig", b.sig)
+	b.query = q
+	return newQuery(string(q), expiry)
+}
+
+// appendRest appends the string-to-sign from the canonicalized resource on,
+// per the version's layout.
+func (t *serviceTemplate) appendRest(sts []byte, account, blob string) []byte {
+	v := t.v
+	sts = append(sts, '\n')
+	sts = appendCanonicalResource(sts, t.info, account, v.Container, t.resource, blob)
+	sts = append(sts, '\n')
+	sts = append(sts, v.Identifier...)
+	if t.info.layout >= layout2015 {
+		sts = append(sts, '\n')
+		sts = append(sts, v.IPRange...)
+		sts = append(sts, '\n')
+		sts = append(sts, v.Protocol...)
+	}
+	if t.info.signsVersion() {
+		sts = append(sts, '\n')
+		sts = append(sts, t.info.version...)
+	}
+	if t.info.layout >= layout2018 {
+		sts = append(sts, '\n')
+		sts = append(sts, t.resource...)
+		sts = append(sts, '\n')
+		sts = append(sts, v.Snapshot...)
+		sts = append(sts, v.VersionID...) // the same slot; at most one is set
+	}
+	if t.info.layout >= layout2020 {
+		sts = append(sts, '\n')
+		sts = append(sts, v.EncryptionScope...)
+	}
+	if t.info.layout >= layout2013 {
+		for _, h := range [...]string{v.CacheControl, v.ContentDisposition, v.ContentEncoding, v.ContentLanguage, v.ContentType} {
+			sts = append(sts, '\n')
+			sts = append(sts, h...)
+		}
+	}
+	return sts
+}
+
+// appendCanonicalResource appends /blob/account/container[/name] (without
+// /blob before 2015-02-21). The name is the decoded blob name.
+func appendCanonicalResource(dst []byte, info versionInfo, account, container string, r Resource, name string) []byte {
+	if info.blobPrefix {
+		dst = append(dst, "/blob"...)
+	}
+	dst = append(dst, '/')
+	dst = append(dst, account...)
+	dst = append(dst, '/')
+	dst = append(dst, container...)
+	if r != ResourceContainer && name != "" {
+		dst = append(dst, '/')
+		dst = append(dst, name...)
+	}
+	return dst
+}
+
+// appendQueryRest appends the fixed query parameters after se.
+func (t *serviceTemplate) appendQueryRest(q []byte) []byte {
+	v := t.v
+	q = appendParam(q, "si", v.Identifier)
+	q = appendParam(q, "sip", v.IPRange)
+	q = appendParam(q, "spr", string(v.Protocol))
+	q = appendRawParam(q, "sr", string(t.resource))
+	q = appendRawParam(q, "sdd", t.sdd)
+	q = appendParam(q, "ses", v.EncryptionScope)
+	q = appendParam(q, "rscc", v.CacheControl)
+	q = appendParam(q, "rscd", v.ContentDisposition)
+	q = appendParam(q, "rsce", v.ContentEncoding)
+	q = appendParam(q, "rscl", v.ContentLanguage)
+	q = appendParam(q, "rsct", v.ContentType)
+	return q
+}

@@ -1,0 +1,138 @@
+package sas
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SignerOptions configures a Signer.
+type SignerOptions struct {
+	// TTL is the lifetime of each token; required.
+	TTL time.Duration
+
+	// RenewBefore: a cached token with less than this left is signed again.
+	// Zero means TTL/4. It must be below TTL.
+	RenewBefore time.Duration
+
+	// Backdate sets st this far before the signing time, for clocks behind
+	// Azure's. Zero omits st: the token is valid at once.
+	Backdate time.Duration
+
+	// MaxEntries bounds the token cache; zero means DefaultMaxEntries.
+	MaxEntries int
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Signer makes and caches service SAS tokens for the blobs of one container,
+// from values fixed when it is made. With Resource c one token serves the
+// whole container; otherwise each blob gets its own (least privilege).
+// It is safe for concurrent use.
+type Signer struct {
+	key      *SharedKey
+	values   ServiceValues
+	tmpl     serviceTemplate
+	perBlob  bool
+	ttl      time.Duration
+	backdate time.Duration
+	now      func() time.Time
+	cache    *Cache[string]
+}
+
+// NewSigner checks v and the options. v.Blob must be empty (the blob comes
+// with each call); v.Start and v.Expiry must be zero (they come from the
+// options). v.Resource is b (the default) or c.
+func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, error) {
+	if key == nil {
+		return nil, errors.New("no shared key to sign with")
+	}
+	if v.Blob != "" || v.Snapshot != "" || v.VersionID != "" {
+		return nil, errors.New("a signer's values name no blob, snapshot or version; they come with each token")
+	}
+	if !v.Start.IsZero() || !v.Expiry.IsZero() {
+		return nil, errors.New("a signer's values carry no start or expiry; use the ttl and backdate options")
+	}
+	switch {
+	case opts.TTL <= 0:
+		return nil, fmt.Errorf("ttl %s must be positive", opts.TTL)
+	case opts.TTL%time.Second != 0 || opts.TTL < time.Second:
+		return nil, fmt.Errorf("ttl %s must be whole seconds: SAS times have no fractions", opts.TTL)
+	case opts.RenewBefore < 0:
+		return nil, fmt.Errorf("renew_before %s is negative", opts.RenewBefore)
+	case opts.RenewBefore >= opts.TTL:
+		return nil, fmt.Errorf("renew_before %s must be less than ttl %s", opts.RenewBefore, opts.TTL)
+	case opts.Backdate < 0:
+		return nil, fmt.Errorf("backdate %s is negative", opts.Backdate)
+	}
+	if opts.RenewBefore == 0 {
+		opts.RenewBefore = opts.TTL / 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Signer{key: key, values: v, ttl: opts.TTL, backdate: opts.Backdate, now: opts.Now}
+	switch v.Resource {
+	case "", ResourceBlob:
+		s.values.Resource, s.perBlob = ResourceBlob, true
+	case ResourceContainer:
+	default:
+		return nil, fmt.Errorf("a signer makes blob (b) or container (c) tokens, not %q", string(v.Resource))
+	}
+	// Check the values as a token would carry them.
+	probe := s.values
+	probe.Expiry = opts.Now().Add(opts.TTL)
+	if s.perBlob {
+		probe.Blob = "probe"
+	}
+	t, err := probe.check()
+	if err != nil {
+		return nil, err
+	}
+	t.v = &s.values // the signer's own copy, not the probe
+	s.tmpl = t
+	if s.cache, err = NewCache[string](CacheOptions{MaxEntries: opts.MaxEntries, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Token returns a token for blob, from the cache when one is fresh enough.
+// A container signer returns its one token whatever the blob.
+func (s *Signer) Token(blob string) (Query, error) {
+	return s.cache.Get(s.cacheKey(blob), s.signFor)
+}
+
+// Invalidate drops the cached token that served blob, so the next Token
+// signs afresh (after Azure refused it).
+func (s *Signer) Invalidate(blob string) { s.cache.Invalidate(s.cacheKey(blob)) }
+
+// Stats returns the cache's counters.
+func (s *Signer) Stats() CacheStats { return s.cache.Stats() }
+
+// Values returns the fixed values tokens are made from.
+func (s *Signer) Values() ServiceValues { return s.values }
+
+func (s *Signer) cacheKey(blob string) string {
+	if s.perBlob {
+		return blob
+	}
+	return ""
+}
+
+// signFor signs a fresh token; its expiry is whole seconds, as written in se,
+// so the cache never trusts it a moment longer than Azure will.
+func (s *Signer) signFor(blob string) (Query, error) {
+	if s.perBlob {
+		if err := checkBlobName(blob); err != nil {
+			return Query{}, err
+		}
+	}
+	now := s.now()
+	var start time.Time
+	if s.backdate > 0 {
+		start = now.Add(-s.backdate).Truncate(time.Second)
+	}
+	return s.tmpl.sign(s.key, blob, start, now.Add(s.ttl).Truncate(time.Second)), nil
+}
