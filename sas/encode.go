@@ -108,11 +108,7 @@ func appendRawParam[T string | []byte](dst []byte, name string, value T) []byte 
 	if len(value) == 0 {
 		return dst
 	}
-	if len(dst) > 0 {
-		dst = append(dst, '&')
-	}
-	dst = append(dst, name...)
-	dst = append(dst, '=')
+	dst = appendParamName(dst, name)
 	return append(dst, value...)
 }
 
@@ -122,11 +118,7 @@ func appendTimeParam(dst []byte, name string, ts []byte) []byte {
 	if len(ts) != len(TimeFormat) || ts[13] != ':' || ts[16] != ':' {
 		return appendParam(dst, name, ts)
 	}
-	if len(dst) > 0 {
-		dst = append(dst, '&')
-	}
-	dst = append(dst, name...)
-	dst = append(dst, '=')
+	dst = appendParamName(dst, name)
 	dst = append(dst, ts[:13]...)
 	dst = append(dst, "%3A"...)
 	dst = append(dst, ts[14:16]...)
@@ -134,16 +126,21 @@ func appendTimeParam(dst []byte, name string, ts []byte) []byte {
 	return append(dst, ts[17:]...)
 }
 
+// appendParamName appends "&name=", without the '&' at the start.
+func appendParamName(dst []byte, name string) []byte {
+	if len(dst) > 0 {
+		dst = append(dst, '&')
+	}
+	dst = append(dst, name...)
+	return append(dst, '=')
+}
+
 // appendParam appends "&name=value" (no '&' first), skipping empty values.
 func appendParam[T string | []byte](dst []byte, name string, value T) []byte {
 	if len(value) == 0 {
 		return dst
 	}
-	if len(dst) > 0 {
-		dst = append(dst, '&')
-	}
-	dst = append(dst, name...)
-	dst = append(dst, '=')
+	dst = appendParamName(dst, name)
 	return appendEscaped(dst, value)
 }
 
