@@ -17,9 +17,10 @@ const (
 	VersionLatest = "2026-12-06"
 
 	// DefaultVersion is signed when no version is given: the newest that both
-	// Azure and the Azurite emulator (3.37) accept as x-ms-version, so one
-	// token works against either.
-	DefaultVersion = "2025-11-05"
+	// Azure and the Azurite emulator (3.37, whose newest is 2026-06-06) accept
+	// as x-ms-version, so one token and one x-ms-version header work against
+	// either. Its string-to-sign is the 2020-12-06 layout.
+	DefaultVersion = "2026-06-06"
 )
 
 // knownVersions lists every Azure Storage service version, oldest first. A
