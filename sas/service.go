@@ -299,12 +299,12 @@ func (v *ServiceValues) Sign(key *SharedKey) (Query, error) {
 	if err != nil {
 		return Query{}, err
 	}
-	return t.sign(key, v.Blob, v.Start, v.Expiry), nil
+	return t.sign(key, v.Container, v.Blob, v.Start, v.Expiry), nil
 }
 
 // sign builds the string-to-sign and the query in pooled buffers; the only
 // allocations are the returned token's.
-func (t *serviceTemplate) sign(key *SharedKey, blob string, start, expiry time.Time) Query {
+func (t *serviceTemplate) sign(key *SharedKey, container, blob string, start, expiry time.Time) Query {
 	b := key.getState()
 	defer key.putState(b)
 
@@ -322,7 +322,7 @@ func (t *serviceTemplate) sign(key *SharedKey, blob string, start, expiry time.T
 		sts = appendTime(sts, expiry)
 	}
 	se := len(sts)
-	sts = t.appendRest(sts, key.account, blob)
+	sts = t.appendRest(sts, key.account, container, blob)
 
 	q := b.query[:0]
 	if t.info.signsVersion() {
@@ -341,10 +341,10 @@ func (t *serviceTemplate) sign(key *SharedKey, blob string, start, expiry time.T
 
 // appendRest appends the string-to-sign from the canonicalized resource on,
 // per the version's layout.
-func (t *serviceTemplate) appendRest(sts []byte, account, blob string) []byte {
+func (t *serviceTemplate) appendRest(sts []byte, account, container, blob string) []byte {
 	v := t.v
 	sts = append(sts, '\n')
-	sts = appendCanonicalResource(sts, t.info, account, v.Container, t.resource, blob)
+	sts = appendCanonicalResource(sts, t.info, account, container, t.resource, blob)
 	sts = append(sts, '\n')
 	sts = append(sts, v.Identifier...)
 	if t.info.layout >= layout2015 {

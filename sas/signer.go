@@ -3,6 +3,7 @@ package sas
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,7 +44,8 @@ type Signer struct {
 
 // NewSigner checks v and the options. v.Blob must be empty (the blob comes
 // with each call); v.Start and v.Expiry must be zero (they come from the
-// options). v.Resource is b (the default) or c.
+// options). v.Resource is b (the default) or c. With v.Container empty the
+// signer serves any container, named with each call to TokenFor.
 func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, error) {
 	if key == nil {
 		return nil, errors.New("no shared key to sign with")
@@ -86,6 +88,9 @@ func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, er
 	if s.perBlob {
 		probe.Blob = "probe"
 	}
+	if probe.Container == "" {
+		probe.Container = "probe"
+	}
 	t, err := probe.check()
 	if err != nil {
 		return nil, err
@@ -98,15 +103,33 @@ func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, er
 	return s, nil
 }
 
-// Token returns a token for blob, from the cache when one is fresh enough.
-// A container signer returns its one token whatever the blob.
+// Token returns a token for blob in the signer's container, from the cache
+// when one is fresh enough. A container signer returns its one token
+// whatever the blob.
 func (s *Signer) Token(blob string) (Query, error) {
-	return s.cache.Get(s.cacheKey(blob), s.signFor)
+	return s.TokenFor(s.values.Container, blob)
+}
+
+// TokenFor is Token for a signer made without a container: the container
+// comes with each call. A signer bound to a container refuses any other.
+func (s *Signer) TokenFor(container, blob string) (Query, error) {
+	key, err := s.cacheKey(container, blob)
+	if err != nil {
+		return Query{}, err
+	}
+	return s.cache.Get(key, s.signFor)
 }
 
 // Invalidate drops the cached token that served blob, so the next Token
 // signs afresh (after Azure refused it).
-func (s *Signer) Invalidate(blob string) { s.cache.Invalidate(s.cacheKey(blob)) }
+func (s *Signer) Invalidate(blob string) { s.InvalidateFor(s.values.Container, blob) }
+
+// InvalidateFor is Invalidate for a signer made without a container.
+func (s *Signer) InvalidateFor(container, blob string) {
+	if key, err := s.cacheKey(container, blob); err == nil {
+		s.cache.Invalidate(key)
+	}
+}
 
 // Stats returns the cache's counters.
 func (s *Signer) Stats() CacheStats { return s.cache.Stats() }
@@ -114,16 +137,35 @@ func (s *Signer) Stats() CacheStats { return s.cache.Stats() }
 // Values returns the fixed values tokens are made from.
 func (s *Signer) Values() ServiceValues { return s.values }
 
-func (s *Signer) cacheKey(blob string) string {
-	if s.perBlob {
-		return blob
+// cacheKey is what a token depends on apart from the fixed values: the blob
+// in blob scope, and the container when it is not fixed, written first
+// ("container/blob": container names hold no '/'). A fixed container keeps
+// the key to the blob name, so a cache hit allocates nothing.
+func (s *Signer) cacheKey(container, blob string) (string, error) {
+	if !s.perBlob {
+		blob = ""
 	}
-	return ""
+	switch {
+	case s.values.Container != "" && container != s.values.Container:
+		return "", fmt.Errorf("this signer signs for container %q only", s.values.Container)
+	case s.values.Container != "":
+		return blob, nil
+	case container == "":
+		return "", errors.New("container name is empty")
+	}
+	return container + "/" + blob, nil
 }
 
 // signFor signs a fresh token; its expiry is whole seconds, as written in se,
 // so the cache never trusts it a moment longer than Azure will.
-func (s *Signer) signFor(blob string) (Query, error) {
+func (s *Signer) signFor(key string) (Query, error) {
+	container, blob := s.values.Container, key
+	if container == "" {
+		container, blob, _ = strings.Cut(key, "/")
+		if err := checkContainerName(container); err != nil {
+			return Query{}, err
+		}
+	}
 	if s.perBlob {
 		if err := checkBlobName(blob); err != nil {
 			return Query{}, err
@@ -134,5 +176,5 @@ func (s *Signer) signFor(blob string) (Query, error) {
 	if s.backdate > 0 {
 		start = now.Add(-s.backdate).Truncate(time.Second)
 	}
-	return s.tmpl.sign(s.key, blob, start, now.Add(s.ttl).Truncate(time.Second)), nil
+	return s.tmpl.sign(s.key, container, blob, start, now.Add(s.ttl).Truncate(time.Second)), nil
 }

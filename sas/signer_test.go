@@ -1,6 +1,7 @@
 package sas
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -171,5 +172,59 @@ func TestNewSignerErrors(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestSignerForAnyContainer(t *testing.T) {
+	clock := newFakeClock()
+	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead}, SignerOptions{TTL: time.Hour, MaxEntries: 2})
+	a, err := s.TokenFor("photos", "a.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.TokenFor("videos", "a.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Encode() == b.Encode() {
+		t.Fatal("the same blob name in two containers got one token")
+	}
+	tok, _ := Parse(b.Encode())
+	if err := tok.VerifyService(devKey(t), "videos", "a.jpg", ""); err != nil {
+		t.Errorf("token for videos/a.jpg: %v", err)
+	}
+	for _, c := range []string{"", "Bad_Container", "x"} {
+		if _, err := s.TokenFor(c, "a.jpg"); err == nil {
+			t.Errorf("TokenFor(%q) signed", c)
+		}
+	}
+	if _, err := s.Token("a.jpg"); err == nil {
+		t.Error("Token without a container signed")
+	}
+	// Containers from requests share the one bounded cache.
+	for i := range 50 {
+		if _, err := s.TokenFor(fmt.Sprintf("c%03d", i), "a.jpg"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Stats().Entries; n != 2 {
+		t.Errorf("%d entries, want the bound 2", n)
+	}
+	s.InvalidateFor("c049", "a.jpg")
+	if n := s.Stats().Entries; n != 1 {
+		t.Errorf("InvalidateFor left %d entries, want 1", n)
+	}
+}
+
+func TestSignerBoundToAContainerRefusesOthers(t *testing.T) {
+	clock := newFakeClock()
+	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
+	if _, err := s.TokenFor("videos", "a.jpg"); err == nil || !strings.Contains(err.Error(), `container "photos" only`) {
+		t.Errorf("TokenFor another container: %v", err)
+	}
+	a, _ := s.Token("a.jpg")
+	b, _ := s.TokenFor("photos", "a.jpg")
+	if a.Encode() != b.Encode() || s.Stats().Entries != 1 {
+		t.Error("Token and TokenFor of the bound container do not share one entry")
 	}
 }

@@ -354,7 +354,7 @@ func (t *Token) VerifyService(key *SharedKey, container, blob, snapshotOrVersion
 	sts = append(sts, t.start...)
 	sts = append(sts, '\n')
 	sts = append(sts, t.end...)
-	sts = tmpl.appendRest(sts, key.account, blob)
+	sts = tmpl.appendRest(sts, key.account, container, blob)
 	b.sts = sts
 	return t.compare(b)
 }

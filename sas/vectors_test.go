@@ -205,7 +205,7 @@ func (v *vector) stringToSign(t *testing.T) string {
 	values := v.serviceValues()
 	tmpl := serviceTemplate{info: info, resource: v.resource, v: &values}
 	sts := v.Permissions + "\n" + v.Start + "\n" + v.Expiry
-	return string(tmpl.appendRest([]byte(sts), v.Account, v.Blob))
+	return string(tmpl.appendRest([]byte(sts), v.Account, v.Container, v.Blob))
 }
 
 func TestKnownAnswers(t *testing.T) {
