@@ -31,6 +31,7 @@ type CacheStats struct {
 	Misses    uint64 // signed because nothing usable was cached
 	Renewals  uint64 // signed because the cached one neared its expiry
 	Evictions uint64 // dropped to stay within MaxEntries
+	Waits     uint64 // served by another request's signing of the same key
 	Entries   int    // held now
 }
 
@@ -49,7 +50,7 @@ type Cache[K comparable] struct {
 	newest      *cacheEntry[K] // most recently used; a doubly linked ring
 	max         int
 	renewBefore time.Duration
-	clock       func() time.Time // nil: the real clock, read the fast way
+	clock       func() time.Time // nil: time.Now
 	base        time.Time        // entry times count from here
 	stats       CacheStats
 	onWait      func() // tests: called when a Get starts waiting on another's signing
@@ -89,7 +90,7 @@ func NewCache[K comparable](opts CacheOptions) (*Cache[K], error) {
 		renewBefore: opts.RenewBefore,
 		clock:       opts.Now,
 	}
-	c.base = c.now()
+	c.base = c.now().Round(0) // wall clock only: see elapsed
 	return c, nil
 }
 
@@ -100,14 +101,11 @@ func (c *Cache[K]) now() time.Time {
 	return c.clock()
 }
 
-// elapsed is the time since base. On the real clock it reads only the
-// monotonic clock (time.Since's fast path), half the cost of time.Now on a
-// cache hit, and immune to steps of the wall clock.
+// elapsed is the wall-clock time since base. Azure judges se by the wall
+// clock; the monotonic clock stops while a machine or VM is suspended, so a
+// cache reading it would serve tokens Azure has already expired.
 func (c *Cache[K]) elapsed() time.Duration {
-	if c.clock == nil {
-		return time.Since(c.base)
-	}
-	return c.clock().Sub(c.base)
+	return c.now().Round(0).Sub(c.base)
 }
 
 // Get returns the cached query for key, or calls sign to make one. When a
@@ -135,6 +133,7 @@ func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
 				c.mu.Unlock()
 				return q, nil
 			}
+			c.stats.Waits++
 			c.mu.Unlock()
 			if c.onWait != nil {
 				c.onWait()
@@ -171,6 +170,9 @@ func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
 		// serve it and let the next Get try signing again.
 		return old, nil
 	}
+	if exp := s.query.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
+		return Query{}, errors.New("signing took longer than the token's lifetime")
+	}
 	return s.query, s.err
 }
 
@@ -202,11 +204,8 @@ func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
 	e.query = s.query
 	e.expires, e.renewAt = false, 1<<63-1
 	if exp := s.query.Expiry(); !exp.IsZero() {
-		now := c.now()
 		e.expires = true
-		// Sub saturates at about 292 years; cap below that so the sum
-		// cannot overflow for a token that expires in 9999.
-		e.expiresAt = now.Sub(c.base) + min(exp.Sub(now), 100*365*24*time.Hour)
+		e.expiresAt = exp.Sub(c.base) // saturates, for a token that expires in 9999
 		e.renewAt = e.expiresAt - c.renewBefore
 	}
 }

@@ -264,8 +264,10 @@ func TestCacheSignsOncePerKeyUnderLoad(t *testing.T) {
 // hold, and -race must stay quiet.
 func TestCacheConcurrentMixedUse(t *testing.T) {
 	clock := newFakeClock()
-	s := &countingSigner{clock: clock, ttl: time.Minute}
-	c := newTestCache(t, clock, 16, 20*time.Second)
+	// The clock moves about 50 minutes in all, far more than any one signing
+	// sees: tokens renew and expire during the run.
+	s := &countingSigner{clock: clock, ttl: 30 * time.Minute}
+	c := newTestCache(t, clock, 16, 10*time.Minute)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -288,7 +290,7 @@ func TestCacheConcurrentMixedUse(t *testing.T) {
 				}
 				switch i % 100 {
 				case 0:
-					clock.Advance(7 * time.Second)
+					clock.Advance(20 * time.Second)
 				case 50:
 					c.Invalidate(key)
 				}
@@ -343,5 +345,37 @@ func TestNewCacheRejectsBadOptions(t *testing.T) {
 	}
 	if _, err := NewCache[string](CacheOptions{RenewBefore: -time.Second}); err == nil {
 		t.Error("negative renew_before accepted")
+	}
+}
+
+func TestCacheCountsWaitersAndRefusesATokenThatExpiredWhileSigning(t *testing.T) {
+	clock := newFakeClock()
+	c := newTestCache(t, clock, 10, 0)
+	stall := func(string) (Query, error) {
+		q := newQuery("slow", clock.Now().Add(time.Minute))
+		clock.Advance(2 * time.Minute) // the signer stalled past the token's life
+		return q, nil
+	}
+	if _, err := c.Get("k", stall); err == nil {
+		t.Fatal("a token that expired during its own signing was returned")
+	}
+
+	release := make(chan struct{})
+	waiting := make(chan struct{}, 8)
+	c.onWait = func() { waiting <- struct{}{} }
+	slow := func(string) (Query, error) { <-release; return newQuery("q", clock.Now().Add(time.Hour)), nil }
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = c.Get("w", slow) })
+	for range 3 {
+		// Each waiter reports before it blocks; the signer is still held.
+		wg.Go(func() { _, _ = c.Get("w", slow) })
+	}
+	for range 3 {
+		<-waiting
+	}
+	close(release)
+	wg.Wait()
+	if st := c.Stats(); st.Waits != 3 {
+		t.Errorf("stats %+v: want 3 waits", st)
 	}
 }

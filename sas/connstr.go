@@ -3,6 +3,7 @@ package sas
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -182,7 +183,7 @@ func developmentStorage(value string, settings map[string]string) (*ConnectionSt
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 				return nil, errors.New("connection string DevelopmentStorageProxyUri is not an http(s) URL")
 			}
-			endpoint = u.Scheme + "://" + u.Hostname() + ":10000/" + DevAccountName
+			endpoint = u.Scheme + "://" + net.JoinHostPort(u.Hostname(), "10000") + "/" + DevAccountName
 		default:
 			return nil, fmt.Errorf("connection string UseDevelopmentStorage=true cannot be combined with %s", name)
 		}
@@ -208,19 +209,20 @@ func checkEndpoint(setting, raw string) (string, error) {
 }
 
 // AccountFromEndpoint returns the account of a blob endpoint: the first label
-// of NAME.blob.core.windows.net, or the first path segment of a path-style
-// endpoint such as Azurite's http://127.0.0.1:10000/devstoreaccount1. It
-// returns "" when neither applies.
+// of NAME.blob.core.windows.net (whatever path follows), or else the first
+// path segment of a path-style endpoint such as Azurite's
+// http://127.0.0.1:10000/devstoreaccount1. It returns "" when neither
+// applies.
 func AccountFromEndpoint(endpoint string) string {
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return ""
 	}
-	if first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/"); first != "" {
-		return first
-	}
 	if label, rest, ok := strings.Cut(u.Hostname(), "."); ok && strings.HasPrefix(rest, "blob.") {
 		return label
+	}
+	if first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/"); first != "" {
+		return first
 	}
 	return ""
 }

@@ -88,7 +88,8 @@ func checkAccountName(name string) error {
 		return errors.New("account name is empty")
 	}
 	if len(name) < 3 || len(name) > 24 {
-		return fmt.Errorf("account name %q must be 3 to 24 characters", name)
+		// Not quoted: a value this long may be a key in the wrong place.
+		return fmt.Errorf("account name is %d characters; Azure allows 3 to 24", len(name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]

@@ -2,6 +2,7 @@ package sas
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -66,6 +67,9 @@ func civilFromDays(days int64) (year, month, day int) {
 // YYYY-MM-DDThh:mmZ, YYYY-MM-DDThh:mm:ssZ, or with up to seven fractional
 // digits of a second.
 func ParseTime(s string) (time.Time, error) {
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && len(s)-dot-2 > 7 {
+		return time.Time{}, errBadTime // more than 7 digits before the Z
+	}
 	for _, layout := range [...]string{TimeFormat, "2006-01-02", "2006-01-02T15:04Z", "2006-01-02T15:04:05.9999999Z"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil

@@ -31,6 +31,7 @@ func RedactURL(u *url.URL) string {
 	c := *u
 	c.RawQuery = RedactQuery(u.RawQuery)
 	c.ForceQuery = false
+	c.Fragment, c.RawFragment = "", "" // a mangled token can spill its sig there
 	if c.User != nil {
 		c.User = url.User(Redacted)
 	}

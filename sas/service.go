@@ -214,8 +214,8 @@ func checkVersionFeatures(v *ServiceValues, resource Resource, info versionInfo)
 		return need("protocol (spr)", "2015-04-05")
 	case resource == ResourceSnapshot && info.layout < layout2018:
 		return need("a snapshot SAS (sr=bs)", "2018-11-09")
-	case resource == ResourceVersion && info.version < "2019-10-10":
-		return need("a version SAS (sr=bv)", "2019-10-10")
+	case resource == ResourceVersion && info.version < "2019-12-12":
+		return need("a version SAS (sr=bv)", "2019-12-12")
 	case resource == ResourceDirectory && info.version < "2020-02-10":
 		return need("a directory SAS (sr=d)", "2020-02-10")
 	case v.EncryptionScope != "" && info.layout < layout2020:
@@ -389,7 +389,15 @@ func appendCanonicalResource(dst []byte, info versionInfo, account, container st
 	dst = append(dst, container...)
 	if r != ResourceContainer && name != "" {
 		dst = append(dst, '/')
+		start := len(dst)
 		dst = append(dst, name...)
+		// Azure reads '\' in a blob name as '/', and signs it so; the SDKs
+		// for Go, .NET and Java do the same.
+		for i := start; i < len(dst); i++ {
+			if dst[i] == '\\' {
+				dst[i] = '/'
+			}
+		}
 	}
 	return dst
 }

@@ -85,6 +85,11 @@ func Parse(token string) (*Token, error) {
 	if len(token) > MaxTokenLength {
 		return nil, fmt.Errorf("SAS token is %d bytes; a real one is under %d", len(token), MaxTokenLength)
 	}
+	if i := strings.IndexFunc(token, notQueryChar); i >= 0 {
+		// A raw '#' would cut the token off at the fragment, a space would
+		// break the request line: a token must arrive percent-encoded.
+		return nil, fmt.Errorf("SAS token has a character that must be percent-encoded at byte %d", i)
+	}
 	params := make(map[string]string, 12)
 	var unknown, rawSig string
 	for part := range strings.SplitSeq(token, "&") {
@@ -125,6 +130,16 @@ func Parse(token string) (*Token, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// notQueryChar reports runes that cannot stand unescaped in a URL query
+// (RFC 3986: unreserved, sub-delims, ':', '@', '/', '?' and '%' escapes).
+func notQueryChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("-._~!$&'()*+,;=:@/?%", r)
 }
 
 // unknownParamError names a parameter that has no place in a SAS (comp,
@@ -258,6 +273,14 @@ func (t *Token) fillService(p map[string]string) error {
 			return fmt.Errorf("SAS token: %w", err)
 		}
 	}
+	switch sdd := t.DirectoryDepth; {
+	case t.Resource == ResourceDirectory && sdd == "":
+		return errors.New("SAS token is a directory SAS (sr=d) without its depth (sdd)")
+	case t.Resource != ResourceDirectory && sdd != "":
+		return errors.New("SAS token has a directory depth (sdd) but is not a directory SAS (sr=d)")
+	case sdd != "" && (len(sdd) > 3 || strings.Trim(sdd, "0123456789") != ""):
+		return errors.New("SAS token directory depth (sdd) is not a small whole number")
+	}
 	if t.Kind == KindUserDelegation {
 		t.Delegation = make(map[string]string, 8)
 		for _, name := range delegationParams {
@@ -332,6 +355,9 @@ func (t *Token) VerifyService(key *SharedKey, container, blob, snapshotOrVersion
 	if t.Kind != KindService {
 		return fmt.Errorf("VerifyService needs a service SAS, not a %s SAS", t.Kind)
 	}
+	if key == nil {
+		return errors.New("no shared key to verify with")
+	}
 	info, err := lookupVersion(t.Version)
 	if err != nil {
 		return err
@@ -363,6 +389,9 @@ func (t *Token) VerifyService(key *SharedKey, container, blob, snapshotOrVersion
 func (t *Token) VerifyAccount(key *SharedKey) error {
 	if t.Kind != KindAccount {
 		return fmt.Errorf("VerifyAccount needs an account SAS, not a %s SAS", t.Kind)
+	}
+	if key == nil {
+		return errors.New("no shared key to verify with")
 	}
 	info, err := lookupVersion(t.Version)
 	if err != nil {
