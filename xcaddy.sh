@@ -62,9 +62,11 @@ run_tests() {
 	go test -race -count=1 ./... ./testdata/azurite/...
 	local fuzztime="${FUZZTIME:-5s}"
 	if [ "$fuzztime" != 0 ]; then
-		for target in $(go test -list '^Fuzz' ./sas/ | grep '^Fuzz'); do
-			log "fuzz $target for $fuzztime"
-			go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" ./sas/ >/dev/null
+		for pkg in ./sas/ ./caddymodule/; do
+			for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
+				log "fuzz $pkg $target for $fuzztime"
+				go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+			done
 		done
 	fi
 }

@@ -1,0 +1,98 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxBlobNameChars is Azure's limit on a blob name, in characters.
+const maxBlobNameChars = 1024
+
+// Reasons a request path cannot name a blob. They are safe to show to
+// clients: they quote nothing from the request.
+var (
+	errNotAPath       = errors.New("request path does not start with /")
+	errNoBlobName     = errors.New("request path names no blob")
+	errDotSegment     = errors.New(`blob name has a "." or ".." segment`)
+	errControlChar    = errors.New("blob name has a control character")
+	errBackslash      = errors.New(`blob name has a backslash, which Azure reads as "/"`)
+	errInvalidUTF8    = errors.New("blob name is not valid UTF-8")
+	errBlobNameLength = errors.New("blob name is longer than Azure's 1024 characters")
+)
+
+// blobName maps a decoded request path to a blob name: prefix + the path
+// without its leading '/'. It refuses what Azure cannot hold or would read
+// differently: dot segments (Azure and clients resolve them), control
+// characters, backslashes (Azure turns them into '/'), bad UTF-8 and names
+// over 1024 characters. A name ending in '/' is errNoBlobName: it is a
+// folder, not a blob.
+func blobName(prefix, path string) (string, error) {
+	if !strings.HasPrefix(path, "/") {
+		return "", errNotAPath
+	}
+	name := prefix + path[1:]
+	if name == "" || strings.HasSuffix(name, "/") {
+		return "", errNoBlobName
+	}
+	if err := checkBlobName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// checkBlobName applies blobName's rules to a whole name.
+func checkBlobName(name string) error {
+	if !utf8.ValidString(name) {
+		return errInvalidUTF8
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c < 0x20 || c == 0x7f:
+			return errControlChar
+		case c == '\\':
+			return errBackslash
+		}
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "." || seg == ".." {
+			return errDotSegment
+		}
+	}
+	if len(name) > maxBlobNameChars && utf8.RuneCountInString(name) > maxBlobNameChars {
+		return errBlobNameLength
+	}
+	return nil
+}
+
+// blobURLPath returns the decoded and the escaped upstream path of a blob:
+// base (the endpoint's path, "" or "/devstoreaccount1") + /container/name,
+// each segment of the name escaped on its own so that '/' stays a separator
+// and '#', '?', '%', ' ' and the like reach Azure as part of the name.
+func blobURLPath(base, container, name string) (path, rawPath string) {
+	var raw strings.Builder
+	raw.Grow(len(base) + len(container) + len(name)*3/2 + 2)
+	raw.WriteString(base)
+	raw.WriteByte('/')
+	raw.WriteString(container)
+	raw.WriteByte('/')
+	for i, seg := range strings.Split(name, "/") {
+		if i > 0 {
+			raw.WriteByte('/')
+		}
+		raw.WriteString(url.PathEscape(seg))
+	}
+	return base + "/" + container + "/" + name, raw.String()
+}
+
+// splitBlobPath reads the container and blob name back from a decoded
+// upstream path below base; blob is "" for a container-level path.
+func splitBlobPath(base, path string) (container, blob string, ok bool) {
+	rest, found := strings.CutPrefix(path, base+"/")
+	if !found {
+		return "", "", false
+	}
+	container, blob, _ = strings.Cut(rest, "/")
+	return container, blob, container != ""
+}

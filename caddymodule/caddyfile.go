@@ -1,0 +1,95 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// UnmarshalCaddyfile sets up the transport from Caddyfile tokens:
+//
+//	transport azure_blob {
+//		account           <name>
+//		endpoint          <url>
+//		container         <name>
+//		account_key       <base64 key>
+//		connection_string <connection string>
+//		sas_token         <token>
+//		anonymous
+//		scope             blob|container
+//		ttl               <duration>
+//		renew_before      <duration>
+//		version           <service version>
+//	}
+//
+// Give exactly one of account_key, connection_string, sas_token and
+// anonymous; write secrets as {env.VAR} or {file.path} placeholders.
+func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the transport name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		option := d.Val()
+		if seen[option] {
+			return d.Errf("%s given twice", option)
+		}
+		seen[option] = true
+		switch option {
+		case "anonymous":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			t.Anonymous = true
+		case "ttl", "renew_before":
+			var value string
+			if !d.AllArgs(&value) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(value)
+			if err != nil {
+				return d.Errf("%s: %v", option, err)
+			}
+			if option == "ttl" {
+				t.TTL = caddy.Duration(dur)
+			} else {
+				t.RenewBefore = caddy.Duration(dur)
+			}
+		default:
+			field := t.stringOption(option)
+			if field == nil {
+				return d.Errf("unrecognized subdirective %q", option)
+			}
+			if !d.AllArgs(field) {
+				return d.ArgErr()
+			}
+		}
+	}
+	return nil
+}
+
+// stringOption returns the field set by a one-argument option, or nil.
+func (t *Transport) stringOption(name string) *string {
+	switch name {
+	case "account":
+		return &t.Account
+	case "endpoint":
+		return &t.Endpoint
+	case "container":
+		return &t.Container
+	case "account_key":
+		return &t.AccountKey
+	case "connection_string":
+		return &t.ConnectionString
+	case "sas_token":
+		return &t.SASToken
+	case "scope":
+		return &t.Scope
+	case "version":
+		return &t.Version
+	}
+	return nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Transport)(nil)

@@ -1,0 +1,73 @@
+package caddymodule
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+func TestTransportUnmarshalCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`azure_blob {
+		account      mystorage
+		endpoint     http://127.0.0.1:10000/devstoreaccount1
+		container    photos
+		account_key  {env.AZURE_STORAGE_KEY}
+		scope        container
+		ttl          30m
+		renew_before 5m
+		version      2025-11-05
+	}`)
+	var tr Transport
+	if err := tr.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	want := Transport{Account: "mystorage", Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Container: "photos",
+		AccountKey: "{env.AZURE_STORAGE_KEY}", Scope: "container", TTL: caddy.Duration(30 * time.Minute),
+		RenewBefore: caddy.Duration(5 * time.Minute), Version: "2025-11-05"}
+	if tr != want {
+		t.Errorf("got %+v\nwant %+v", tr, want)
+	}
+
+	var anon Transport
+	if err := anon.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\n anonymous\n connection_string UseDevelopmentStorage=true\n}")); err != nil || !anon.Anonymous || anon.ConnectionString != "UseDevelopmentStorage=true" {
+		t.Errorf("anonymous: %+v, %v", anon, err)
+	}
+}
+
+func TestTransportUnmarshalCaddyfileErrors(t *testing.T) {
+	tests := []struct{ input, want string }{
+		{"azure_blob extra", "wrong argument count"},
+		{"azure_blob {\n account_key\n}", "wrong argument count"},
+		{"azure_blob {\n account_key a b\n}", "wrong argument count"},
+		{"azure_blob {\n anonymous yes\n}", "wrong argument count"},
+		{"azure_blob {\n ttl soon\n}", "ttl: "},
+		{"azure_blob {\n container a\n container b\n}", "container given twice"},
+		{"azure_blob {\n acount_key x\n}", `unrecognized subdirective "acount_key"`},
+	}
+	for _, tt := range tests {
+		var tr Transport
+		err := tr.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want %q", tt.input, err, tt.want)
+		}
+	}
+}
+
+// TestTransportBeforeProvision covers what reverse_proxy calls while it
+// parses the Caddyfile, when the embedded HTTP transport is not yet there.
+func TestTransportBeforeProvision(t *testing.T) {
+	var tr Transport
+	if tr.TLSEnabled() {
+		t.Error("TLS enabled on an empty transport")
+	}
+	if err := tr.EnableTLS(new(reverseproxy.TLSConfig)); err != nil || !tr.TLSEnabled() {
+		t.Errorf("EnableTLS: %v, enabled %v", err, tr.TLSEnabled())
+	}
+	if err := tr.EnableH2C(); err == nil {
+		t.Error("h2c accepted")
+	}
+}

@@ -1,0 +1,225 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// credential authorizes upstream requests: it returns the query to append
+// for a container and blob, and forgets a token Azure refused.
+type credential interface {
+	query(container, blob string) (string, error)
+	// refused drops what was used for container and blob; it reports
+	// whether asking again can give a different answer.
+	refused(container, blob string) bool
+}
+
+// signingCredential signs service SAS tokens with the account key and
+// caches them.
+type signingCredential struct{ signer *sas.Signer }
+
+func (c signingCredential) query(container, blob string) (string, error) {
+	q, err := c.signer.TokenFor(container, blob)
+	return q.Encode(), err
+}
+
+func (c signingCredential) refused(container, blob string) bool {
+	c.signer.InvalidateFor(container, blob)
+	return true
+}
+
+// tokenCredential appends a SAS token the user made.
+type tokenCredential struct{ token *sas.Token }
+
+func (c tokenCredential) query(string, string) (string, error) { return c.token.Query().Encode(), nil }
+func (tokenCredential) refused(string, string) bool            { return false }
+
+// anonymousCredential appends nothing: a public container.
+type anonymousCredential struct{}
+
+func (anonymousCredential) query(string, string) (string, error) { return "", nil }
+func (anonymousCredential) refused(string, string) bool          { return false }
+
+// resolveSecret expands {env.*} and {file.*} placeholders at provision. An
+// empty result is an error that names the placeholder, never the value.
+func resolveSecret(field, value string) (string, error) {
+	if value == "" {
+		return "", nil
+	}
+	resolved, err := caddy.NewReplacer().ReplaceOrErr(value, true, true)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	resolved = strings.TrimSpace(resolved)
+	if resolved == "" {
+		return "", fmt.Errorf("%s: %s is empty", field, value)
+	}
+	return resolved, nil
+}
+
+// origin is where a transport's requests go and how they are authorized.
+type origin struct {
+	account  string
+	scheme   string // of the endpoint: http for Azurite, https for Azure
+	host     string // the endpoint's host[:port], sent as Host
+	basePath string // the endpoint's path: "" on Azure, "/devstoreaccount1" on Azurite
+	cred     credential
+	token    *sas.Token // the sas_token, for its expiry
+}
+
+// provisionOrigin resolves the credential and the endpoint of t. Errors name
+// the field at fault and never quote a secret.
+func (t *Transport) provisionOrigin() (*origin, error) {
+	key, err := resolveSecret("account_key", t.AccountKey)
+	if err != nil {
+		return nil, err
+	}
+	connStr, err := resolveSecret("connection_string", t.ConnectionString)
+	if err != nil {
+		return nil, err
+	}
+	token, err := resolveSecret("sas_token", t.SASToken)
+	if err != nil {
+		return nil, err
+	}
+	account, err := caddy.NewReplacer().ReplaceOrErr(t.Account, true, true)
+	if err != nil && t.Account != "" {
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	endpoint, err := caddy.NewReplacer().ReplaceOrErr(t.Endpoint, true, true)
+	if err != nil && t.Endpoint != "" {
+		return nil, fmt.Errorf("endpoint: %w", err)
+	}
+	if err := exactlyOneCredential(key != "", connStr != "", token != "", t.Anonymous); err != nil {
+		return nil, err
+	}
+
+	o := &origin{account: account}
+	var sharedKey *sas.SharedKey
+	var parsedToken *sas.Token
+	if connStr != "" {
+		cs, err := sas.ParseConnectionString(connStr)
+		if err != nil {
+			return nil, fmt.Errorf("connection_string: %w", err)
+		}
+		if o.account == "" {
+			o.account = cs.AccountName
+		} else if cs.AccountName != "" && cs.AccountName != o.account {
+			return nil, fmt.Errorf("account %q differs from the connection string's %q", o.account, cs.AccountName)
+		}
+		if endpoint == "" {
+			endpoint = cs.BlobEndpoint
+		}
+		sharedKey, parsedToken = cs.Key, cs.SAS
+		if sharedKey == nil && parsedToken == nil {
+			return nil, errors.New("connection_string: has neither AccountKey nor SharedAccessSignature")
+		}
+	}
+	if endpoint == "" && o.account != "" {
+		endpoint = "https://" + o.account + ".blob.core.windows.net"
+	}
+	if endpoint == "" {
+		return nil, errors.New("endpoint: cannot tell where the storage account is: set account, endpoint or a connection string")
+	}
+	if err := o.setEndpoint(endpoint); err != nil {
+		return nil, err
+	}
+	if o.account == "" {
+		o.account = sas.AccountFromEndpoint(endpoint)
+	}
+
+	switch {
+	case key != "":
+		if o.account == "" {
+			return nil, errors.New("account: needed to sign with account_key (or give an endpoint that names it)")
+		}
+		if sharedKey, err = sas.NewSharedKey(o.account, key); err != nil {
+			return nil, fmt.Errorf("account_key: %w", err)
+		}
+	case token != "":
+		if parsedToken, err = sas.Parse(token); err != nil {
+			return nil, fmt.Errorf("sas_token: %w", err)
+		}
+	}
+
+	switch {
+	case sharedKey != nil:
+		signer, err := t.newSigner(sharedKey)
+		if err != nil {
+			return nil, err
+		}
+		o.cred = signingCredential{signer}
+	case parsedToken != nil:
+		if err := checkToken(parsedToken, time.Now()); err != nil {
+			return nil, err
+		}
+		o.cred, o.token = tokenCredential{parsedToken}, parsedToken
+	default:
+		o.cred = anonymousCredential{}
+	}
+	return o, nil
+}
+
+func exactlyOneCredential(key, connStr, token, anonymous bool) error {
+	var given []string
+	for _, c := range []struct {
+		set  bool
+		name string
+	}{{key, "account_key"}, {connStr, "connection_string"}, {token, "sas_token"}, {anonymous, "anonymous"}} {
+		if c.set {
+			given = append(given, c.name)
+		}
+	}
+	switch len(given) {
+	case 1:
+		return nil
+	case 0:
+		return errors.New("credential: give one of account_key, connection_string, sas_token or anonymous")
+	}
+	return fmt.Errorf("credential: give only one of account_key, connection_string, sas_token or anonymous, not %s", strings.Join(given, " and "))
+}
+
+func (o *origin) setEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("endpoint %q is not an http(s) URL with a host", endpoint)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("endpoint %q must not carry a query, fragment or user info: give a SAS with sas_token", u.Redacted())
+	}
+	o.scheme, o.host, o.basePath = u.Scheme, u.Host, strings.TrimRight(u.Path, "/")
+	return nil
+}
+
+// checkToken refuses a sas_token that cannot serve blob reads: expired, or
+// an account SAS without the blob service or object access.
+func checkToken(tok *sas.Token, now time.Time) error {
+	if !tok.Expiry.IsZero() && !tok.Expiry.After(now) {
+		return fmt.Errorf("sas_token: expired at %s", tok.Expiry.Format(time.RFC3339))
+	}
+	if tok.Kind == sas.KindAccount && (tok.Services&sas.ServiceBlob == 0 || tok.ResourceTypes&sas.ResourceTypeObject == 0) {
+		return errors.New("sas_token: an account SAS must cover the blob service (ss has b) and objects (srt has o)")
+	}
+	return nil
+}
+
+func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {
+	resource := sas.ResourceBlob
+	if t.Scope == scopeContainer {
+		resource = sas.ResourceContainer
+	}
+	signer, err := sas.NewSigner(key,
+		sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container},
+		sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
+	if err != nil {
+		return nil, err
+	}
+	return signer, nil
+}

@@ -1,0 +1,286 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+func init() {
+	caddy.RegisterModule(Transport{})
+}
+
+// Scopes of the signed tokens.
+const (
+	scopeBlob      = "blob"
+	scopeContainer = "container"
+)
+
+// Transport is a reverse_proxy transport that reads blobs from Azure Blob
+// Storage. Each request's path is /container/blob; the transport forwards
+// it to the account's blob endpoint with a read-only SAS that it signs (or a
+// sas_token, or nothing for an anonymous container) and caches until shortly
+// before expiry.
+//
+// Signing happens on a clone of the request inside RoundTrip, so no token
+// ever reaches Caddy's logs, placeholders or error messages. The client's
+// query string is dropped; only Range and the If-Match, If-None-Match,
+// If-Modified-Since and If-Unmodified-Since conditions of the client's
+// headers are sent, with x-ms-version set to the signed version. A 403 from
+// Azure drops the cached token and tries once more with a fresh one.
+// x-ms-* and Server response headers are removed.
+//
+// It embeds Caddy's HTTP transport, so its timeouts, keep-alive and TLS
+// settings apply; an https endpoint turns on TLS.
+type Transport struct {
+	*reverseproxy.HTTPTransport
+
+	// Account is the storage account name. Default: from the connection
+	// string or the endpoint.
+	Account string `json:"account,omitempty"`
+
+	// Endpoint is the blob service URL; a path-style one works, e.g.
+	// Azurite's http://127.0.0.1:10000/devstoreaccount1. Default:
+	// https://<account>.blob.core.windows.net, or the connection string's.
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// Container, when set, is the only container requests may address.
+	Container string `json:"container,omitempty"`
+
+	// AccountKey signs a service SAS locally. Write it as a placeholder,
+	// {env.AZURE_STORAGE_KEY} or {file./run/secrets/azkey}.
+	AccountKey string `json:"account_key,omitempty"`
+
+	// ConnectionString is an Azure Storage connection string, with an
+	// AccountKey or a SharedAccessSignature, or UseDevelopmentStorage=true.
+	ConnectionString string `json:"connection_string,omitempty"`
+
+	// SASToken is a ready-made SAS, appended as it is (a leading ? is fine).
+	SASToken string `json:"sas_token,omitempty"`
+
+	// Anonymous reads a public container: nothing is appended.
+	Anonymous bool `json:"anonymous,omitempty"`
+
+	// Scope is "blob" (default: one sr=b token per blob, least privilege)
+	// or "container" (one sr=c token for the whole container).
+	Scope string `json:"scope,omitempty"`
+
+	// TTL is the lifetime of each signed token. Default: 1h.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+
+	// RenewBefore: a cached token is signed again once less than this is
+	// left. Default: ttl/4. Must be below ttl.
+	RenewBefore caddy.Duration `json:"renew_before,omitempty"`
+
+	// Version is the signed service version (sv), also sent as
+	// x-ms-version. Default: the newest that Azure and Azurite both accept.
+	Version string `json:"version,omitempty"`
+
+	origin *origin
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Transport) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.reverse_proxy.transport.azure_blob",
+		New: func() caddy.Module { return new(Transport) },
+	}
+}
+
+// Provision resolves the credential, sets defaults and sets up the embedded
+// HTTP transport.
+func (t *Transport) Provision(ctx caddy.Context) error {
+	t.logger = ctx.Logger()
+	if t.TTL == 0 {
+		t.TTL = caddy.Duration(time.Hour)
+	}
+	if t.Scope == "" {
+		t.Scope = scopeBlob
+	}
+	if t.Version == "" {
+		t.Version = sas.DefaultVersion
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	o, err := t.provisionOrigin()
+	if err != nil {
+		return err
+	}
+	t.origin = o
+	if o.token != nil && !o.token.ReadOnly() {
+		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
+			zap.String("permissions", o.token.PermissionString()))
+	}
+	if t.HTTPTransport == nil {
+		t.HTTPTransport = new(reverseproxy.HTTPTransport)
+	}
+	if o.scheme == "https" && t.TLS == nil {
+		t.TLS = new(reverseproxy.TLSConfig)
+	}
+	if err := t.HTTPTransport.Provision(ctx); err != nil {
+		return fmt.Errorf("http transport: %v", err)
+	}
+	return nil
+}
+
+// Validate checks the options that need no resolving.
+func (t *Transport) Validate() error {
+	switch t.Scope {
+	case "", scopeBlob, scopeContainer:
+	default:
+		return fmt.Errorf("scope %q is not blob or container", t.Scope)
+	}
+	if t.Version != "" && !slices.Contains(sas.KnownVersions(), t.Version) {
+		return fmt.Errorf("version %q is not a known Azure Storage service version", t.Version)
+	}
+	ttl, renew := time.Duration(t.TTL), time.Duration(t.RenewBefore)
+	switch {
+	case ttl < 0 || (ttl > 0 && (ttl < time.Second || ttl%time.Second != 0)):
+		return fmt.Errorf("ttl %s must be a positive whole number of seconds", ttl)
+	case renew < 0:
+		return fmt.Errorf("renew_before %s is negative", renew)
+	case ttl > 0 && renew >= ttl:
+		return fmt.Errorf("renew_before %s must be less than ttl %s", renew, ttl)
+	}
+	return nil
+}
+
+// TLSEnabled reports whether requests go over TLS. reverse_proxy asks while
+// it parses the Caddyfile, before Provision, so the embedded transport may
+// still be nil.
+func (t *Transport) TLSEnabled() bool {
+	return t.HTTPTransport != nil && t.HTTPTransport.TLSEnabled()
+}
+
+// EnableTLS turns on TLS; reverse_proxy calls it for https:// upstreams.
+func (t *Transport) EnableTLS(base *reverseproxy.TLSConfig) error {
+	if t.HTTPTransport == nil {
+		t.HTTPTransport = new(reverseproxy.HTTPTransport)
+	}
+	return t.HTTPTransport.EnableTLS(base)
+}
+
+// EnableH2C refuses h2c upstreams: Azure Blob Storage does not speak it.
+func (t *Transport) EnableH2C() error {
+	return errors.New("azure_blob does not support h2c upstreams: Azure Blob Storage speaks HTTP/1.1 and HTTP/2 over TLS")
+}
+
+// Cleanup releases the embedded transport's connections.
+func (t *Transport) Cleanup() error {
+	if t.HTTPTransport == nil {
+		return nil
+	}
+	return t.HTTPTransport.Cleanup()
+}
+
+// RoundTrip sends a blob read to Azure on a signed clone of req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return nil, fmt.Errorf("azure_blob reads blobs only, not %s", req.Method)
+	}
+	container, blob, ok := splitBlobPath("", req.URL.Path)
+	if !ok {
+		return nil, errors.New("request path is not /container/blob")
+	}
+	if t.Container != "" && container != t.Container {
+		return nil, errors.New("request addresses another container than the configured one")
+	}
+	if blob == "" {
+		return nil, errNoBlobName // a container listing is never ours to ask for
+	}
+	if err := checkBlobName(blob); err != nil {
+		return nil, err
+	}
+	up := t.upstreamRequest(req, container, blob)
+	resp, err := t.send(up, container, blob)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusForbidden && t.origin.cred.refused(container, blob) {
+		// A rotated key, a revoked policy, a clock step: sign afresh once.
+		drain(resp)
+		if resp, err = t.send(t.upstreamRequest(req, container, blob), container, blob); err != nil {
+			return nil, err
+		}
+	}
+	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
+		t.logger.Error("Azure refused the request's authorization",
+			zap.String("container", container),
+			zap.Int("status", resp.StatusCode),
+			zap.String("azure_error_code", resp.Header.Get("x-ms-error-code")))
+	}
+	stripAzureHeaders(resp.Header)
+	return resp, nil
+}
+
+// send authorizes up and sends it. The query and errors never leave here
+// with a token in them.
+func (t *Transport) send(up *http.Request, container, blob string) (*http.Response, error) {
+	query, err := t.origin.cred.query(container, blob)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	up.URL.RawQuery = query
+	if c := t.logger.Check(zapcore.DebugLevel, "azure blob request"); c != nil {
+		c.Write(zap.String("container", container), zap.String("blob", blob), zap.String("method", up.Method))
+	}
+	resp, err := t.HTTPTransport.RoundTrip(up)
+	if err != nil {
+		return nil, redactError(err, query)
+	}
+	return resp, nil
+}
+
+// upstreamRequest makes the request Azure gets: a clone of req addressed to
+// the endpoint, with only the allowed headers.
+func (t *Transport) upstreamRequest(req *http.Request, container, blob string) *http.Request {
+	o := t.origin
+	up := req.Clone(req.Context())
+	up.URL.Scheme, up.URL.Host, up.Host = o.scheme, o.host, o.host
+	up.URL.Path, up.URL.RawPath = blobURLPath(o.basePath, container, blob)
+	up.URL.RawQuery, up.URL.Fragment, up.URL.ForceQuery = "", "", false
+	up.Header = forwardedHeaders(req.Header)
+	up.Header.Set("x-ms-version", t.Version)
+	return up
+}
+
+// drain reads a little of a response body so its connection can be reused,
+// then closes it.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	_ = resp.Body.Close()
+}
+
+// redactError removes the query from an error's text: net/http errors can
+// quote the request URL.
+func redactError(err error, query string) error {
+	if query == "" || !strings.Contains(err.Error(), query) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), query, sas.RedactQuery(query)))
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner                      = (*Transport)(nil)
+	_ caddy.Validator                        = (*Transport)(nil)
+	_ caddy.CleanerUpper                     = (*Transport)(nil)
+	_ http.RoundTripper                      = (*Transport)(nil)
+	_ reverseproxy.TLSTransport              = (*Transport)(nil)
+	_ reverseproxy.H2CTransport              = (*Transport)(nil)
+	_ reverseproxy.RequestHeaderOpsTransport = (*Transport)(nil)
+)
