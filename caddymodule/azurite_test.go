@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	_ "github.com/caddy-azure-sas/caddy-azure-sas/caddymodule"
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -117,4 +119,109 @@ http://localhost:9080 {
 	if bytes.Contains(config, []byte(az.Key[:20])) || !bytes.Contains(config, []byte("{env.AZ_TEST_KEY}")) {
 		t.Errorf("admin config shows the key, or lost its placeholder: %s", config)
 	}
+}
+
+// TestDirectiveAgainstAzurite serves two private containers on one site
+// with the azure_blob directive: one signed with the account key under
+// handle_path, one with a sas_token behind a path matcher, and an error page.
+func TestDirectiveAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "photos", false)
+	az.CreateContainer(t, "media", false)
+	cat := bytes.Repeat([]byte("JPEGDATA"), 1000)
+	az.Upload(t, "photos", "cat.jpg", cat, "image/jpeg")
+	az.Upload(t, "media", "public/files/clip.webm", []byte("WEBM"), "video/webm")
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	t.Setenv("AZ_MEDIA_TOKEN", mediaToken(t, az.Key))
+
+	tester := caddytest.NewTester(t)
+	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	handle_path /images/* {
+		azure_blob {
+			endpoint %[1]s
+			container photos
+			account_key {env.AZ_TEST_KEY}
+		}
+	}
+	azure_blob /files/* {
+		endpoint %[1]s
+		container media
+		prefix public/
+		sas_token {env.AZ_MEDIA_TOKEN}
+	}
+	handle_errors {
+		respond "error page {err.status_code}"
+	}
+}`, az.Endpoint), "caddyfile")
+
+	do := func(method, path string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := tester.Client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	if resp, body := do("GET", "/images/cat.jpg?comp=list"); resp.StatusCode != 200 || body != string(cat) {
+		t.Errorf("GET /images/cat.jpg: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, body := do("HEAD", "/images/cat.jpg"); resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len(cat)) {
+		t.Errorf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	if resp, body := do("GET", "/files/clip.webm"); resp.StatusCode != 200 || body != "WEBM" || resp.Header.Get("Content-Type") != "video/webm" {
+		t.Errorf("GET /files/clip.webm (sas_token origin): %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	}
+	// handle_path cleans the path before it strips the prefix (Caddy's
+	// rewrite), so a dot segment resolves inside the route, never above it.
+	if resp, body := do("GET", "/images/x/%2e%2e/cat.jpg"); resp.StatusCode != 200 || body != string(cat) {
+		t.Errorf("GET /images/x/../cat.jpg: %d, %d bytes; want cat.jpg", resp.StatusCode, len(body))
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/images/missing.jpg", 404},
+		{"GET", "/files/missing.webm", 404},
+		{"GET", "/images/", 404},
+		{"GET", "/files/x/%2e%2e/clip.webm", 400}, // the matcher form keeps the raw "..": the mapper refuses it
+		{"GET", "/images/a%00b", 400},
+		{"GET", "/images/a%5Cb", 400},
+		{"POST", "/images/cat.jpg", 405},
+		{"DELETE", "/files/clip.webm", 405},
+	} {
+		resp, body := do(tc.method, tc.path)
+		if resp.StatusCode != tc.status || body != fmt.Sprintf("error page %d", tc.status) {
+			t.Errorf("%s %s: %d %q, want %d from the error page", tc.method, tc.path, resp.StatusCode, body, tc.status)
+		}
+		if strings.Contains(body, "<?xml") || strings.Contains(body, "BlobNotFound") {
+			t.Errorf("%s %s: Azure's error body reached the client", tc.method, tc.path)
+		}
+		if tc.status == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s %s: Allow %q", tc.method, tc.path, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+// mediaToken is a container read SAS for the media container, as a user
+// would paste it.
+func mediaToken(t *testing.T, key string) string {
+	t.Helper()
+	k, err := sas.NewSharedKey(sas.DevAccountName, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "media", Expiry: time.Now().Add(time.Hour)}
+	q, err := v.Sign(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Encode()
 }

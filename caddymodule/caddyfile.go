@@ -30,39 +30,47 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
-		option := d.Val()
-		if seen[option] {
-			return d.Errf("%s given twice", option)
+		if err := t.unmarshalOption(d, seen); err != nil {
+			return err
 		}
-		seen[option] = true
-		switch option {
-		case "anonymous":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			t.Anonymous = true
-		case "ttl", "renew_before":
-			var value string
-			if !d.AllArgs(&value) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(value)
-			if err != nil {
-				return d.Errf("%s: %v", option, err)
-			}
-			if option == "ttl" {
-				t.TTL = caddy.Duration(dur)
-			} else {
-				t.RenewBefore = caddy.Duration(dur)
-			}
-		default:
-			field := t.stringOption(option)
-			if field == nil {
-				return d.Errf("unrecognized subdirective %q", option)
-			}
-			if !d.AllArgs(field) {
-				return d.ArgErr()
-			}
+	}
+	return nil
+}
+
+// unmarshalOption reads the option under the cursor; seen catches repeats.
+func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
+	option := d.Val()
+	if seen[option] {
+		return d.Errf("%s given twice", option)
+	}
+	seen[option] = true
+	switch option {
+	case "anonymous":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		t.Anonymous = true
+	case "ttl", "renew_before":
+		var value string
+		if !d.AllArgs(&value) {
+			return d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(value)
+		if err != nil {
+			return d.Errf("%s: %v", option, err)
+		}
+		if option == "ttl" {
+			t.TTL = caddy.Duration(dur)
+		} else {
+			t.RenewBefore = caddy.Duration(dur)
+		}
+	default:
+		field := t.stringOption(option)
+		if field == nil {
+			return d.Errf("unrecognized subdirective %q", option)
+		}
+		if !d.AllArgs(field) {
+			return d.ArgErr()
 		}
 	}
 	return nil

@@ -139,6 +139,11 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 
 // Validate checks the options that need no resolving.
 func (t *Transport) Validate() error {
+	if t.Container != "" {
+		if err := sas.CheckContainerName(t.Container); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+	}
 	switch t.Scope {
 	case "", scopeBlob, scopeContainer:
 	default:

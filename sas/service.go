@@ -126,7 +126,7 @@ func (v *ServiceValues) check() (serviceTemplate, error) {
 	if err != nil {
 		return serviceTemplate{}, err
 	}
-	if err := checkContainerName(v.Container); err != nil {
+	if err := CheckContainerName(v.Container); err != nil {
 		return serviceTemplate{}, err
 	}
 	switch {
@@ -231,10 +231,10 @@ func letterBits(letters string) (bits uint32) {
 	return bits
 }
 
-// checkContainerName applies Azure's naming rules: 3 to 63 lowercase letters,
+// CheckContainerName applies Azure's naming rules: 3 to 63 lowercase letters,
 // digits and single hyphens, starting and ending with a letter or digit; or
 // one of the special containers $root, $web, $logs.
-func checkContainerName(name string) error {
+func CheckContainerName(name string) error {
 	switch name {
 	case "":
 		return errors.New("container name is empty")

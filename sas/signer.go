@@ -162,7 +162,7 @@ func (s *Signer) signFor(key string) (Query, error) {
 	container, blob := s.values.Container, key
 	if container == "" {
 		container, blob, _ = strings.Cut(key, "/")
-		if err := checkContainerName(container); err != nil {
+		if err := CheckContainerName(container); err != nil {
 			return Query{}, err
 		}
 	}

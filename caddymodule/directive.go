@@ -1,0 +1,177 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+func init() {
+	httpcaddyfile.RegisterDirective("azure_blob", parseAzureBlob)
+	httpcaddyfile.RegisterDirectiveOrder("azure_blob", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseAzureBlob sets up the azure_blob directive, one block per origin:
+//
+//	azure_blob [<matcher>] {
+//		container         <name>
+//		prefix            <blob name prefix>
+//		account           <name>
+//		endpoint          <url>
+//		account_key       <base64 key>
+//		connection_string <connection string>
+//		sas_token         <token>
+//		anonymous
+//		scope             blob|container
+//		ttl               <duration>
+//		renew_before      <duration>
+//		version           <service version>
+//	}
+//
+// Like php_fastcgi, it expands into Caddy's own handlers, so the adapted
+// JSON shows what runs: the azure_blob handler (path to blob, 405, 400)
+// and reverse_proxy with the azure_blob transport, to the account's
+// endpoint. Azure's 404 becomes a Caddy 404 error (handle_errors can serve
+// a page); 412, 416 and 503 pass; any other error status becomes a 502
+// error. Azure's error bodies never reach the client.
+func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	h.Next() // the directive name
+	// This strips the matcher token and rewinds to the directive's start.
+	userMatcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	h.Next() // the directive name, again
+	if h.NextArg() {
+		return nil, h.Errf("azure_blob takes a matcher and a block, not %q", h.Val())
+	}
+	var handler Handler
+	var transport Transport
+	seen := make(map[string]bool)
+	for h.NextBlock(0) {
+		switch option := h.Val(); option {
+		case "container", "prefix":
+			if seen[option] {
+				return nil, h.Errf("%s given twice", option)
+			}
+			seen[option] = true
+			field := &handler.Prefix
+			if option == "container" {
+				field = &handler.Container
+			}
+			if !h.AllArgs(field) {
+				return nil, h.ArgErr()
+			}
+		default:
+			if err := transport.unmarshalOption(h.Dispenser, seen); err != nil {
+				return nil, err
+			}
+		}
+	}
+	transport.Container = handler.Container
+	if err := handler.Validate(); err != nil {
+		return nil, h.Errf("azure_blob: %v", err)
+	}
+	if err := transport.checkAtAdapt(); err != nil {
+		return nil, h.Errf("azure_blob: %v", err)
+	}
+	dial, err := transport.dialAddress()
+	if err != nil {
+		return nil, h.Errf("azure_blob: %v", err)
+	}
+
+	proxy := reverseproxy.Handler{
+		Upstreams:      reverseproxy.UpstreamPool{{Dial: dial}},
+		TransportRaw:   caddyconfig.JSONModuleObject(transport, "protocol", "azure_blob", nil),
+		HandleResponse: azureResponseHandlers(),
+	}
+	route := caddyhttp.Route{HandlersRaw: []json.RawMessage{
+		caddyconfig.JSONModuleObject(handler, "handler", "azure_blob", nil),
+		caddyconfig.JSONModuleObject(proxy, "handler", "reverse_proxy", nil),
+	}}
+	if userMatcherSet != nil {
+		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
+	}
+	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
+// azureResponseHandlers turn Azure's statuses into what a CDN origin
+// answers: 404 stays 404 but as a Caddy error, 412, 416 and 503 pass as
+// they are, any other 4xx or 5xx (our token or request was wrong, or Azure
+// failed) is a 502. None copies Azure's body.
+func azureResponseHandlers() []caddyhttp.ResponseHandler {
+	errorRoute := func(status int, message string) caddyhttp.RouteList {
+		return caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{caddyconfig.JSONModuleObject(
+			caddyhttp.StaticError{StatusCode: caddyhttp.WeakString(fmt.Sprint(status)), Error: message}, "handler", "error", nil)}}}
+	}
+	pass := func(status int) caddyhttp.ResponseHandler {
+		return caddyhttp.ResponseHandler{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{status}}, StatusCode: caddyhttp.WeakString(fmt.Sprint(status))}
+	}
+	return []caddyhttp.ResponseHandler{
+		{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{404}}, Routes: errorRoute(404, "blob not found")},
+		pass(412), pass(416), pass(503),
+		{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{4, 5}}, Routes: errorRoute(502, "the storage origin refused the request")},
+	}
+}
+
+// checkAtAdapt runs the checks that need no secrets: all of them when every
+// credential field is literal, else the ones on the configuration's shape.
+func (t *Transport) checkAtAdapt() error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if hasPlaceholder(t.AccountKey, t.ConnectionString, t.SASToken, t.Account, t.Endpoint) {
+		return exactlyOneCredential(t.AccountKey != "", t.ConnectionString != "", t.SASToken != "", t.Anonymous)
+	}
+	_, err := t.provisionOrigin()
+	return err
+}
+
+// dialAddress is the upstream host:port, which Caddy needs when it loads the
+// config: from the endpoint, a literal connection string, or the account.
+func (t *Transport) dialAddress() (string, error) {
+	endpoint := t.Endpoint
+	if endpoint == "" && t.ConnectionString != "" && !hasPlaceholder(t.ConnectionString) {
+		cs, err := sas.ParseConnectionString(t.ConnectionString)
+		if err != nil {
+			return "", fmt.Errorf("connection_string: %w", err)
+		}
+		endpoint = cs.BlobEndpoint
+	}
+	if endpoint == "" && t.Account != "" && !hasPlaceholder(t.Account) {
+		endpoint = "https://" + t.Account + ".blob.core.windows.net"
+	}
+	if endpoint == "" || hasPlaceholder(endpoint) {
+		return "", errors.New("set endpoint or account: Caddy needs the storage address when it loads the config, " +
+			"and the connection string comes from a placeholder")
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return "", fmt.Errorf("endpoint %q is not an http(s) URL with a host", endpoint)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
+}
+
+func hasPlaceholder(values ...string) bool {
+	for _, v := range values {
+		if strings.Contains(v, "{") {
+			return true
+		}
+	}
+	return false
+}

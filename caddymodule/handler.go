@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler maps a request to a blob of one container and hands it to the
+// next handler, which the azure_blob directive makes Caddy's reverse_proxy
+// with the azure_blob transport.
+//
+// The blob name is prefix + the request path without its leading '/' (the
+// path as decoded once). GET and HEAD pass; other methods get 405 with
+// Allow: GET, HEAD. Paths that cannot name a blob get 400 (dot segments,
+// control characters, backslashes, bad UTF-8, over 1024 characters) or 404
+// (a path ending in '/'), before Azure is contacted. The request continues
+// with path /container/<escaped name> and no query string.
+//
+// It sets these placeholders:
+//
+// Placeholder | Description
+// ------------|-------------
+// `{http.azure_blob.container}` | the container
+// `{http.azure_blob.blob}` | the blob name
+type Handler struct {
+	// Container holds the blobs; required.
+	Container string `json:"container,omitempty"`
+
+	// Prefix is prepended to every blob name, e.g. "public/".
+	Prefix string `json:"prefix,omitempty"`
+
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.azure_blob",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	return nil
+}
+
+// Validate checks the container name and the prefix.
+func (h *Handler) Validate() error {
+	if h.Container == "" {
+		return errors.New("container: required")
+	}
+	if err := sas.CheckContainerName(h.Container); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	if h.Prefix != "" {
+		if err := checkBlobName(h.Prefix + "x"); err != nil {
+			return errors.New("prefix: " + err.Error())
+		}
+	}
+	return nil
+}
+
+// ServeHTTP maps r to its blob and calls next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("only GET and HEAD read blobs"))
+	}
+	name, err := blobName(h.Prefix, r.URL.Path)
+	switch {
+	case errors.Is(err, errNoBlobName):
+		return caddyhttp.Error(http.StatusNotFound, err)
+	case err != nil:
+		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	if c := h.logger.Check(zapcore.DebugLevel, "mapped request to blob"); c != nil {
+		c.Write(zap.String("path", r.URL.Path), zap.String("container", h.Container), zap.String("blob", name))
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.azure_blob.container", h.Container)
+		repl.Set("http.azure_blob.blob", name)
+	}
+	r.URL.Path, r.URL.RawPath = blobURLPath("", h.Container, name)
+	r.URL.RawQuery, r.URL.ForceQuery = "", false
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
