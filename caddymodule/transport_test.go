@@ -337,3 +337,39 @@ func expiredToken(t *testing.T) string {
 	}
 	return q.Encode()
 }
+
+func TestTransportResolvesSuffixRanges(t *testing.T) {
+	for _, tc := range []struct{ asked, sent string }{
+		{"bytes=-4", "bytes=6-"},   // the blob is 10 bytes
+		{"bytes=-100", "bytes=0-"}, // more than the blob: all of it
+		{"bytes=-0", "bytes=11-"},  // nothing: past the end, so 416
+		{"bytes=2-5", "bytes=2-5"}, // absolute ranges pass as they are
+		{"bytes=0-1,4-5", ""},      // several ranges: the whole blob
+		{"bytes=-x", ""},           // malformed: the whole blob
+	} {
+		t.Run(tc.asked, func(t *testing.T) {
+			azure := newRecordingAzure(t)
+			tr := devTransport(azure.URL)
+			provisionTransport(t, tr)
+			in := httptest.NewRequest(http.MethodGet, "http://x/photos/a.jpg", nil)
+			in.Header.Set("Range", tc.asked)
+			resp, err := tr.RoundTrip(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := azure.requests()
+			last := got[len(got)-1]
+			if last.Method != http.MethodGet || last.Header.Get("Range") != tc.sent {
+				t.Errorf("Azure got %s with Range %q, want GET with %q", last.Method, last.Header.Get("Range"), tc.sent)
+			}
+			suffix := strings.HasPrefix(tc.asked, "bytes=-") && tc.sent != ""
+			if suffix && (len(got) != 2 || got[0].Method != http.MethodHead || got[0].Header.Get("Range") != "") {
+				t.Errorf("a suffix range was resolved without a plain HEAD first: %d requests", len(got))
+			}
+			if !suffix && len(got) != 1 {
+				t.Errorf("%d requests, want 1", len(got))
+			}
+		})
+	}
+}
