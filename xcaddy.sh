@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # xcaddy.sh: set up and run this project on a fresh machine.
 #
+#   ./xcaddy.sh         build ./caddy with the plugin (same as "build")
+#   ./xcaddy.sh build   with xcaddy when it is installed, else as xcaddy does
+#                       with plain go build; then smoke-test the binary
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
 #                       Azurite from testdata/package-lock.json) and run every
 #                       test, the Azurite ones included, with the race detector.
-#
-# The Caddy build (./xcaddy.sh, ./xcaddy.sh build) and ./xcaddy.sh demo come
-# with the Caddy module (caddymodule/).
 #
 # Environment: CI=true makes a test that cannot start Azurite fail instead of
 # skipping. FUZZTIME (default 5s, 0 to skip) bounds the fuzz smoke run.
@@ -71,10 +71,48 @@ run_tests() {
 	fi
 }
 
-case "${1:-}" in
+# build makes ./caddy: Caddy, its standard modules and this plugin.
+build() {
+	ensure_go
+	if command -v xcaddy >/dev/null; then
+		log "xcaddy build"
+		xcaddy build --output ./caddy \
+			--with github.com/caddy-azure-sas/caddy-azure-sas/caddymodule \
+			--replace github.com/caddy-azure-sas/caddy-azure-sas=.
+	else
+		# xcaddy is not installed: its defaults (builder.go), by hand, on the
+		# main package it would generate (caddymodule/cmd/caddy).
+		log "go build (xcaddy's defaults) -o ./caddy"
+		CGO_ENABLED=0 go build -trimpath -ldflags '-w -s' -tags nobadger,nomysql,nopgx \
+			-o ./caddy ./caddymodule/cmd/caddy
+	fi
+	smoke_test
+}
+
+# smoke_test checks the binary: both modules are in, the example is
+# formatted and valid.
+smoke_test() {
+	./caddy version
+	for id in http.handlers.azure_blob http.reverse_proxy.transport.azure_blob; do
+		./caddy list-modules | grep -qx "$id" || { echo "xcaddy.sh: ./caddy lacks $id" >&2; exit 1; }
+	done
+	log "./caddy has http.handlers.azure_blob and http.reverse_proxy.transport.azure_blob"
+	local diff
+	if ! diff=$(./caddy fmt --diff Caddyfile.example); then
+		echo "$diff" >&2
+		echo "xcaddy.sh: Caddyfile.example is not formatted (caddy fmt --overwrite Caddyfile.example)" >&2
+		exit 1
+	fi
+	log "Caddyfile.example is formatted"
+	# A dummy key: validate provisions the modules, so it must be well-formed.
+	AZURE_STORAGE_KEY=ZHVtbXk= ./caddy validate --config Caddyfile.example --adapter caddyfile 2>&1 | tail -n 1
+}
+
+case "${1:-build}" in
+build) build ;;
 test) run_tests ;;
 *)
-	echo "usage: ./xcaddy.sh test" >&2
+	echo "usage: ./xcaddy.sh [build|test]" >&2
 	exit 2
 	;;
 esac
