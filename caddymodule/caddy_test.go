@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,4 +242,207 @@ func mediaToken(t *testing.T, key string) string {
 		t.Fatal(err)
 	}
 	return q.Encode()
+}
+
+// TestNoSecretAnywhere runs Caddy at debug level with every path under test
+// (success, ranges, errors, a key Azure refuses) and looks for the key, the
+// tokens and any sig in the log, the responses and the admin API's config.
+func TestNoSecretAnywhere(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "photos", false)
+	az.CreateContainer(t, "media", false)
+	az.Upload(t, "photos", "cat.jpg", []byte("JPEGDATA"), "image/jpeg")
+	az.Upload(t, "media", "clip.webm", []byte("WEBMDATA"), "video/webm")
+	wrongKey := "d3Jvbmcga2V5IHdyb25nIGtleSB3cm9uZyBrZXkgd3Jvbmcga2V5IHdyb25nIGtleQ=="
+	token := mediaToken(t, az.Key)
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	t.Setenv("AZ_WRONG_KEY", wrongKey)
+	t.Setenv("AZ_MEDIA_TOKEN", token)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	debug
+	log {
+		output file %[2]s
+		format json
+		level DEBUG
+	}
+}
+http://localhost:9080 {
+	log {
+		output file %[2]s
+		format json
+	}
+	handle_path /images/* {
+		azure_blob {
+			endpoint %[1]s
+			container photos
+			account_key {env.AZ_TEST_KEY}
+		}
+	}
+	handle_path /media/* {
+		azure_blob {
+			endpoint %[1]s
+			container media
+			sas_token {env.AZ_MEDIA_TOKEN}
+		}
+	}
+	handle_path /rotated/* {
+		azure_blob {
+			endpoint %[1]s
+			container photos
+			account_key {env.AZ_WRONG_KEY}
+			scope container
+		}
+	}
+	handle_errors {
+		respond "error {err.status_code}: {err.message}"
+	}
+}`, az.Endpoint, logFile), "caddyfile")
+
+	var responses strings.Builder
+	for _, tc := range []struct {
+		method, path, rangeHeader string
+		status                    int
+	}{
+		{"GET", "/images/cat.jpg?sig=client&sv=1", "", 200},
+		{"GET", "/images/cat.jpg", "bytes=-4", 206},
+		{"HEAD", "/media/clip.webm", "", 200},
+		{"GET", "/images/missing.jpg", "", 404},
+		{"GET", "/images/a%00b", "", 400},
+		{"PUT", "/images/cat.jpg", "", 405},
+		{"GET", "/rotated/cat.jpg", "", 502},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://localhost:9080"+tc.path, nil)
+		if tc.rangeHeader != "" {
+			req.Header.Set("Range", tc.rangeHeader)
+		}
+		resp, err := tester.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+		}
+		fmt.Fprintf(&responses, "%d %v %s\n", resp.StatusCode, resp.Header, body)
+	}
+	cfg, err := http.Get("http://localhost:2999/config/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config, _ := io.ReadAll(cfg.Body)
+	cfg.Body.Close()
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tokenSig := strings.TrimPrefix(token[strings.Index(token, "sig="):], "sig=")
+	secrets := map[string]string{
+		"account key": az.Key[:24], "wrong key": wrongKey[:24], "sas_token": token, "the token's sig": tokenSig,
+		"a sig parameter": "sig=", "an escaped sig parameter": "sig%3D",
+	}
+	for where, text := range map[string]string{"log": string(logs), "responses": responses.String(), "GET /config/": string(config)} {
+		for what, secret := range secrets {
+			if what == "a sig parameter" && where == "log" {
+				// The client's own ?sig=client is logged as the client sent it.
+				text = strings.ReplaceAll(text, "sig=client", "")
+			}
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows %s", where, what)
+			}
+		}
+	}
+	if !bytes.Contains(logs, []byte(`"azure_error_code":"AuthorizationFailure"`)) {
+		t.Error("the refused key was not logged with Azure's error code")
+	}
+	if n := bytes.Count(logs, []byte(`"msg":"azure blob request","container":"photos","blob":"cat.jpg"`)); n < 3 {
+		t.Errorf("%d upstream requests for cat.jpg logged; the refused one should have been tried twice", n)
+	}
+	if !bytes.Contains(logs, []byte(`"msg":"mapped request to blob"`)) {
+		t.Error("no debug log of the mapping: was debug logging on?")
+	}
+}
+
+// TestDirectiveSendsOnlyWhatAzureNeeds puts a recording stand-in for Azure
+// behind the directive: the client's query, credentials and x-ms-* headers
+// must not reach it, and the path must be the mapped blob.
+func TestDirectiveSendsOnlyWhatAzureNeeds(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Clone(r.Context()))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "image/jpeg")
+		fmt.Fprint(w, "bytes")
+	}))
+	defer upstream.Close()
+	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
+
+	tester := caddytest.NewTester(t)
+	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	handle_path /images/* {
+		azure_blob {
+			endpoint %s/devstoreaccount1
+			container photos
+			prefix public/
+			account_key {env.AZ_TEST_KEY}
+		}
+	}
+}`, upstream.URL), "caddyfile")
+
+	req, _ := http.NewRequest("GET", "http://localhost:9080/images/a%20b%23c.jpg?comp=list&restype=container&sig=x&snapshot=1", nil)
+	for name, value := range map[string]string{
+		"Authorization": "Bearer x", "Cookie": "s=1", "Proxy-Authorization": "Basic eA==",
+		"X-Ms-Copy-Source": "https://evil.example/x", "X-Ms-Range": "bytes=0-1", "X-Ms-Version": "2009-09-19",
+		"X-HTTP-Method-Override": "DELETE", "If-None-Match": `"0x1"`,
+	} {
+		req.Header.Set(name, value)
+	}
+	resp, err := tester.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("%d upstream requests, want 1", len(got))
+	}
+	up := got[0]
+	if up.URL.EscapedPath() != "/devstoreaccount1/photos/public/a%20b%23c.jpg" {
+		t.Errorf("upstream path %q", up.URL.EscapedPath())
+	}
+	q := up.URL.Query()
+	for _, name := range []string{"comp", "restype", "snapshot"} {
+		if q.Has(name) {
+			t.Errorf("the client's %s reached Azure", name)
+		}
+	}
+	if len(q["sig"]) != 1 || q.Get("sig") == "x" || q.Get("sp") != "r" {
+		t.Errorf("query %v: want exactly our read token", q)
+	}
+	for name := range up.Header {
+		switch name {
+		case "If-None-Match", "X-Ms-Version", "Accept-Encoding", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via":
+		default:
+			t.Errorf("client header %s reached Azure: %q", name, up.Header.Get(name))
+		}
+	}
+	if up.Header.Get("X-Ms-Version") != sas.DefaultVersion {
+		t.Errorf("x-ms-version %q", up.Header.Get("X-Ms-Version"))
+	}
 }
