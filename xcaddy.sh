@@ -4,6 +4,11 @@
 #   ./xcaddy.sh         build ./caddy with the plugin (same as "build")
 #   ./xcaddy.sh build   with xcaddy when it is installed, else as xcaddy does
 #                       with plain go build; then smoke-test the binary
+#   ./xcaddy.sh demo    build, start Azurite on 127.0.0.1, upload
+#                       testdata/media into private containers, serve them
+#                       with Caddyfile.example on http://localhost:8080 and
+#                       print the URLs; Ctrl-C stops both. With --check it
+#                       fetches every URL, compares the bytes, and stops.
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
 #                       Azurite from testdata/package-lock.json) and run every
 #                       test, the Azurite ones included, with the race detector.
@@ -108,11 +113,112 @@ smoke_test() {
 	AZURE_STORAGE_KEY=ZHVtbXk= ./caddy validate --config Caddyfile.example --adapter caddyfile 2>&1 | tail -n 1
 }
 
+# free_port prints a TCP port free on 127.0.0.1.
+free_port() {
+	node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# wait_for_port waits up to 30 s for something to listen on 127.0.0.1:$1.
+wait_for_port() {
+	for _ in $(seq 1 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "xcaddy.sh: nothing listens on 127.0.0.1:$1 after 30 s" >&2
+	return 1
+}
+
+# What the demo started, global so that the EXIT trap still sees them once
+# demo has returned.
+demo_pids=()
+demo_work=""
+
+stop_demo() {
+	if [ ${#demo_pids[@]} -gt 0 ]; then
+		kill "${demo_pids[@]}" 2>/dev/null || true
+		wait "${demo_pids[@]}" 2>/dev/null || true
+	fi
+	[ -z "$demo_work" ] || rm -rf "$demo_work"
+}
+
+demo() {
+	local check="${1:-}"
+	build
+	ensure_azurite
+	command -v curl >/dev/null || apt_install curl curl
+	local work azurite_port site_port endpoint urls
+	site_port="${DEMO_PORT:-8080}"
+	if (exec 3<>"/dev/tcp/127.0.0.1/$site_port") 2>/dev/null; then
+		echo "xcaddy.sh: port $site_port is in use; stop what runs there or set DEMO_PORT" >&2
+		exit 1
+	fi
+	work=$(mktemp -d)
+	demo_work=$work
+	trap stop_demo EXIT
+	trap 'exit 130' INT TERM
+	azurite_port=$(free_port)
+	endpoint="http://127.0.0.1:$azurite_port/devstoreaccount1"
+
+	log "starting Azurite on 127.0.0.1:$azurite_port (log: $work/azurite.log)"
+	testdata/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$azurite_port" \
+		--location "$work/data" --disableTelemetry >"$work/azurite.log" 2>&1 &
+	demo_pids+=($!)
+	wait_for_port "$azurite_port"
+
+	log "uploading testdata/media into the private containers photos and media"
+	urls=$(go run ./testdata/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port")
+
+	log "serving Caddyfile.example on http://localhost:$site_port"
+	# The dev account's key is public (Azurite's documented default).
+	SITE_ADDRESS="http://localhost:$site_port" AZURE_STORAGE_ACCOUNT=devstoreaccount1 \
+		AZURE_BLOB_ENDPOINT="$endpoint" \
+		AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' \
+		./caddy run --config Caddyfile.example --adapter caddyfile >"$work/caddy.log" 2>&1 &
+	demo_pids+=($!)
+	if ! wait_for_port "$site_port" || ! kill -0 "${demo_pids[1]}" 2>/dev/null; then
+		tail -n 20 "$work/caddy.log" >&2
+		exit 1
+	fi
+
+	echo
+	echo "Private blobs, served by Caddy with SAS tokens it signs itself:"
+	echo "$urls" | sed 's/^/  /'
+	echo "  http://localhost:$site_port/images/missing.jpg (404 from the error page)"
+	echo
+
+	if [ "$check" = "--check" ]; then
+		demo_check "$urls" "$site_port"
+		return
+	fi
+	echo "Press Ctrl-C to stop Caddy and Azurite."
+	wait "${demo_pids[@]}"
+}
+
+# demo_check fetches every demo URL and compares it with its file.
+demo_check() {
+	local urls="$1" site_port="$2" url file got status failed=0
+	while read -r url; do
+		file=$(printf '%s' "$url" | sed -e "s#^http://localhost:$site_port/images/#testdata/media/images/#" \
+			-e "s#^http://localhost:$site_port/media/#testdata/media/video/#")
+		file=$(printf '%b' "${file//%/\\x}")
+		got=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "$url")
+		if [ "$got" != "200 $(stat -c %s "$file")" ] || ! curl -sS "$url" | cmp -s - "$file"; then
+			echo "demo: $url gave $got, not the bytes of $file" >&2
+			failed=1
+		fi
+	done <<<"$urls"
+	status=$(curl -s -o /dev/null -w '%{http_code}' "http://localhost:$site_port/images/missing.jpg")
+	[ "$status" = 404 ] || { echo "demo: a missing blob gave $status, not 404" >&2; failed=1; }
+	[ "$failed" = 0 ] || exit 1
+	log "demo: every URL served its file byte for byte; a missing blob is 404"
+}
+
 case "${1:-build}" in
 build) build ;;
+demo) demo "${2:-}" ;;
 test) run_tests ;;
 *)
-	echo "usage: ./xcaddy.sh [build|test]" >&2
+	echo "usage: ./xcaddy.sh [build|demo [--check]|test]" >&2
 	exit 2
 	;;
 esac

@@ -271,7 +271,7 @@ func (s *Server) start(port int) error {
 		if err = s.launch(p); err == nil {
 			s.Port = p
 			s.Endpoint = "http://" + net.JoinHostPort(Host, strconv.Itoa(p)) + "/" + s.Account
-			s.client, err = newClient(s.Endpoint, s.Account, s.Key)
+			s.client, err = NewClient(s.Endpoint, s.Account, s.Key)
 			return err
 		}
 		if !errors.Is(err, errPortTaken) {

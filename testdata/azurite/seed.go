@@ -51,9 +51,10 @@ func setVersion(h http.Header, version string) {
 	h["x-ms-version"] = []string{version}
 }
 
-// newClient makes an SDK client for a path-style endpoint (with the account
-// in the path, as Azurite needs).
-func newClient(endpoint, account, key string) (*azblob.Client, error) {
+// NewClient makes an SDK client for a path-style endpoint (with the account
+// in the path, as Azurite needs) whose requests carry an x-ms-version that
+// Azurite 3.37 accepts. The demo seeds Azurite with it too.
+func NewClient(endpoint, account, key string) (*azblob.Client, error) {
 	cred, err := azblob.NewSharedKeyCredential(account, key)
 	if err != nil {
 		return nil, err

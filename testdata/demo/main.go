@@ -1,0 +1,106 @@
+// Command demo seeds a running Azurite with the sample media, the way
+// ./xcaddy.sh demo serves them through Caddyfile.example: images/ into the
+// private container photos, video/ into the private container media under
+// public/. It prints the URLs the demo site serves, one a line.
+//
+//	go run ./testdata/demo -endpoint http://127.0.0.1:10000/devstoreaccount1 -media testdata/media -site http://localhost:8080
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"mime"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+)
+
+// origin is one container of the demo site, as Caddyfile.example maps it.
+type origin struct {
+	dir, container, prefix, route string
+}
+
+var origins = []origin{
+	{dir: "images", container: "photos", route: "/images/"},
+	{dir: "video", container: "media", prefix: "public/", route: "/media/"},
+}
+
+func main() {
+	endpoint := flag.String("endpoint", "", "Azurite's blob endpoint, with the account in the path")
+	media := flag.String("media", "testdata/media", "folder of sample media")
+	site := flag.String("site", "http://localhost:8080", "address the demo site is served on")
+	flag.Parse()
+	if *endpoint == "" {
+		log.Fatal("demo: -endpoint is required")
+	}
+	client, err := azurite.NewClient(strings.TrimRight(*endpoint, "/"), sas.DevAccountName, sas.DevAccountKey)
+	if err != nil {
+		log.Fatalf("demo: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, o := range origins {
+		// No public access option: the containers are private.
+		if _, err := client.CreateContainer(ctx, o.container, nil); err != nil {
+			log.Fatalf("demo: create container %s: %v", o.container, err)
+		}
+		root := filepath.Join(*media, o.dir)
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			rel = filepath.ToSlash(rel)
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			opts := &blockblob.UploadBufferOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr(contentType(rel))}}
+			if _, err := client.UploadBuffer(ctx, o.container, o.prefix+rel, data, opts); err != nil {
+				return fmt.Errorf("upload %s: %w", rel, err)
+			}
+			fmt.Println(*site + o.route + escapePath(rel))
+			return nil
+		})
+		if err != nil {
+			log.Fatalf("demo: %v", err)
+		}
+	}
+}
+
+func contentType(name string) string {
+	switch ext := strings.ToLower(path.Ext(name)); ext {
+	case ".webm":
+		return "video/webm"
+	case ".mp4":
+		return "video/mp4"
+	default:
+		if t := mime.TypeByExtension(ext); t != "" {
+			return t
+		}
+	}
+	return "application/octet-stream"
+}
+
+func escapePath(name string) string {
+	segments := strings.Split(name, "/")
+	for i, s := range segments {
+		segments[i] = url.PathEscape(s)
+	}
+	return strings.Join(segments, "/")
+}
