@@ -446,3 +446,79 @@ http://localhost:9080 {
 		t.Errorf("x-ms-version %q", up.Header.Get("X-Ms-Version"))
 	}
 }
+
+// TestCredentialsAndOptionsAgainstAzurite covers the credentials and
+// options the other tests leave out, on Azurite's default port so that
+// UseDevelopmentStorage=true reaches it: a literal connection string with
+// container scope, ttl, renew_before and version; UseDevelopmentStorage;
+// anonymous on a public container.
+func TestCredentialsAndOptionsAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t, azurite.Port(10000))
+	az.CreateContainer(t, "photos", false)
+	az.CreateContainer(t, "public-assets", true)
+	data := []byte("0123456789abcdef")
+	az.Upload(t, "photos", "digits.txt", data, "text/plain")
+	az.Upload(t, "public-assets", "logo.txt", []byte("LOGO"), "text/plain")
+	connStr := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s", az.Account, az.Key, az.Endpoint)
+
+	tester := caddytest.NewTester(t)
+	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	handle_path /cs/* {
+		azure_blob {
+			container photos
+			connection_string "%s"
+			scope container
+			ttl 10m
+			renew_before 2m
+			version 2025-11-05
+		}
+	}
+	handle_path /dev/* {
+		azure_blob {
+			container photos
+			connection_string UseDevelopmentStorage=true
+		}
+	}
+	handle_path /public/* {
+		azure_blob {
+			endpoint %s
+			container public-assets
+			anonymous
+		}
+	}
+	handle_path /not-public/* {
+		azure_blob {
+			endpoint %[2]s
+			container photos
+			anonymous
+		}
+	}
+}`, connStr, az.Endpoint), "caddyfile")
+
+	for _, tc := range []struct {
+		path, rangeHeader string
+		status            int
+		body              string
+	}{
+		{"/cs/digits.txt", "", 200, string(data)},
+		{"/cs/digits.txt", "bytes=10-", 206, "abcdef"},
+		{"/dev/digits.txt", "bytes=0-3", 206, "0123"},
+		{"/public/logo.txt", "", 200, "LOGO"},
+		{"/not-public/digits.txt", "", 502, ""}, // a private container refuses anonymous reads
+	} {
+		req, _ := http.NewRequest("GET", "http://localhost:9080"+tc.path, nil)
+		if tc.rangeHeader != "" {
+			req.Header.Set("Range", tc.rangeHeader)
+		}
+		resp, err := tester.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+			t.Errorf("GET %s (Range %q): %d %q, want %d %q", tc.path, tc.rangeHeader, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+}

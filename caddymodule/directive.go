@@ -128,13 +128,17 @@ func azureResponseHandlers() []caddyhttp.ResponseHandler {
 // checkAtAdapt runs the checks that need no secrets: all of them when every
 // credential field is literal, else the ones on the configuration's shape.
 func (t *Transport) checkAtAdapt() error {
-	if err := t.Validate(); err != nil {
+	// A copy, with the defaults Provision would apply: the adapted JSON keeps
+	// only what the user wrote.
+	c := *t
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
 		return err
 	}
-	if hasPlaceholder(t.AccountKey, t.ConnectionString, t.SASToken, t.Account, t.Endpoint) {
-		return exactlyOneCredential(t.AccountKey != "", t.ConnectionString != "", t.SASToken != "", t.Anonymous)
+	if hasPlaceholder(c.AccountKey, c.ConnectionString, c.SASToken, c.Account, c.Endpoint) {
+		return exactlyOneCredential(c.AccountKey != "", c.ConnectionString != "", c.SASToken != "", c.Anonymous)
 	}
-	_, err := t.provisionOrigin()
+	_, err := c.provisionOrigin()
 	return err
 }
 

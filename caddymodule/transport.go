@@ -105,15 +105,7 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 // HTTP transport.
 func (t *Transport) Provision(ctx caddy.Context) error {
 	t.logger = ctx.Logger()
-	if t.TTL == 0 {
-		t.TTL = caddy.Duration(time.Hour)
-	}
-	if t.Scope == "" {
-		t.Scope = scopeBlob
-	}
-	if t.Version == "" {
-		t.Version = sas.DefaultVersion
-	}
+	t.setDefaults()
 	if err := t.Validate(); err != nil {
 		return err
 	}
@@ -136,6 +128,19 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("http transport: %v", err)
 	}
 	return nil
+}
+
+// setDefaults fills in what the configuration left out.
+func (t *Transport) setDefaults() {
+	if t.TTL == 0 {
+		t.TTL = caddy.Duration(time.Hour)
+	}
+	if t.Scope == "" {
+		t.Scope = scopeBlob
+	}
+	if t.Version == "" {
+		t.Version = sas.DefaultVersion
+	}
 }
 
 // Validate checks the options that need no resolving.

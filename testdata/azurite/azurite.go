@@ -91,6 +91,7 @@ type config struct {
 	loose    bool
 	accounts []Account
 	args     []string
+	port     int
 }
 
 // Loose starts Azurite with --loose, which ignores headers and parameters it
@@ -103,6 +104,11 @@ func Loose() Option { return func(c *config) { c.loose = true } }
 func Accounts(accounts ...Account) Option {
 	return func(c *config) { c.accounts = append([]Account(nil), accounts...) }
 }
+
+// Port asks for a fixed port, e.g. 10000, Azurite's default, which
+// UseDevelopmentStorage=true connection strings point at. Start fails when
+// it is taken.
+func Port(port int) Option { return func(c *config) { c.port = port } }
 
 // Args appends raw command-line arguments for azurite-blob.
 func Args(args ...string) Option {
@@ -161,7 +167,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		s.Stop() // gracefully, so Azurite flushes its debug log
 		s.logTail(t)
 	})
-	if err := s.start(0); err != nil {
+	if err := s.start(s.cfg.port); err != nil {
 		t.Fatalf("azurite: %v", err)
 	}
 	return s
