@@ -33,6 +33,31 @@ const caddyGlobals = `{
 }
 `
 
+// fetch sends a request through the test server, with header as name,
+// value pairs, and returns the response with its body read.
+func fetch(t *testing.T, tester *caddytest.Tester, method, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := tester.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, path, err)
+	}
+	return resp, body
+}
+
 // TestTransportThroughCaddyAgainstAzurite runs Caddy's own reverse_proxy
 // with the azure_blob transport in front of a private Azurite container.
 func TestTransportThroughCaddyAgainstAzurite(t *testing.T) {
@@ -58,20 +83,7 @@ http://localhost:9080 {
 
 	get := func(path string, header ...string) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := tester.Client.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
+		return fetch(t, tester, http.MethodGet, path, header...)
 	}
 
 	resp, body := get("/photos/cat.jpg?comp=list&restype=container")
@@ -175,16 +187,7 @@ http://localhost:9080 {
 
 	do := func(method, path string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := tester.Client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		resp, body := fetch(t, tester, method, path)
 		return resp, string(body)
 	}
 
@@ -319,16 +322,7 @@ http://localhost:9080 {
 		{"PUT", "/images/cat.jpg", "", 405},
 		{"GET", "/rotated/cat.jpg", "", 502},
 	} {
-		req, _ := http.NewRequest(tc.method, "http://localhost:9080"+tc.path, nil)
-		if tc.rangeHeader != "" {
-			req.Header.Set("Range", tc.rangeHeader)
-		}
-		resp, err := tester.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := fetch(t, tester, tc.method, tc.path, "Range", tc.rangeHeader)
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
 		}
@@ -507,16 +501,7 @@ http://localhost:9080 {
 		{"/public/logo.txt", "", 200, "LOGO"},
 		{"/not-public/digits.txt", "", 502, ""}, // a private container refuses anonymous reads
 	} {
-		req, _ := http.NewRequest("GET", "http://localhost:9080"+tc.path, nil)
-		if tc.rangeHeader != "" {
-			req.Header.Set("Range", tc.rangeHeader)
-		}
-		resp, err := tester.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := fetch(t, tester, http.MethodGet, tc.path, "Range", tc.rangeHeader)
 		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
 			t.Errorf("GET %s (Range %q): %d %q, want %d %q", tc.path, tc.rangeHeader, resp.StatusCode, body, tc.status, tc.body)
 		}

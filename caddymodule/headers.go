@@ -18,8 +18,10 @@ var forwardedRequestHeaders = []string{"Range", "If-Match", "If-None-Match", "If
 func forwardedHeaders(h http.Header) http.Header {
 	out := make(http.Header, len(forwardedRequestHeaders)+1)
 	for _, name := range forwardedRequestHeaders {
-		if v := h.Values(name); len(v) > 0 {
-			out[name] = append([]string(nil), v...)
+		for _, v := range h.Values(name) {
+			if strings.TrimSpace(v) != "" { // an empty value means nothing, and Azure may refuse it
+				out[name] = append(out[name], v)
+			}
 		}
 	}
 	if r := out.Get("Range"); r != "" && (len(out["Range"]) > 1 || h.Get("If-Range") != "" || !singleByteRange(r)) {
