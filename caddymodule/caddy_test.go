@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -504,6 +505,73 @@ http://localhost:9080 {
 		resp, body := fetch(t, tester, http.MethodGet, tc.path, "Range", tc.rangeHeader)
 		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
 			t.Errorf("GET %s (Range %q): %d %q, want %d %q", tc.path, tc.rangeHeader, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+}
+
+// TestDirectiveMapsAzureStatuses checks what clients get for each status
+// Azure can answer, with a stand-in that answers by blob name.
+func TestDirectiveMapsAzureStatuses(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var status int
+		fmt.Sscanf(path.Base(r.URL.Path), "%d", &status)
+		switch status {
+		case 503:
+			w.Header().Set("Retry-After", "30")
+		case 416:
+			w.Header().Set("Content-Range", "bytes */100")
+		}
+		w.Header().Set("x-ms-error-code", "SomeAzureCode")
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(status)
+		fmt.Fprint(w, `<?xml version="1.0"?><Error><Code>SomeAzureCode</Code></Error>`)
+	}))
+	defer upstream.Close()
+	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob {
+		endpoint %s/devstoreaccount1
+		container photos
+		account_key {env.AZ_TEST_KEY}
+	}
+	handle_errors {
+		respond "error page {err.status_code}"
+	}
+}`, upstream.URL), "caddyfile")
+
+	for _, tc := range []struct {
+		azure, want int
+		retryAfter  string
+		azureBody   bool // Azure's body reaches the client (412 and 416 only)
+	}{
+		{412, 412, "", true},
+		{416, 416, "", true},
+		{404, 404, "", false},
+		{503, 503, "30", false},
+		{500, 502, "", false},
+		{400, 502, "", false},
+		{403, 502, "", false},
+	} {
+		resp, body := fetch(t, tester, http.MethodGet, fmt.Sprintf("/%d", tc.azure))
+		if resp.StatusCode != tc.want {
+			t.Errorf("Azure %d: client got %d, want %d", tc.azure, resp.StatusCode, tc.want)
+		}
+		if got := resp.Header.Get("Retry-After"); got != tc.retryAfter {
+			t.Errorf("Azure %d: Retry-After %q, want %q", tc.azure, got, tc.retryAfter)
+		}
+		if xml := bytes.Contains(body, []byte("<Error>")); xml != tc.azureBody {
+			t.Errorf("Azure %d: body %q; Azure's body expected: %v", tc.azure, body, tc.azureBody)
+		}
+		if !tc.azureBody && string(body) != fmt.Sprintf("error page %d", tc.want) {
+			t.Errorf("Azure %d: body %q, want the error page", tc.azure, body)
+		}
+		if resp.Header.Get("x-ms-error-code") != "" {
+			t.Errorf("Azure %d: x-ms-error-code reached the client", tc.azure)
+		}
+		if tc.azure == 416 && resp.Header.Get("Content-Range") != "bytes */100" {
+			t.Errorf("416 lost its Content-Range: %q", resp.Header.Get("Content-Range"))
 		}
 	}
 }

@@ -107,21 +107,29 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 }
 
 // azureResponseHandlers turn Azure's statuses into what a CDN origin
-// answers: 404 stays 404 but as a Caddy error, 412, 416 and 503 pass as
-// they are, any other 4xx or 5xx (our token or request was wrong, or Azure
-// failed) is a 502. None copies Azure's body.
+// answers: 412 and 416 pass as they are (PRODUCT.md: their body and status
+// come from Azure); 404 becomes a Caddy 404 error and 503 (ServerBusy) a
+// Caddy 503 error that keeps Azure's Retry-After; any other 4xx or 5xx (our
+// token or request was wrong, or Azure failed) is a 502 error. Errors carry
+// none of Azure's body, so handle_errors pages work and no XML leaks.
 func azureResponseHandlers() []caddyhttp.ResponseHandler {
-	errorRoute := func(status int, message string) caddyhttp.RouteList {
-		return caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{caddyconfig.JSONModuleObject(
-			caddyhttp.StaticError{StatusCode: caddyhttp.WeakString(fmt.Sprint(status)), Error: message}, "handler", "error", nil)}}}
+	status := func(code int) *caddyhttp.ResponseMatcher {
+		return &caddyhttp.ResponseMatcher{StatusCode: []int{code}}
 	}
-	pass := func(status int) caddyhttp.ResponseHandler {
-		return caddyhttp.ResponseHandler{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{status}}, StatusCode: caddyhttp.WeakString(fmt.Sprint(status))}
+	fail := func(code int, message string) json.RawMessage {
+		return caddyconfig.JSONModuleObject(
+			caddyhttp.StaticError{StatusCode: caddyhttp.WeakString(fmt.Sprint(code)), Error: message}, "handler", "error", nil)
 	}
+	pass := func(code int) caddyhttp.ResponseHandler {
+		return caddyhttp.ResponseHandler{Match: status(code), StatusCode: caddyhttp.WeakString(fmt.Sprint(code))}
+	}
+	keepRetryAfter := caddyconfig.JSONModuleObject(
+		reverseproxy.CopyResponseHeadersHandler{Include: []string{"Retry-After"}}, "handler", "copy_response_headers", nil)
 	return []caddyhttp.ResponseHandler{
-		{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{404}}, Routes: errorRoute(404, "blob not found")},
-		pass(412), pass(416), pass(503),
-		{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{4, 5}}, Routes: errorRoute(502, "the storage origin refused the request")},
+		pass(412), pass(416),
+		{Match: status(404), Routes: caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{fail(404, "blob not found")}}}},
+		{Match: status(503), Routes: caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{keepRetryAfter, fail(503, "the storage origin is busy")}}}},
+		{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{4, 5}}, Routes: caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{fail(502, "the storage origin refused the request")}}}},
 	}
 }
 
