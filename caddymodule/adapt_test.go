@@ -43,6 +43,9 @@ func TestCaddyfileAdapt(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want) {
 					t.Fatalf("error %v, want one containing %q", err, want)
 				}
+				if strings.Contains(err.Error(), "TOPSECRET") || strings.Contains(err.Error(), "sig=") {
+					t.Errorf("error quotes a secret: %v", err)
+				}
 				return
 			}
 			if err != nil {

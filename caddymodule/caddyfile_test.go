@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestTransportUnmarshalCaddyfile(t *testing.T) {
 	want := Transport{Account: "mystorage", Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Container: "photos",
 		AccountKey: "{env.AZURE_STORAGE_KEY}", Scope: "container", TTL: caddy.Duration(30 * time.Minute),
 		RenewBefore: caddy.Duration(5 * time.Minute), Version: "2025-11-05"}
-	if tr != want {
+	if !reflect.DeepEqual(tr, want) {
 		t.Errorf("got %+v\nwant %+v", tr, want)
 	}
 

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -114,8 +115,13 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 		} else if cs.AccountName != "" && cs.AccountName != o.account {
 			return nil, fmt.Errorf("account %q differs from the connection string's %q", o.account, cs.AccountName)
 		}
-		if endpoint == "" {
+		switch {
+		case endpoint == "":
 			endpoint = cs.BlobEndpoint
+		case !sameEndpoint(endpoint, cs.BlobEndpoint):
+			// The directive dials endpoint; requests must not carry another
+			// account's Host and token there.
+			return nil, errors.New("endpoint differs from the connection string's blob endpoint; give one of them")
 		}
 		sharedKey, parsedToken = cs.Key, cs.SAS
 		if sharedKey == nil && parsedToken == nil {
@@ -131,8 +137,12 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	if err := o.setEndpoint(endpoint); err != nil {
 		return nil, err
 	}
-	if o.account == "" {
-		o.account = sas.AccountFromEndpoint(endpoint)
+	switch named := endpointAccount(endpoint); {
+	case o.account == "":
+		o.account = named
+	case named != "" && named != o.account:
+		// Tokens for one account sent to another's endpoint.
+		return nil, fmt.Errorf("account %q differs from the account %q the endpoint names", o.account, named)
 	}
 
 	switch {
@@ -187,15 +197,63 @@ func exactlyOneCredential(key, connStr, token, anonymous bool) error {
 }
 
 func (o *origin) setEndpoint(endpoint string) error {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("endpoint %q is not an http(s) URL with a host", endpoint)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("endpoint %q must not carry a query, fragment or user info: give a SAS with sas_token", u.Redacted())
+	u, err := parseEndpoint(endpoint)
+	if err != nil {
+		return err
 	}
 	o.scheme, o.host, o.basePath = u.Scheme, u.Host, strings.TrimRight(u.Path, "/")
 	return nil
+}
+
+// parseEndpoint checks a blob endpoint. Its errors never quote it: a pasted
+// SAS URL carries a sig.
+func parseEndpoint(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("endpoint is not an http(s) URL with a host")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return nil, errors.New("endpoint must not carry a query, fragment or user info: give a SAS with sas_token")
+	}
+	return u, nil
+}
+
+// endpointAccount is the account an endpoint names: NAME of
+// NAME.blob.<suffix>, or the first path segment of a path-style endpoint on
+// an IP address or localhost (Azurite). It is "" for a custom domain.
+func endpointAccount(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if label, rest, ok := strings.Cut(host, "."); ok && strings.HasPrefix(rest, "blob.") {
+		return label
+	}
+	if net.ParseIP(host) != nil || host == "localhost" {
+		first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
+		return first
+	}
+	return ""
+}
+
+// sameEndpoint compares two endpoints, ignoring a trailing slash and the
+// default port.
+func sameEndpoint(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	hostport := func(u *url.URL) string {
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+	}
+	return ua.Scheme == ub.Scheme && hostport(ua) == hostport(ub) &&
+		strings.TrimRight(ua.Path, "/") == strings.TrimRight(ub.Path, "/")
 }
 
 // checkToken refuses a sas_token that cannot serve blob reads: expired, or

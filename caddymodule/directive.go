@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -83,10 +82,17 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if err := handler.Validate(); err != nil {
 		return nil, h.Errf("azure_blob: %v", err)
 	}
+	// The endpoint Caddy dials is pinned in the transport, so a connection
+	// string resolved later cannot point the tokens elsewhere.
+	endpoint, err := transport.adaptEndpoint()
+	if err != nil {
+		return nil, h.Errf("azure_blob: %v", err)
+	}
+	transport.Endpoint = endpoint
 	if err := transport.checkAtAdapt(); err != nil {
 		return nil, h.Errf("azure_blob: %v", err)
 	}
-	dial, err := transport.dialAddress()
+	dial, err := dialAddress(endpoint)
 	if err != nil {
 		return nil, h.Errf("azure_blob: %v", err)
 	}
@@ -150,27 +156,33 @@ func (t *Transport) checkAtAdapt() error {
 	return err
 }
 
-// dialAddress is the upstream host:port, which Caddy needs when it loads the
-// config: from the endpoint, a literal connection string, or the account.
-func (t *Transport) dialAddress() (string, error) {
-	endpoint := t.Endpoint
-	if endpoint == "" && t.ConnectionString != "" && !hasPlaceholder(t.ConnectionString) {
+// adaptEndpoint is the blob endpoint, which Caddy needs when it loads the
+// config: given, from a literal connection string, or from the account.
+func (t *Transport) adaptEndpoint() (string, error) {
+	switch {
+	case t.Endpoint != "" && hasPlaceholder(t.Endpoint):
+		return "", errors.New("endpoint: Caddy needs the storage address when it loads the config; " +
+			"write it literally ({$VAR} works, it is not a secret)")
+	case t.Endpoint != "":
+		return t.Endpoint, nil
+	case t.ConnectionString != "" && !hasPlaceholder(t.ConnectionString):
 		cs, err := sas.ParseConnectionString(t.ConnectionString)
 		if err != nil {
 			return "", fmt.Errorf("connection_string: %w", err)
 		}
-		endpoint = cs.BlobEndpoint
+		return cs.BlobEndpoint, nil
+	case t.Account != "" && !hasPlaceholder(t.Account):
+		return "https://" + t.Account + ".blob.core.windows.net", nil
 	}
-	if endpoint == "" && t.Account != "" && !hasPlaceholder(t.Account) {
-		endpoint = "https://" + t.Account + ".blob.core.windows.net"
-	}
-	if endpoint == "" || hasPlaceholder(endpoint) {
-		return "", errors.New("set endpoint or account: Caddy needs the storage address when it loads the config, " +
-			"and the connection string comes from a placeholder")
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return "", fmt.Errorf("endpoint %q is not an http(s) URL with a host", endpoint)
+	return "", errors.New("set endpoint or account: Caddy needs the storage address when it loads the config, " +
+		"and the connection string comes from a placeholder")
+}
+
+// dialAddress is the host:port of an endpoint.
+func dialAddress(endpoint string) (string, error) {
+	u, err := parseEndpoint(endpoint)
+	if err != nil {
+		return "", err
 	}
 	port := u.Port()
 	if port == "" {

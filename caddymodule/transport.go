@@ -43,8 +43,9 @@ const (
 // Azure drops the cached token and tries once more with a fresh one.
 // x-ms-* and Server response headers are removed.
 //
-// It embeds Caddy's HTTP transport, so its timeouts, keep-alive and TLS
-// settings apply; an https endpoint turns on TLS.
+// It embeds Caddy's HTTP transport: in JSON its timeouts, keep-alive and
+// TLS settings apply (the Caddyfile sets only the options below). An https
+// endpoint turns on TLS; compression is off, so blobs go out as stored.
 type Transport struct {
 	*reverseproxy.HTTPTransport
 
@@ -89,8 +90,9 @@ type Transport struct {
 	// x-ms-version. Default: the newest that Azure and Azurite both accept.
 	Version string `json:"version,omitempty"`
 
-	origin *origin
-	logger *zap.Logger
+	origin       *origin
+	logger       *zap.Logger
+	expiryTimers []*time.Timer
 }
 
 // CaddyModule returns the Caddy module information.
@@ -118,11 +120,24 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
 			zap.String("permissions", o.token.PermissionString()))
 	}
+	if o.token != nil {
+		t.warnBeforeExpiry(o.token.Expiry)
+	}
+	if t.Container == "" {
+		t.logger.Warn("no container set: clients can read any container of the account the credential reaches",
+			zap.String("account", o.account))
+	}
 	if t.HTTPTransport == nil {
 		t.HTTPTransport = new(reverseproxy.HTTPTransport)
 	}
 	if o.scheme == "https" && t.TLS == nil {
 		t.TLS = new(reverseproxy.TLSConfig)
+	}
+	if t.Compression == nil {
+		// Blobs go out as stored: a gzip blob keeps its Content-Encoding,
+		// ETag and length instead of being unpacked on the way.
+		off := false
+		t.Compression = &off
 	}
 	if err := t.HTTPTransport.Provision(ctx); err != nil {
 		return fmt.Errorf("http transport: %v", err)
@@ -190,8 +205,33 @@ func (t *Transport) EnableH2C() error {
 	return errors.New("azure_blob does not support h2c upstreams: Azure Blob Storage speaks HTTP/1.1 and HTTP/2 over TLS")
 }
 
-// Cleanup releases the embedded transport's connections.
+// warnBeforeExpiry logs a day, an hour and a minute before a sas_token
+// expires, and when it has: after that Azure refuses every request.
+func (t *Transport) warnBeforeExpiry(expiry time.Time) {
+	if expiry.IsZero() {
+		return // a stored policy holds the expiry
+	}
+	for _, before := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, 0} {
+		wait := time.Until(expiry.Add(-before))
+		if wait <= 0 && before > 0 {
+			continue
+		}
+		level, msg := zapcore.WarnLevel, "sas_token expires soon; replace it and reload"
+		if before == 0 {
+			level, msg = zapcore.ErrorLevel, "sas_token has expired; Azure refuses every request until it is replaced"
+		}
+		t.expiryTimers = append(t.expiryTimers, time.AfterFunc(max(wait, 0), func() {
+			t.logger.Check(level, msg).Write(zap.Time("expiry", expiry))
+		}))
+	}
+}
+
+// Cleanup stops the expiry warnings and releases the embedded transport's
+// connections; it also works after a partial Provision.
 func (t *Transport) Cleanup() error {
+	for _, timer := range t.expiryTimers {
+		timer.Stop()
+	}
 	if t.HTTPTransport == nil {
 		return nil
 	}
@@ -207,10 +247,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, errors.New("request path is not /container/blob")
 	}
-	if t.Container != "" && container != t.Container {
+	switch {
+	case t.Container != "" && container != t.Container:
 		return nil, errors.New("request addresses another container than the configured one")
-	}
-	if blob == "" {
+	case t.Container == "" && strings.HasPrefix(container, "$"):
+		// $logs, $root, $web: never by way of a path a client chose.
+		return nil, errors.New("request addresses a system container; name it with container to serve it")
+	case blob == "":
 		return nil, errNoBlobName // a container listing is never ours to ask for
 	}
 	if err := checkBlobName(blob); err != nil {
@@ -220,18 +263,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.resolveSuffixRange(up, container, blob); err != nil {
 		return nil, err
 	}
-	resp, err := t.send(up, container, blob)
+	resp, err := t.sendHealing(up, container, blob)
 	if err != nil {
 		return nil, err
-	}
-	if resp.StatusCode == http.StatusForbidden && t.origin.cred.refused(container, blob) {
-		// A rotated key, a revoked policy, a clock step: sign afresh once.
-		drain(resp)
-		retry := t.upstreamRequest(req, container, blob)
-		retry.Header = up.Header.Clone() // with the range as resolved
-		if resp, err = t.send(retry, container, blob); err != nil {
-			return nil, err
-		}
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
 		t.logger.Error("Azure refused the request's authorization",
@@ -240,7 +274,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			zap.String("azure_error_code", resp.Header.Get("x-ms-error-code")))
 	}
 	stripAzureHeaders(resp.Header)
+	dropErrorBody(resp)
 	return resp, nil
+}
+
+// sendHealing sends up, and once more with a fresh token if Azure answers
+// 403: a rotated key, a revoked policy, a clock step.
+func (t *Transport) sendHealing(up *http.Request, container, blob string) (*http.Response, error) {
+	retry := up.Clone(up.Context()) // send sets the query on its request
+	resp, err := t.send(up, container, blob)
+	if err != nil || resp.StatusCode != http.StatusForbidden || !t.origin.cred.refused(container, blob) {
+		return resp, err
+	}
+	drain(resp)
+	return t.send(retry, container, blob)
 }
 
 // send authorizes up and sends it. The query and errors never leave here
@@ -278,7 +325,7 @@ func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string)
 	head := up.Clone(up.Context())
 	head.Method = http.MethodHead
 	head.Header = http.Header{"X-Ms-Version": {t.Version}}
-	resp, err := t.send(head, container, blob)
+	resp, err := t.sendHealing(head, container, blob)
 	if err != nil {
 		return err
 	}
@@ -299,17 +346,37 @@ func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string)
 	return nil
 }
 
-// upstreamRequest makes the request Azure gets: a clone of req addressed to
-// the endpoint, with only the allowed headers.
+// upstreamRequest makes the request Azure gets: a clone of req with the
+// endpoint's Host, the blob's path, no body and only the allowed headers.
+// The URL's host stays the upstream reverse_proxy chose: its load balancing,
+// health checks and dialing stay in charge.
 func (t *Transport) upstreamRequest(req *http.Request, container, blob string) *http.Request {
 	o := t.origin
 	up := req.Clone(req.Context())
-	up.URL.Scheme, up.URL.Host, up.Host = o.scheme, o.host, o.host
+	up.Host = o.host
 	up.URL.Path, up.URL.RawPath = blobURLPath(o.basePath, container, blob)
 	up.URL.RawQuery, up.URL.Fragment, up.URL.ForceQuery = "", "", false
 	up.Header = forwardedHeaders(req.Header)
 	up.Header.Set("x-ms-version", t.Version)
+	// A read sends nothing: no body, no trailers the client chose.
+	up.Body, up.GetBody, up.ContentLength = nil, nil, 0
+	up.TransferEncoding, up.Trailer = nil, nil
 	return up
+}
+
+// dropErrorBody empties Azure's body on error statuses but 412 and 416:
+// Azure's error documents can quote the string-to-sign
+// (AuthenticationErrorDetail), and clients have no use for them.
+func dropErrorBody(resp *http.Response) {
+	if resp.StatusCode < 400 || resp.StatusCode == http.StatusPreconditionFailed ||
+		resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		return
+	}
+	drain(resp)
+	resp.Body, resp.ContentLength = http.NoBody, 0
+	resp.Header.Del("Content-Length")
+	resp.Header.Del("Content-Type")
+	resp.Header.Del("Content-Encoding")
 }
 
 // drain reads a little of a response body so its connection can be reused,

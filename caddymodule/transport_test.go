@@ -27,6 +27,7 @@ type recordingAzure struct {
 	*httptest.Server
 	mu       sync.Mutex
 	got      []*http.Request
+	bodies   []string
 	statuses []int
 }
 
@@ -34,8 +35,10 @@ func newRecordingAzure(t *testing.T, statuses ...int) *recordingAzure {
 	t.Helper()
 	a := &recordingAzure{statuses: statuses}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
 		a.got = append(a.got, r.Clone(context.Background()))
+		a.bodies = append(a.bodies, string(body))
 		status := http.StatusOK
 		if len(a.statuses) > 0 {
 			status, a.statuses = a.statuses[0], a.statuses[1:]
@@ -46,6 +49,13 @@ func newRecordingAzure(t *testing.T, statuses ...int) *recordingAzure {
 		w.Header().Set("ETag", `"0x1"`)
 		if status == http.StatusForbidden {
 			w.Header().Set("x-ms-error-code", "AuthenticationFailed")
+		}
+		if status >= 400 {
+			// Real Azure quotes the string-to-sign in AuthenticationErrorDetail.
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(status)
+			fmt.Fprint(w, "<Error><AuthenticationErrorDetail>String to sign used was r\n\n2030</AuthenticationErrorDetail></Error>")
+			return
 		}
 		w.WriteHeader(status)
 		fmt.Fprint(w, "blob bytes")
@@ -78,6 +88,13 @@ func devTransport(endpoint string) *Transport {
 	return &Transport{Endpoint: endpoint + "/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}
 }
 
+// atUpstream addresses r to the recording server, as reverse_proxy does
+// with the upstream it picked before it calls the transport.
+func atUpstream(r *http.Request, azure *recordingAzure) *http.Request {
+	r.URL.Scheme, r.URL.Host = "", strings.TrimPrefix(azure.URL, "http://")
+	return r
+}
+
 func clientRequest(method, target string) *http.Request {
 	r := httptest.NewRequest(method, target, nil)
 	r.Header.Set("Authorization", "Bearer client-secret")
@@ -100,7 +117,7 @@ func TestTransportSendsOnlyWhatAzureNeeds(t *testing.T) {
 	in := clientRequest(http.MethodGet, "http://media.example.com/photos/2024/a%20b+c%23d.jpg?comp=list&sig=mine&restype=container")
 	in.URL.Path = "/photos/2024/a b+c#d.jpg"
 	inQuery, inHeaders := in.URL.RawQuery, in.Header.Clone()
-	resp, err := tr.RoundTrip(in)
+	resp, err := tr.RoundTrip(atUpstream(in, azure))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +171,7 @@ func TestTransportSendsOnlyWhatAzureNeeds(t *testing.T) {
 			t.Errorf("upstream %s = %q, want %q", name, up.Header.Get(name), v[0])
 		}
 	}
-	if in.URL.RawQuery != inQuery || fmt.Sprint(in.Header) != fmt.Sprint(inHeaders) || in.URL.Host != "media.example.com" {
+	if in.URL.RawQuery != inQuery || fmt.Sprint(in.Header) != fmt.Sprint(inHeaders) || in.URL.Host != strings.TrimPrefix(azure.URL, "http://") {
 		t.Error("RoundTrip changed the request it was given")
 	}
 }
@@ -175,7 +192,7 @@ func TestTransportRetriesOnceAfter403(t *testing.T) {
 			azure := newRecordingAzure(t, tc.statuses...)
 			tr := devTransport(azure.URL)
 			logs := provisionTransport(t, tr)
-			resp, err := tr.RoundTrip(clientRequest(http.MethodGet, "http://x/photos/a.jpg"))
+			resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/photos/a.jpg"), azure))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +230,7 @@ func TestTransportSASTokenAndAnonymous(t *testing.T) {
 			azure := newRecordingAzure(t, http.StatusForbidden)
 			tr := tc.tr(azure.URL)
 			logs := provisionTransport(t, tr)
-			resp, err := tr.RoundTrip(clientRequest(http.MethodHead, "http://x/photos/a.jpg"))
+			resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodHead, "http://x/photos/a.jpg"), azure))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +260,7 @@ func TestTransportRefusesWhatItMustNotSend(t *testing.T) {
 		if r.URL.Path == "/photos/a/b.jpg" {
 			r.URL.Path = "/photos/a/../b.jpg"
 		}
-		if resp, err := tr.RoundTrip(r); err == nil {
+		if resp, err := tr.RoundTrip(atUpstream(r, azure)); err == nil {
 			resp.Body.Close()
 			t.Errorf("%s %s was sent", r.Method, r.URL.Path)
 		}
@@ -258,7 +275,7 @@ func TestTransportErrorsCarryNoToken(t *testing.T) {
 	tr := devTransport(azure.URL)
 	logs := provisionTransport(t, tr)
 	azure.Close() // connection refused from now on
-	_, err := tr.RoundTrip(clientRequest(http.MethodGet, "http://x/photos/a.jpg"))
+	_, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/photos/a.jpg"), azure))
 	if err == nil {
 		t.Fatal("no error from a closed upstream")
 	}
@@ -304,7 +321,7 @@ func TestTransportProvisionErrors(t *testing.T) {
 		{"fractional ttl", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", TTL: caddy.Duration(1500 * time.Millisecond)}, "ttl 1.5s must be a positive whole number of seconds"},
 		{"scope", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Scope: "account"}, `scope "account" is not blob or container`},
 		{"version", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Version: "2099-01-01"}, `version "2099-01-01" is not a known`},
-		{"endpoint", Transport{Endpoint: "ftp://x", AccountKey: "{env.AZ_KEY}"}, `endpoint "ftp://x" is not an http(s) URL`},
+		{"endpoint", Transport{Endpoint: "ftp://x", AccountKey: "{env.AZ_KEY}"}, "endpoint is not an http(s) URL"},
 		{"no account", Transport{Endpoint: "https://cdn.example.com", AccountKey: "{env.AZ_KEY}"}, "account: needed to sign with account_key"},
 		{"nowhere", Transport{AccountKey: "{env.AZ_KEY}"}, "endpoint: cannot tell where the storage account is"},
 		{"bad connection string", Transport{ConnectionString: "AccountName=x;AccountKey=" + sas.DevAccountKey[:30]}, "connection_string: connection string AccountName"},
@@ -351,7 +368,7 @@ func TestTransportResolvesSuffixRanges(t *testing.T) {
 			provisionTransport(t, tr)
 			in := httptest.NewRequest(http.MethodGet, "http://x/photos/a.jpg", nil)
 			in.Header.Set("Range", tc.asked)
-			resp, err := tr.RoundTrip(in)
+			resp, err := tr.RoundTrip(atUpstream(in, azure))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -369,5 +386,161 @@ func TestTransportResolvesSuffixRanges(t *testing.T) {
 				t.Errorf("%d requests, want 1", len(got))
 			}
 		})
+	}
+}
+
+func TestTransportSendsNoBodyOrTrailers(t *testing.T) {
+	for _, rangeHeader := range []string{"", "bytes=-4"} {
+		azure := newRecordingAzure(t)
+		tr := devTransport(azure.URL)
+		provisionTransport(t, tr)
+		in := httptest.NewRequest(http.MethodGet, "http://x/photos/a.jpg", strings.NewReader("client body"))
+		in.Trailer = http.Header{"X-Ms-Copy-Source": {"https://evil.example/x"}}
+		if rangeHeader != "" {
+			in.Header.Set("Range", rangeHeader)
+		}
+		resp, err := tr.RoundTrip(atUpstream(in, azure))
+		if err != nil {
+			t.Fatalf("Range %q: %v", rangeHeader, err)
+		}
+		resp.Body.Close()
+		for i, r := range azure.requests() {
+			if azure.bodies[i] != "" || r.ContentLength > 0 || len(r.Trailer) > 0 {
+				t.Errorf("Range %q: request %d carried the client's body %q or trailers %v", rangeHeader, i, azure.bodies[i], r.Trailer)
+			}
+		}
+	}
+}
+
+func TestTransportDropsAzureErrorBodies(t *testing.T) {
+	for status, keep := range map[int]bool{403: false, 404: false, 500: false, 400: false, 412: true, 416: true} {
+		azure := newRecordingAzure(t, status, status)
+		tr := devTransport(azure.URL)
+		provisionTransport(t, tr)
+		resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/photos/a.jpg"), azure))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status || strings.Contains(string(body), "String to sign") != keep {
+			t.Errorf("Azure %d: client got %d %q; Azure's body kept: %v, want %v", status, resp.StatusCode, body, !keep, keep)
+		}
+	}
+}
+
+func TestTransportHealsARefusedSuffixRangeHead(t *testing.T) {
+	azure := newRecordingAzure(t, http.StatusForbidden, http.StatusOK, http.StatusPartialContent)
+	tr := devTransport(azure.URL)
+	provisionTransport(t, tr)
+	in := clientRequest(http.MethodGet, "http://x/photos/a.jpg")
+	in.Header.Set("Range", "bytes=-4")
+	resp, err := tr.RoundTrip(atUpstream(in, azure))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := azure.requests()
+	if len(got) != 3 || got[0].Method != http.MethodHead || got[1].Method != http.MethodHead || got[2].Header.Get("Range") != "bytes=6-" {
+		t.Fatalf("requests %d, last Range %q: want HEAD, HEAD again with a fresh token, GET bytes=6-", len(got), got[len(got)-1].Header.Get("Range"))
+	}
+}
+
+func TestTransportWithoutContainerRefusesSystemContainers(t *testing.T) {
+	azure := newRecordingAzure(t)
+	tr := &Transport{Endpoint: azure.URL + "/devstoreaccount1", AccountKey: sas.DevAccountKey}
+	logs := provisionTransport(t, tr)
+	for _, c := range []string{"$logs", "$root", "$web"} {
+		if resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/"+c+"/a.log"), azure)); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s was read", c)
+		}
+	}
+	if len(azure.requests()) != 0 {
+		t.Error("a system container request reached Azure")
+	}
+	resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/videos/a.mp4"), azure))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	_ = logs
+}
+
+func TestTransportKeepsTheUpstreamAndPassesGzipAsStored(t *testing.T) {
+	gz := []byte{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}
+	var gotHost, gotURLHost, gotAE string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotHost, gotURLHost, gotAE = r.Host, r.URL.Host, r.Header.Get("Accept-Encoding")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz)
+	}))
+	defer upstream.Close()
+	// The endpoint names another host: requests still go where reverse_proxy
+	// sends them, with the endpoint's Host header.
+	tr := &Transport{Account: sas.DevAccountName, Endpoint: "http://blob.internal:8080/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}
+	provisionTransport(t, tr)
+	in := clientRequest(http.MethodGet, "http://x/photos/a.js")
+	in.URL.Scheme, in.URL.Host = "", strings.TrimPrefix(upstream.URL, "http://")
+	resp, err := tr.RoundTrip(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if gotHost != "blob.internal:8080" {
+		t.Errorf("Host %q, want the endpoint's", gotHost)
+	}
+	if resp.Header.Get("Content-Encoding") != "gzip" || string(body) != string(gz) {
+		t.Errorf("a gzip blob came back as %q with Content-Encoding %q: want it as stored", body, resp.Header.Get("Content-Encoding"))
+	}
+	_, _ = gotURLHost, gotAE
+}
+
+func TestTransportEndpointErrorsQuoteNoSig(t *testing.T) {
+	for _, tc := range []struct {
+		tr   Transport
+		want string
+	}{
+		{Transport{Endpoint: "https://mystorage.blob.core.windows.net/?sv=2022-11-02&sp=r&sig=TOPSECRETSIG%3D", AccountKey: sas.DevAccountKey}, "endpoint must not carry a query"},
+		{Transport{Endpoint: "https://x?sig=TOPSECRETSIG", Anonymous: true}, "endpoint must not carry a query"},
+		{Transport{Endpoint: "ftp://x/?sig=TOPSECRETSIG", Anonymous: true}, "endpoint is not an http(s) URL"},
+		{Transport{Account: "realacct", Endpoint: "https://mystorage.blob.core.windows.net", AccountKey: sas.DevAccountKey}, `account "realacct" differs from the account "mystorage" the endpoint names`},
+		{Transport{Endpoint: "http://127.0.0.1:10000/devstoreaccount1", ConnectionString: "AccountName=other;AccountKey=" + sas.DevAccountKey + ";BlobEndpoint=http://10.0.0.1/other"}, "endpoint differs from the connection string's blob endpoint"},
+	} {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := tc.tr.Provision(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "TOPSECRET") {
+			t.Errorf("error %v, want %q and no sig", err, tc.want)
+		}
+	}
+}
+
+func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
+	key, _ := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	v := sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "photos", Expiry: time.Now().Add(2 * time.Hour)}
+	q, err := v.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &Transport{Endpoint: "http://127.0.0.1:1/devstoreaccount1", Container: "photos", SASToken: q.Encode()}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := tr.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Two hours left: the day-before warning is past; an hour, a minute and
+	// the expiry itself are ahead.
+	if n := len(tr.expiryTimers); n != 3 {
+		t.Fatalf("%d warnings scheduled, want 3", n)
+	}
+	if err := tr.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	for i, timer := range tr.expiryTimers {
+		if timer.Stop() {
+			t.Errorf("warning %d still scheduled after Cleanup", i)
+		}
 	}
 }
