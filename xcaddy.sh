@@ -84,8 +84,11 @@ run_tests() {
 build() {
 	ensure_go
 	if command -v xcaddy >/dev/null; then
-		log "xcaddy build"
-		xcaddy build --output ./caddy \
+		# The Caddy version go.mod pins, not xcaddy's default of the latest.
+		local caddy_version
+		caddy_version=$(go list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
+		log "xcaddy build $caddy_version"
+		xcaddy build "$caddy_version" --output ./caddy \
 			--with github.com/caddy-azure-sas/caddy-azure-sas/caddymodule \
 			--replace github.com/caddy-azure-sas/caddy-azure-sas=.
 	else

@@ -123,6 +123,10 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if o.token != nil {
 		t.warnBeforeExpiry(o.token.Expiry)
 	}
+	if field := t.literalSecret(); field != "" {
+		t.logger.Warn(field + " is written literally: it is in the config, autosave.json and the admin API's GET /config/; " +
+			"use {env.VAR} or {file.path}")
+	}
 	if t.Container == "" {
 		t.logger.Warn("no container set: clients can read any container of the account the credential reaches",
 			zap.String("account", o.account))
@@ -143,6 +147,20 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("http transport: %v", err)
 	}
 	return nil
+}
+
+// literalSecret names a credential written without a placeholder, or "".
+// Azurite's well-known development key is public.
+func (t *Transport) literalSecret() string {
+	for _, f := range []struct{ name, value string }{
+		{"account_key", t.AccountKey}, {"connection_string", t.ConnectionString}, {"sas_token", t.SASToken},
+	} {
+		public := strings.EqualFold(strings.TrimSpace(f.value), "UseDevelopmentStorage=true") || f.value == sas.DevAccountKey
+		if f.value != "" && !hasPlaceholder(f.value) && !public {
+			return f.name
+		}
+	}
+	return ""
 }
 
 // setDefaults fills in what the configuration left out.

@@ -544,3 +544,23 @@ func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteralSecretsAreNamed(t *testing.T) {
+	for _, tc := range []struct {
+		tr   Transport
+		want string
+	}{
+		{Transport{AccountKey: "{env.AZURE_STORAGE_KEY}"}, ""},
+		{Transport{AccountKey: "{file./run/secrets/azkey}"}, ""},
+		{Transport{AccountKey: sas.DevAccountKey}, ""}, // Azurite's, public
+		{Transport{ConnectionString: "UseDevelopmentStorage=true"}, ""},
+		{Transport{Anonymous: true}, ""},
+		{Transport{AccountKey: "ZHVtbXk="}, "account_key"},
+		{Transport{ConnectionString: "AccountName=a;AccountKey=ZHVtbXk="}, "connection_string"},
+		{Transport{SASToken: "sv=2025-11-05&sig=x"}, "sas_token"},
+	} {
+		if got := tc.tr.literalSecret(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.tr, got, tc.want)
+		}
+	}
+}
