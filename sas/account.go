@@ -60,7 +60,7 @@ func (v *AccountValues) Sign(key *SharedKey) (Query, error) {
 
 	b.sts = appendAccountStringToSign(b.sts[:0], info, key.account, spb, ss, srt,
 		stb, seb, v.IPRange, v.Protocol, v.EncryptionScope)
-	b.signSTS()
+	b.macSTS()
 
 	q := b.query[:0]
 	q = appendRawParam(q, "sv", info.version)
@@ -72,7 +72,7 @@ func (v *AccountValues) Sign(key *SharedKey) (Query, error) {
 	q = appendParam(q, "sip", v.IPRange)
 	q = appendParam(q, "spr", string(v.Protocol))
 	q = appendParam(q, "ses", v.EncryptionScope)
-	q = appendParam(q, "sig", b.sig)
+	q = appendSigParam(q, &b.sum)
 	b.query = q
 	return newQuery(string(q), v.Expiry), nil
 }

@@ -119,11 +119,18 @@ func (k *SharedKey) putState(s *signState) {
 	k.states.Put(s)
 }
 
-// signSTS sets s.sig to base64(HMAC-SHA256(key, s.sts)).
-func (s *signState) signSTS() {
+// macSTS sets s.sum to HMAC-SHA256(key, s.sts).
+func (s *signState) macSTS() {
 	s.mac.Reset()
 	s.mac.Write(s.sts)
-	s.sig = base64.StdEncoding.AppendEncode(s.sig[:0], s.mac.Sum(s.sum[:0]))
+	s.mac.Sum(s.sum[:0])
+}
+
+// signSTS sets s.sig to base64(HMAC-SHA256(key, s.sts)), to compare with a
+// token's sig. Signing writes the sum into the query with appendSigParam.
+func (s *signState) signSTS() {
+	s.macSTS()
+	s.sig = base64.StdEncoding.AppendEncode(s.sig[:0], s.sum[:])
 }
 
 // String implements fmt.Stringer without the key.

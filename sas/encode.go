@@ -2,6 +2,7 @@ package sas
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -128,6 +129,43 @@ func appendTimeParam(dst []byte, name string, ts []byte) []byte {
 	dst = append(dst, ts[14:16]...)
 	dst = append(dst, "%3A"...)
 	return append(dst, ts[17:]...)
+}
+
+const base64Std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// appendSigParam appends "&sig=" and the standard base64 of an HMAC-SHA256
+// sum, percent-encoded as it is written ('+' '/' '=' as %2B %2F %3D): one
+// pass instead of encoding, then escaping.
+func appendSigParam(dst []byte, sum *[32]byte) []byte {
+	dst = appendParamName(dst, "sig")
+	w := len(dst)
+	dst = slices.Grow(dst, 44*3)[:w+44*3] // every character escaped, at worst
+	for i := 0; i < 30; i += 3 {
+		v := uint(sum[i])<<16 | uint(sum[i+1])<<8 | uint(sum[i+2])
+		w = putBase64(dst, w, v>>18)
+		w = putBase64(dst, w, v>>12&63)
+		w = putBase64(dst, w, v>>6&63)
+		w = putBase64(dst, w, v&63)
+	}
+	v := uint(sum[30])<<16 | uint(sum[31])<<8 // 32 = 30 + 2: three characters and '='
+	w = putBase64(dst, w, v>>18)
+	w = putBase64(dst, w, v>>12&63)
+	w = putBase64(dst, w, v>>6&63)
+	w += copy(dst[w:], "%3D")
+	return dst[:w]
+}
+
+// putBase64 writes base64 digit x at dst[w], escaped, and returns the end.
+func putBase64(dst []byte, w int, x uint) int {
+	switch c := base64Std[x&63]; c {
+	case '+':
+		return w + copy(dst[w:], "%2B")
+	case '/':
+		return w + copy(dst[w:], "%2F")
+	default:
+		dst[w] = c
+		return w + 1
+	}
 }
 
 // appendParamName appends "&name=", without the '&' at the start.

@@ -333,8 +333,8 @@ func (t *serviceTemplate) sign(key *SharedKey, container, blob string, start, ex
 	q = appendTimeParam(q, "se", sts[st+1:se])
 	q = t.appendQueryRest(q)
 	b.sts = sts
-	b.signSTS()
-	q = appendParam(q, "sig", b.sig)
+	b.macSTS()
+	q = appendSigParam(q, &b.sum)
 	b.query = q
 	return newQuery(string(q), expiry)
 }
@@ -393,9 +393,11 @@ func appendCanonicalResource(dst []byte, info versionInfo, account, container st
 		dst = append(dst, name...)
 		// Azure reads '\' in a blob name as '/', and signs it so; the SDKs
 		// for Go, .NET and Java do the same.
-		for i := start; i < len(dst); i++ {
-			if dst[i] == '\\' {
-				dst[i] = '/'
+		if strings.IndexByte(name, '\\') >= 0 { // the usual name has none: skip the loop
+			for i := start; i < len(dst); i++ {
+				if dst[i] == '\\' {
+					dst[i] = '/'
+				}
 			}
 		}
 	}
