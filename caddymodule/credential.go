@@ -137,7 +137,7 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	if err := o.setEndpoint(endpoint); err != nil {
 		return nil, err
 	}
-	switch named := endpointAccount(endpoint); {
+	switch named := sas.AccountFromEndpoint(endpoint); {
 	case o.account == "":
 		o.account = named
 	case named != "" && named != o.account:
@@ -218,23 +218,14 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 	return u, nil
 }
 
-// endpointAccount is the account an endpoint names: NAME of
-// NAME.blob.<suffix>, or the first path segment of a path-style endpoint on
-// an IP address or localhost (Azurite). It is "" for a custom domain.
-func endpointAccount(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return ""
+// hostPort is u's host:port, with the scheme's default port when it has
+// none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	host := u.Hostname()
-	if label, rest, ok := strings.Cut(host, "."); ok && strings.HasPrefix(rest, "blob.") {
-		return label
-	}
-	if net.ParseIP(host) != nil || host == "localhost" {
-		first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
-		return first
-	}
-	return ""
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // sameEndpoint compares two endpoints, ignoring a trailing slash and the
@@ -245,14 +236,7 @@ func sameEndpoint(a, b string) bool {
 	if errA != nil || errB != nil {
 		return false
 	}
-	hostport := func(u *url.URL) string {
-		port := u.Port()
-		if port == "" {
-			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-		}
-		return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
-	}
-	return ua.Scheme == ub.Scheme && hostport(ua) == hostport(ub) &&
+	return ua.Scheme == ub.Scheme && strings.EqualFold(hostPort(ua), hostPort(ub)) &&
 		strings.TrimRight(ua.Path, "/") == strings.TrimRight(ub.Path, "/")
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -184,11 +183,7 @@ func dialAddress(endpoint string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	return net.JoinHostPort(u.Hostname(), port), nil
+	return hostPort(u), nil
 }
 
 func hasPlaceholder(values ...string) bool {
