@@ -7,8 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// maxBlobNameChars is Azure's limit on a blob name, in characters.
-const maxBlobNameChars = 1024
+// Azure's limits on a blob name: characters, and '/'-separated segments.
+const (
+	maxBlobNameChars    = 1024
+	maxBlobNameSegments = 254
+)
 
 // Reasons a request path cannot name a blob. They are safe to show to
 // clients: they quote nothing from the request.
@@ -20,14 +23,16 @@ var (
 	errBackslash      = errors.New(`blob name has a backslash, which Azure reads as "/"`)
 	errInvalidUTF8    = errors.New("blob name is not valid UTF-8")
 	errBlobNameLength = errors.New("blob name is longer than Azure's 1024 characters")
+	errTooManyLevels  = errors.New("blob name has more than Azure's 254 path segments")
 )
 
 // blobName maps a decoded request path to a blob name: prefix + the path
 // without its leading '/'. It refuses what Azure cannot hold or would read
 // differently: dot segments (Azure and clients resolve them), control
-// characters, backslashes (Azure turns them into '/'), bad UTF-8 and names
-// over 1024 characters. A name ending in '/' is errNoBlobName: it is a
-// folder, not a blob.
+// characters (C0 and C1: Azure refuses them even escaped), backslashes
+// (Azure turns them into '/'), bad UTF-8, names over 1024 characters and
+// names of more than 254 segments. A name ending in '/' is errNoBlobName:
+// it is a folder, not a blob.
 func blobName(prefix, path string) (string, error) {
 	if !strings.HasPrefix(path, "/") {
 		return "", errNotAPath
@@ -55,13 +60,25 @@ func checkBlobName(name string) error {
 			return errBackslash
 		}
 	}
+	segments := 0
 	for seg := range strings.SplitSeq(name, "/") {
 		if seg == "." || seg == ".." {
 			return errDotSegment
 		}
+		segments++
 	}
-	if len(name) > maxBlobNameChars && utf8.RuneCountInString(name) > maxBlobNameChars {
+	chars := 0
+	for _, r := range name {
+		if r >= 0x80 && r <= 0x9f { // C1 controls
+			return errControlChar
+		}
+		chars++
+	}
+	if chars > maxBlobNameChars {
 		return errBlobNameLength
+	}
+	if segments > maxBlobNameSegments {
+		return errTooManyLevels
 	}
 	return nil
 }

@@ -31,11 +31,34 @@ func TestBlobName(t *testing.T) {
 		{"", `/a\..\b`, "", errBackslash},
 		{"", "/a\xc0\xafb", "", errInvalidUTF8}, // overlong '/'
 		{"", "/" + strings.Repeat("é", 1025), "", errBlobNameLength},
+		{"", "/a\u0085b", "", errControlChar}, // C1: Azure refuses it even escaped
+		{"", "/" + strings.Repeat("a/", 253) + "z", strings.Repeat("a/", 253) + "z", nil},
+		{"", "/" + strings.Repeat("a/", 254) + "z", "", errTooManyLevels},
 	}
 	for _, tt := range tests {
 		got, err := blobName(tt.prefix, tt.path)
 		if got != tt.want || err != tt.err {
 			t.Errorf("blobName(%q, %.40q) = %.40q, %v; want %.40q, %v", tt.prefix, tt.path, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestStripPathPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		path, prefix, want string
+		ok                 bool
+	}{
+		{"/images/a//b", "/images", "/a//b", true},
+		{"/images/a", "/images/", "/a", true},
+		{"/IMAGES/a", "/images", "/a", true},
+		{"/images", "/images", "/", true},
+		{"/imagesX/a", "/images", "", false},
+		{"/other/a", "/images", "", false},
+		{"/a", "", "/a", true},
+	} {
+		got, ok := stripPathPrefix(tt.path, tt.prefix)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("stripPathPrefix(%q, %q) = %q, %v; want %q, %v", tt.path, tt.prefix, got, ok, tt.want, tt.ok)
 		}
 	}
 }
@@ -59,16 +82,19 @@ func TestBlobURLPathEscapesEachSegment(t *testing.T) {
 	}
 }
 
-// FuzzBlobMapping checks the mapper's promise: every accepted path maps
-// under the container and prefix, and the upstream path decodes back to the
-// same blob name.
+// FuzzBlobMapping checks the mapper's promise: every accepted path (with
+// or without a strip_prefix) maps under the container and prefix, and the
+// upstream path decodes back to the same blob name.
 func FuzzBlobMapping(f *testing.F) {
-	for _, seed := range []string{"/cat.jpg", "/a/../b", "/%2e%2e/x", "/a b#c?d", "/é/😀", "//x", "/a\\b"} {
+	for _, seed := range []string{"/cat.jpg", "/a/../b", "/%2e%2e/x", "/a b#c?d", "/é/😀", "//x", "/a\\b", "/s/a//b", "/s/../x", "/S/%2e%2e"} {
 		f.Add("public/", seed)
 	}
 	f.Fuzz(func(t *testing.T, prefix, path string) {
 		if checkBlobName(prefix+"x") != nil || strings.Contains(prefix, "/../") {
 			return // a prefix is configuration, checked at provision
+		}
+		if rest, ok := stripPathPrefix(path, "/s"); ok {
+			path = rest // strip_prefix /s, as a route would have it
 		}
 		name, err := blobName(prefix, path)
 		if err != nil {

@@ -25,6 +25,7 @@ func init() {
 //	azure_blob [<matcher>] {
 //		container         <name>
 //		prefix            <blob name prefix>
+//		strip_prefix      <request path prefix>
 //		account           <name>
 //		endpoint          <url>
 //		account_key       <base64 key>
@@ -59,15 +60,12 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	seen := make(map[string]bool)
 	for h.NextBlock(0) {
 		switch option := h.Val(); option {
-		case "container", "prefix":
+		case "container", "prefix", "strip_prefix":
 			if seen[option] {
 				return nil, h.Errf("%s given twice", option)
 			}
 			seen[option] = true
-			field := &handler.Prefix
-			if option == "container" {
-				field = &handler.Container
-			}
+			field := map[string]*string{"container": &handler.Container, "prefix": &handler.Prefix, "strip_prefix": &handler.StripPrefix}[option]
 			if !h.AllArgs(field) {
 				return nil, h.ArgErr()
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -23,7 +24,7 @@ func init() {
 // with the azure_blob transport.
 //
 // The blob name is prefix + the request path without its leading '/' (the
-// path as decoded once). GET and HEAD pass; other methods get 405 with
+// path as decoded once), after strip_prefix is taken off it. GET and HEAD pass; other methods get 405 with
 // Allow: GET, HEAD. Paths that cannot name a blob get 400 (dot segments,
 // control characters, backslashes, bad UTF-8, over 1024 characters) or 404
 // (a path ending in '/'), before Azure is contacted. The request continues
@@ -41,6 +42,12 @@ type Handler struct {
 
 	// Prefix is prepended to every blob name, e.g. "public/".
 	Prefix string `json:"prefix,omitempty"`
+
+	// StripPrefix is taken off the request path before it is mapped, e.g.
+	// "/images". Unlike handle_path and uri strip_prefix it does not clean
+	// the path, so blob names with "//" in them keep it. A path outside it
+	// gets 404.
+	StripPrefix string `json:"strip_prefix,omitempty"`
 
 	logger *zap.Logger
 }
@@ -72,6 +79,9 @@ func (h *Handler) Validate() error {
 			return errors.New("prefix: " + err.Error())
 		}
 	}
+	if h.StripPrefix != "" && !strings.HasPrefix(h.StripPrefix, "/") {
+		return fmt.Errorf("strip_prefix %q does not start with /", h.StripPrefix)
+	}
 	return nil
 }
 
@@ -81,7 +91,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("only GET and HEAD read blobs"))
 	}
-	name, err := blobName(h.Prefix, r.URL.Path)
+	path, ok := stripPathPrefix(r.URL.Path, h.StripPrefix)
+	if !ok {
+		return caddyhttp.Error(http.StatusNotFound, errors.New("request path is outside strip_prefix"))
+	}
+	name, err := blobName(h.Prefix, path)
 	switch {
 	case errors.Is(err, errNoBlobName):
 		return caddyhttp.Error(http.StatusNotFound, err)
@@ -98,6 +112,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r.URL.Path, r.URL.RawPath = blobURLPath("", h.Container, name)
 	r.URL.RawQuery, r.URL.ForceQuery = "", false
 	return next.ServeHTTP(w, r)
+}
+
+// stripPathPrefix takes prefix (any trailing '/' aside) off path, matching
+// ASCII letters without regard to case as Caddy's path matcher does. What is
+// left must be empty or start with '/'.
+func stripPathPrefix(path, prefix string) (string, bool) {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
+		return "", false
+	}
+	rest := path[len(prefix):]
+	if rest == "" {
+		return "/", true
+	}
+	if !strings.HasPrefix(rest, "/") {
+		return "", false
+	}
+	return rest, true
 }
 
 // Interface guards
