@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
 // UnmarshalCaddyfile sets up the transport from Caddyfile tokens:
@@ -19,9 +22,12 @@ import (
 //		ttl               <duration>
 //		renew_before      <duration>
 //		version           <service version>
+//		<http transport option> ...
 //	}
 //
-// Give exactly one of account_key, connection_string, sas_token and
+// Any other option is one of Caddy's http transport (dial_timeout,
+// response_header_timeout, read_timeout, keepalive, tls_*, resolvers …),
+// read by its own parser. Give exactly one of account_key, connection_string, sas_token and
 // anonymous; write secrets as {env.VAR} or {file.path} placeholders.
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the transport name
@@ -67,13 +73,30 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 	default:
 		field := t.stringOption(option)
 		if field == nil {
-			return d.Errf("unrecognized subdirective %q", option)
+			return t.httpTransportOption(d)
 		}
 		if !d.AllArgs(field) {
 			return d.ArgErr()
 		}
 	}
 	return nil
+}
+
+// httpTransportOption hands the option under the cursor, with its
+// arguments and block, to the embedded http transport's parser.
+func (t *Transport) httpTransportOption(d *caddyfile.Dispenser) error {
+	segment := d.NextSegment()
+	first, last := segment[0], segment[len(segment)-1]
+	tokens := make([]caddyfile.Token, 0, len(segment)+3)
+	tokens = append(tokens,
+		caddyfile.Token{File: first.File, Line: first.Line - 1, Text: "http"},
+		caddyfile.Token{File: first.File, Line: first.Line - 1, Text: "{"})
+	tokens = append(tokens, segment...)
+	tokens = append(tokens, caddyfile.Token{File: last.File, Line: last.Line + 1 + strings.Count(last.Text, "\n"), Text: "}"})
+	if t.HTTPTransport == nil {
+		t.HTTPTransport = new(reverseproxy.HTTPTransport)
+	}
+	return t.HTTPTransport.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens))
 }
 
 // stringOption returns the field set by a one-argument option, or nil.

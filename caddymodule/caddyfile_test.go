@@ -33,6 +33,24 @@ func TestTransportUnmarshalCaddyfile(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", tr, want)
 	}
 
+	var timeouts Transport
+	d = caddyfile.NewTestDispenser(`azure_blob {
+		account_key {env.K}
+		dial_timeout 2s
+		read_timeout 10s
+		keepalive_idle_conns_per_host 4
+		resolvers 127.0.0.1
+		scope blob
+	}`)
+	if err := timeouts.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	h := timeouts.HTTPTransport
+	if h == nil || h.DialTimeout != caddy.Duration(2*time.Second) || h.ReadTimeout != caddy.Duration(10*time.Second) ||
+		h.KeepAlive == nil || h.KeepAlive.MaxIdleConnsPerHost != 4 || h.Resolver == nil || timeouts.Scope != "blob" {
+		t.Errorf("http transport options: %+v", h)
+	}
+
 	var anon Transport
 	if err := anon.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\n anonymous\n connection_string UseDevelopmentStorage=true\n}")); err != nil || !anon.Anonymous || anon.ConnectionString != "UseDevelopmentStorage=true" {
 		t.Errorf("anonymous: %+v, %v", anon, err)
@@ -47,7 +65,9 @@ func TestTransportUnmarshalCaddyfileErrors(t *testing.T) {
 		{"azure_blob {\n anonymous yes\n}", "wrong argument count"},
 		{"azure_blob {\n ttl soon\n}", "ttl: "},
 		{"azure_blob {\n container a\n container b\n}", "container given twice"},
-		{"azure_blob {\n acount_key x\n}", `unrecognized subdirective "acount_key"`},
+		{"azure_blob {\n acount_key x\n}", `unrecognized subdirective acount_key, at Testfile:2`},
+		{"azure_blob {\n dial_timeout\n}", "wrong argument count"},
+		{"azure_blob {\n read_timeout soon\n}", "invalid duration"},
 	}
 	for _, tt := range tests {
 		var tr Transport

@@ -23,6 +23,13 @@ func init() {
 	caddy.RegisterModule(Transport{})
 }
 
+// Log messages for a 401 or 403 from Azure: a token given in the config,
+// and a token signed afresh after a first refusal.
+const (
+	logRefused         = "Azure refused the request's authorization"
+	logRefusedResigned = "Azure refused a freshly signed token: the account key is not one it accepts (rotated or wrong), or a stored policy or the clock is off"
+)
+
 // Scopes of the signed tokens.
 const (
 	scopeBlob      = "blob"
@@ -43,9 +50,12 @@ const (
 // Azure drops the cached token and tries once more with a fresh one.
 // x-ms-* and Server response headers are removed.
 //
-// It embeds Caddy's HTTP transport: in JSON its timeouts, keep-alive and
-// TLS settings apply (the Caddyfile sets only the options below). An https
-// endpoint turns on TLS; compression is off, so blobs go out as stored.
+// It embeds Caddy's HTTP transport: its timeouts, keep-alive and TLS
+// settings apply, in JSON and in the Caddyfile. An https endpoint turns on
+// TLS; compression is off, so blobs go out as stored. Defaults suit media:
+// dial_timeout 3s, response_header_timeout 30s, read_timeout 1m (no read
+// from Azure for a minute ends the response) and keep-alive idle_timeout
+// 30s.
 type Transport struct {
 	*reverseproxy.HTTPTransport
 
@@ -137,6 +147,7 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if o.scheme == "https" && t.TLS == nil {
 		t.TLS = new(reverseproxy.TLSConfig)
 	}
+	setTimeoutDefaults(t.HTTPTransport)
 	if t.Compression == nil {
 		// Blobs go out as stored: a gzip blob keeps its Content-Encoding,
 		// ETag and length instead of being unpacked on the way.
@@ -281,12 +292,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.resolveSuffixRange(up, container, blob); err != nil {
 		return nil, err
 	}
-	resp, err := t.sendHealing(up, container, blob)
+	resp, resigned, err := t.sendHealing(up, container, blob)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
-		t.logger.Error("Azure refused the request's authorization",
+		msg := logRefused
+		if resigned {
+			msg = logRefusedResigned
+		}
+		t.logger.Error(msg,
 			zap.String("container", container),
 			zap.Int("status", resp.StatusCode),
 			zap.String("azure_error_code", resp.Header.Get("x-ms-error-code")))
@@ -297,15 +312,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // sendHealing sends up, and once more with a fresh token if Azure answers
-// 403: a rotated key, a revoked policy, a clock step.
-func (t *Transport) sendHealing(up *http.Request, container, blob string) (*http.Response, error) {
+// 403: a rotated key, a revoked policy, a clock step. resigned reports the
+// second try.
+func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
 	retry := up.Clone(up.Context()) // send sets the query on its request
-	resp, err := t.send(up, container, blob)
+	resp, err = t.send(up, container, blob)
 	if err != nil || resp.StatusCode != http.StatusForbidden || !t.origin.cred.refused(container, blob) {
-		return resp, err
+		return resp, false, err
 	}
 	drain(resp)
-	return t.send(retry, container, blob)
+	resp, err = t.send(retry, container, blob)
+	return resp, true, err
 }
 
 // send authorizes up and sends it. The query and errors never leave here
@@ -343,7 +360,7 @@ func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string)
 	head := up.Clone(up.Context())
 	head.Method = http.MethodHead
 	head.Header = http.Header{"X-Ms-Version": {t.Version}}
-	resp, err := t.sendHealing(head, container, blob)
+	resp, _, err := t.sendHealing(head, container, blob)
 	if err != nil {
 		return err
 	}

@@ -200,7 +200,7 @@ func TestTransportRetriesOnceAfter403(t *testing.T) {
 			if resp.StatusCode != tc.want || len(azure.requests()) != 2 {
 				t.Fatalf("status %d after %d upstream requests; want %d after exactly 2", resp.StatusCode, len(azure.requests()), tc.want)
 			}
-			entries := logs.FilterMessage("Azure refused the request's authorization").All()
+			entries := logs.FilterMessage(logRefusedResigned).All()
 			if len(entries) != tc.logged || (tc.logged > 0 && entries[0].ContextMap()["azure_error_code"] != "AuthenticationFailed") {
 				t.Fatalf("log entries %v: want %d naming AuthenticationFailed", entries, tc.logged)
 			}
@@ -239,7 +239,7 @@ func TestTransportSASTokenAndAnonymous(t *testing.T) {
 			if len(got) != 1 || got[0].URL.RawQuery != tc.wantQuery || got[0].Method != http.MethodHead {
 				t.Fatalf("%d requests, query %q: want one HEAD with %q (re-signing cannot help a given token)", len(got), got[0].URL.RawQuery, tc.wantQuery)
 			}
-			if logs.FilterMessage("Azure refused the request's authorization").Len() != 1 {
+			if logs.FilterMessage(logRefused).Len() != 1 {
 				t.Error("a refused token was not logged")
 			}
 		})

@@ -1,0 +1,219 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+)
+
+// faultMode is what a faultRelay does to the upstream's answers.
+type faultMode struct {
+	delay     time.Duration // before the first byte of the answer
+	cutAfter  int64         // close both sides after this many answer bytes; 0: never
+	stallFrom int64         // stop forwarding, but keep the connection, after this many; 0: never
+}
+
+// faultRelay is a TCP relay in front of Azurite that delays, cuts or
+// stalls Azurite's answers, the faults a network and an origin produce.
+type faultRelay struct {
+	ln     net.Listener
+	target string
+	mode   atomic.Pointer[faultMode]
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newFaultRelay(t *testing.T, target string) *faultRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &faultRelay{ln: ln, target: target, done: make(chan struct{})}
+	r.mode.Store(new(faultMode))
+	r.wg.Add(1)
+	go r.serve()
+	t.Cleanup(func() {
+		close(r.done)
+		ln.Close()
+		r.wg.Wait()
+	})
+	return r
+}
+
+func (r *faultRelay) addr() string { return r.ln.Addr().String() }
+
+func (r *faultRelay) set(m faultMode) { r.mode.Store(&m) }
+
+func (r *faultRelay) serve() {
+	defer r.wg.Done()
+	for {
+		client, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.relay(client, *r.mode.Load())
+		}()
+	}
+}
+
+func (r *faultRelay) relay(client net.Conn, m faultMode) {
+	defer client.Close()
+	upstream, err := net.Dial("tcp", r.target)
+	if err != nil {
+		return
+	}
+	defer upstream.Close()
+	go func() { _, _ = io.Copy(upstream, client) }()
+	select {
+	case <-time.After(m.delay):
+	case <-r.done:
+		return
+	}
+	limit := int64(1 << 62)
+	if m.cutAfter > 0 {
+		limit = m.cutAfter
+	}
+	if m.stallFrom > 0 {
+		limit = m.stallFrom
+	}
+	if _, err := io.CopyN(client, upstream, limit); err != nil || m.stallFrom == 0 {
+		return
+	}
+	<-r.done // stalled: hold the connection until the test ends or the reader gives up
+}
+
+// getWithError is a GET through Caddy that reports a body cut short as an
+// error instead of failing the test.
+func getWithError(t *testing.T, tester *caddytest.Tester, path string) (status int, body []byte, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost:9080"+path, nil)
+	resp, err := tester.Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// TestFaultsAgainstAzurite stops Azurite under a running Caddy, and puts a
+// relay in front of it that delays, stalls and cuts Azurite's answers.
+func TestFaultsAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "media", false)
+	video := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	az.Upload(t, "media", "clip.mp4", video, "video/mp4")
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	relay := newFaultRelay(t, fmt.Sprintf("127.0.0.1:%d", az.Port))
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+
+	tester := caddytest.NewTester(t)
+	tester.InitServer(fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	log {
+		output file %[3]s
+		format json
+	}
+}
+http://localhost:9080 {
+	handle_path /direct/* {
+		azure_blob {
+			endpoint %[1]s
+			container media
+			account_key {env.AZ_TEST_KEY}
+		}
+	}
+	handle_path /relay/* {
+		azure_blob {
+			endpoint http://%[2]s/devstoreaccount1
+			container media
+			account_key {env.AZ_TEST_KEY}
+			response_header_timeout 1s
+			read_timeout 2s
+		}
+	}
+}`, az.Endpoint, relay.addr(), logFile), "caddyfile")
+
+	expectWhole := func(path string) {
+		t.Helper()
+		status, body, err := getWithError(t, tester, path)
+		if err != nil || status != 200 || !bytes.Equal(body, video) {
+			t.Fatalf("GET %s: %d, %d bytes, %v; want 200 and the whole blob", path, status, len(body), err)
+		}
+	}
+	expectWhole("/direct/clip.mp4")
+	expectWhole("/relay/clip.mp4")
+
+	// Azurite goes away: 502 at once, and the log says why.
+	az.Stop()
+	start := time.Now()
+	status, _, err := getWithError(t, tester, "/direct/clip.mp4")
+	if err != nil || status != http.StatusBadGateway {
+		t.Errorf("Azurite stopped: %d, %v; want 502", status, err)
+	}
+	if took := time.Since(start); took >= 3*time.Second {
+		t.Errorf("Azurite stopped: the 502 took %v, as long as dialing may; a refused connection should answer at once", took)
+	}
+	if logs, _ := os.ReadFile(logFile); !bytes.Contains(logs, []byte("connection refused")) {
+		t.Errorf("no log line names the refused connection:\n%s", lastLogLines(logs, 5))
+	}
+	// It comes back: so does service, with nothing done to Caddy.
+	az.Restart(t)
+	expectWhole("/direct/clip.mp4")
+
+	// Headers later than response_header_timeout: 504.
+	relay.set(faultMode{delay: 3 * time.Second})
+	if status, _, err := getWithError(t, tester, "/relay/clip.mp4"); err != nil || status != http.StatusGatewayTimeout {
+		t.Errorf("slow headers: %d, %v; want 504", status, err)
+	}
+	// A body that stops mid-way, with the connection open or cut: the
+	// client must see a broken response, never a complete-looking one.
+	for _, m := range []faultMode{{stallFrom: 256 << 10}, {cutAfter: 256 << 10}} {
+		relay.set(m)
+		status, body, err := getWithError(t, tester, "/relay/clip.mp4")
+		if err == nil || len(body) >= len(video) {
+			t.Errorf("%+v: %d, %d of %d bytes, read error %v; want a cut-off body and an error", m, status, len(body), len(video), err)
+		}
+		if len(body) > 0 && !bytes.Equal(body, video[:len(body)]) {
+			t.Errorf("%+v: the bytes before the cut are not the blob's", m)
+		}
+	}
+	relay.set(faultMode{})
+	expectWhole("/relay/clip.mp4")
+
+	logs, _ := os.ReadFile(logFile)
+	for _, want := range []string{"timeout awaiting response headers", "i/o timeout"} {
+		if !bytes.Contains(logs, []byte(want)) {
+			t.Errorf("no log line says %q:\n%s", want, lastLogLines(logs, 8))
+		}
+	}
+}
+
+// lastLogLines is the end of a log, for a failure message.
+func lastLogLines(logs []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(logs)), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
