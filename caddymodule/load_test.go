@@ -1,0 +1,349 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+)
+
+// loadDuration is how long each load test sends requests: 30 s, or
+// LOAD_SECONDS.
+func loadDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("LOAD_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("LOAD_SECONDS=%q is not a positive number of seconds", s)
+		}
+		return time.Duration(n) * time.Second
+	}
+	return 30 * time.Second
+}
+
+// loadResult counts what a load run's clients saw.
+type loadResult struct {
+	requests, failures atomic.Int64
+	mu                 sync.Mutex
+	firstFailures      []string
+}
+
+func (r *loadResult) fail(format string, args ...any) {
+	r.failures.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.firstFailures) < 10 {
+		r.firstFailures = append(r.firstFailures, fmt.Sprintf(format, args...))
+	}
+}
+
+// runLoad sends GETs from workers concurrent clients over keep-alive until
+// ctx ends: request i, numbered by next before it starts, goes to
+// target(i), and its body must be want(i). Any status but 200, a transport
+// error or wrong bytes is a failure.
+func runLoad(ctx context.Context, workers int, next *atomic.Int64, target func(i int64) string, want func(i int64) []byte) *loadResult {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
+	defer client.CloseIdleConnections()
+	res := new(loadResult)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1)
+				res.requests.Add(1)
+				resp, err := client.Get(target(i))
+				if err != nil {
+					res.fail("GET %s: %v", target(i), err)
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil:
+					res.fail("GET %s: %d, reading: %v", target(i), resp.StatusCode, err)
+				case resp.StatusCode != http.StatusOK:
+					res.fail("GET %s: %d", target(i), resp.StatusCode)
+				case !bytes.Equal(body, want(i)):
+					res.fail("GET %s: %d bytes, not the blob's", target(i), len(body))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return res
+}
+
+// seenRequest is what the recorder kept of one request on its way to
+// Azurite.
+type seenRequest struct {
+	at     time.Time
+	raw    string // the query as sent
+	query  url.Values
+	path   string
+	status int
+}
+
+// azureRecorder sits between Caddy and Azurite: a plain
+// httputil.ReverseProxy that keeps each request's query (so the test can
+// count tokens and check who signed them) and Azurite's answer.
+type azureRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []seenRequest
+}
+
+func newAzureRecorder(t *testing.T, azuriteURL string) *azureRecorder {
+	target, err := url.Parse(azuriteURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := new(azureRecorder)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		r := resp.Request
+		rec.mu.Lock()
+		rec.seen = append(rec.seen, seenRequest{at: time.Now(), raw: r.URL.RawQuery, query: r.URL.Query(), path: r.URL.Path, status: resp.StatusCode})
+		rec.mu.Unlock()
+		return nil
+	}
+	rec.Server = httptest.NewServer(proxy)
+	t.Cleanup(rec.Close)
+	return rec
+}
+
+func (rec *azureRecorder) requests() []seenRequest {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]seenRequest(nil), rec.seen...)
+}
+
+// TestTokenRolloverUnderLoad reads from Azurite through Caddy for
+// LOAD_SECONDS with tokens that live 3 s and renew 1 s before expiry, with
+// a token per blob and with one container token at once: no client may see
+// anything but 200 and the blob's bytes, while Azurite accepts many
+// distinct tokens of each kind.
+func TestTokenRolloverUnderLoad(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "media", false)
+	const blobs = 16
+	content := make([][]byte, blobs)
+	for i := range content {
+		content[i] = bytes.Repeat([]byte{byte('a' + i)}, 8<<10+i)
+		az.Upload(t, "media", fmt.Sprintf("clip-%02d.mp4", i), content[i], "video/mp4")
+	}
+	rec := newAzureRecorder(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	handle_path /blob/* {
+		azure_blob {
+			endpoint %[1]s/devstoreaccount1
+			container media
+			account_key {env.AZ_TEST_KEY}
+			ttl 3s
+			renew_before 1s
+		}
+	}
+	handle_path /container/* {
+		azure_blob {
+			endpoint %[1]s/devstoreaccount1
+			container media
+			account_key {env.AZ_TEST_KEY}
+			scope container
+			ttl 3s
+			renew_before 1s
+		}
+	}
+}`, rec.URL), "caddyfile")
+
+	duration := loadDuration(t)
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	res := runLoad(ctx, 8, new(atomic.Int64), func(i int64) string {
+		scope := [2]string{"blob", "container"}[i%2]
+		return fmt.Sprintf("http://localhost:9080/%s/clip-%02d.mp4", scope, (i/2)%blobs)
+	}, func(i int64) []byte { return content[(i/2)%blobs] })
+
+	seen := rec.requests()
+	tokens := map[string]map[string]bool{"b": {}, "c": {}}
+	refused := 0
+	for _, r := range seen {
+		if r.status != http.StatusOK {
+			refused++
+		}
+		if set := tokens[r.query.Get("sr")]; set != nil {
+			set[r.query.Get("sig")] = true
+		}
+	}
+	t.Logf("%v of load: %d requests, %d failed; Azurite got %d, answered %d with other than 200; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
+		duration, res.requests.Load(), res.failures.Load(), len(seen), refused, len(tokens["b"]), len(tokens["c"]))
+	if res.failures.Load() != 0 {
+		t.Errorf("%d of %d requests failed, first: %q", res.failures.Load(), res.requests.Load(), res.firstFailures)
+	}
+	if refused != 0 {
+		t.Errorf("Azurite answered %d requests with other than 200", refused)
+	}
+	// A token lives 2 s before renewal: a run of d seconds needs about d/2
+	// per key; ask for a third of that, so a slow machine still passes.
+	minTokens := int(duration / (6 * time.Second))
+	if len(tokens["c"]) < max(minTokens, 2) || len(tokens["b"]) < blobs*max(minTokens, 2) {
+		t.Errorf("Azurite saw %d container and %d blob tokens in %v: the tokens did not roll over", len(tokens["c"]), len(tokens["b"]), duration)
+	}
+}
+
+// TestKeyRotationReloadUnderLoad rotates the account key the way an
+// operator does, under load: Azurite holds key1 and key2, Caddy signs with
+// key1 and is reloaded to key2 halfway through. No request may fail, and
+// every request a client starts once the reload has returned must reach
+// Azurite signed with key2 (requests in flight on the old config finish
+// with key1, within the grace period). Then key1 is regenerated: a config
+// still signing with it answers 502 and the log says Azure refused a
+// freshly signed token.
+func TestKeyRotationReloadUnderLoad(t *testing.T) {
+	key1, key2, key3 := testKey(1), testKey(2), testKey(3)
+	az := azurite.Start(t, azurite.Accounts(azurite.Account{Name: "rotacct", Keys: []string{key1, key2}}))
+	az.CreateContainer(t, "media", false)
+	const blobs = 8
+	content := make([][]byte, blobs)
+	for i := range content {
+		content[i] = bytes.Repeat([]byte{byte('A' + i)}, 4<<10)
+		// Clients ask for before-* until the reload returns, after-* since.
+		az.Upload(t, "media", fmt.Sprintf("before-%d.jpg", i), content[i], "image/jpeg")
+		az.Upload(t, "media", fmt.Sprintf("after-%d.jpg", i), content[i], "image/jpeg")
+	}
+	rec := newAzureRecorder(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
+	t.Setenv("AZ_KEY1", key1)
+	t.Setenv("AZ_KEY2", key2)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	config := func(keyVar string) string {
+		return fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 10s
+	log {
+		output file %[3]s
+		format json
+	}
+}
+http://localhost:9080 {
+	azure_blob {
+		endpoint %[1]s/rotacct
+		container media
+		account_key {env.%[2]s}
+	}
+}`, rec.URL, keyVar, logFile)
+	}
+	tester := caddytest.NewTester(t)
+	tester.InitServer(config("AZ_KEY1"), "caddyfile")
+
+	duration := loadDuration(t)
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var next, reloadedAt atomic.Int64
+	reloadErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-time.After(duration / 2):
+		case <-ctx.Done():
+			reloadErr <- ctx.Err()
+			return
+		}
+		err := loadConfig(config("AZ_KEY2"))
+		reloadedAt.Store(next.Load() + 1) // requests numbered from here start after the reload
+		reloadErr <- err
+	}()
+	res := runLoad(ctx, 8, &next, func(i int64) string {
+		if at := reloadedAt.Load(); at > 0 && i >= at {
+			return fmt.Sprintf("http://localhost:9080/after-%d.jpg", i%blobs)
+		}
+		return fmt.Sprintf("http://localhost:9080/before-%d.jpg", i%blobs)
+	}, func(i int64) []byte { return content[i%blobs] })
+	if err := <-reloadErr; err != nil {
+		t.Fatalf("reload to key2 under load: %v", err)
+	}
+
+	k1, _ := sas.NewSharedKey("rotacct", key1)
+	k2, _ := sas.NewSharedKey("rotacct", key2)
+	signed := map[string]map[string]int{"before": {}, "after": {}}
+	for _, r := range rec.requests() {
+		blob := strings.TrimPrefix(r.path, "/rotacct/media/")
+		phase, _, _ := strings.Cut(blob, "-")
+		by := "neither key"
+		if tok, err := sas.Parse(r.raw); err == nil {
+			switch {
+			case tok.VerifyService(k1, "media", blob, "") == nil:
+				by = "key1"
+			case tok.VerifyService(k2, "media", blob, "") == nil:
+				by = "key2"
+			}
+		}
+		if signed[phase] != nil {
+			signed[phase][by]++
+		}
+	}
+	t.Logf("%v of load, reloaded from key1 to key2 after %v: %d requests, %d failed; Azurite got, for requests started before the reload returned: %v; after: %v",
+		duration, duration/2, res.requests.Load(), res.failures.Load(), signed["before"], signed["after"])
+	if res.failures.Load() != 0 {
+		t.Errorf("%d of %d requests failed across the reload, first: %q", res.failures.Load(), res.requests.Load(), res.firstFailures)
+	}
+	if signed["before"]["key1"] == 0 || signed["after"]["key2"] == 0 || len(signed["after"]) != 1 || signed["before"]["neither key"] != 0 {
+		t.Errorf("want key1 tokens before the reload, and key2 tokens only after it")
+	}
+
+	// key1 is regenerated: Azurite now holds key2 and key3.
+	az.Restart(t, azurite.Accounts(azurite.Account{Name: "rotacct", Keys: []string{key2, key3}}))
+	if resp, body := fetch(t, tester, http.MethodGet, "/after-1.jpg"); resp.StatusCode != 200 || !bytes.Equal(body, content[1]) {
+		t.Errorf("key2 after key1 was regenerated: %d", resp.StatusCode)
+	}
+	if err := loadConfig(config("AZ_KEY1")); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := fetch(t, tester, http.MethodGet, "/after-1.jpg"); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("signing with the regenerated key1: %d, want 502", resp.StatusCode)
+	}
+	logs, _ := os.ReadFile(logFile)
+	if !bytes.Contains(logs, []byte("Azure refused a freshly signed token: the account key is not one it accepts")) {
+		t.Errorf("the refused key was not reported as such:\n%s", lastLogLines(logs, 5))
+	}
+}
+
+// testKey is a made-up account key, base64 of 64 bytes.
+func testKey(n byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{n, 'k', 'e', 'y'}, 16))
+}
+
+// loadConfig replaces Caddy's config through the admin API, as caddy
+// reload does.
+func loadConfig(caddyfile string) error {
+	resp, err := http.Post("http://localhost:2999/load", "text/caddyfile", strings.NewReader(caddyfile))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST /load: %d %s", resp.StatusCode, body)
+	}
+	return nil
+}
