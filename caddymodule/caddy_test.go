@@ -25,15 +25,6 @@ import (
 // every test that starts one lives in this package and none runs in
 // parallel.
 
-const caddyGlobals = `{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-}
-`
-
 // fetch sends a request through the test server, with header as name,
 // value pairs, and returns the response with its body read.
 func fetch(t *testing.T, tester *caddytest.Tester, method, path string, header ...string) (*http.Response, []byte) {
@@ -56,6 +47,7 @@ func fetch(t *testing.T, tester *caddytest.Tester, method, path string, header .
 	if err != nil {
 		t.Fatalf("%s %s: reading the body: %v", method, path, err)
 	}
+	suiteSawResponse(resp, body)
 	return resp, body
 }
 
@@ -70,8 +62,7 @@ func TestTransportThroughCaddyAgainstAzurite(t *testing.T) {
 	az.Upload(t, "photos", odd, []byte("odd name"), "text/plain")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	reverse_proxy 127.0.0.1:%d {
 		transport azure_blob {
@@ -80,7 +71,7 @@ http://localhost:9080 {
 			account_key {env.AZ_TEST_KEY}
 		}
 	}
-}`, az.Port, az.Endpoint), "caddyfile")
+}`, az.Port, az.Endpoint))
 
 	get := func(path string, header ...string) (*http.Response, []byte) {
 		t.Helper()
@@ -165,8 +156,7 @@ func TestDirectiveAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	t.Setenv("AZ_MEDIA_TOKEN", mediaToken(t, az.Key))
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	handle_path /images/* {
 		azure_blob {
@@ -184,7 +174,7 @@ http://localhost:9080 {
 	handle_errors {
 		respond "error page {err.status_code}"
 	}
-}`, az.Endpoint), "caddyfile")
+}`, az.Endpoint))
 
 	do := func(method, path string) (*http.Response, string) {
 		t.Helper()
@@ -245,6 +235,7 @@ func mediaToken(t *testing.T, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addSecret("a sas_token", q.Encode())
 	return q.Encode()
 }
 
@@ -259,25 +250,13 @@ func TestNoSecretAnywhere(t *testing.T) {
 	az.Upload(t, "media", "clip.webm", []byte("WEBMDATA"), "video/webm")
 	wrongKey := "d3Jvbmcga2V5IHdyb25nIGtleSB3cm9uZyBrZXkgd3Jvbmcga2V5IHdyb25nIGtleQ=="
 	token := mediaToken(t, az.Key)
+	addSecret("the wrong key", wrongKey)
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	t.Setenv("AZ_WRONG_KEY", wrongKey)
 	t.Setenv("AZ_MEDIA_TOKEN", token)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-	debug
-	log {
-		output file %[2]s
-		format json
-		level DEBUG
-	}
-}
+	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
 http://localhost:9080 {
 	log {
 		output file %[2]s
@@ -308,7 +287,7 @@ http://localhost:9080 {
 	handle_errors {
 		respond "error {err.status_code}: {err.message}"
 	}
-}`, az.Endpoint, logFile), "caddyfile")
+}`, az.Endpoint, logFile))
 
 	var responses strings.Builder
 	for _, tc := range []struct {
@@ -383,8 +362,7 @@ func TestDirectiveSendsOnlyWhatAzureNeeds(t *testing.T) {
 	defer upstream.Close()
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	handle_path /images/* {
 		azure_blob {
@@ -394,7 +372,7 @@ http://localhost:9080 {
 			account_key {env.AZ_TEST_KEY}
 		}
 	}
-}`, upstream.URL), "caddyfile")
+}`, upstream.URL))
 
 	req, _ := http.NewRequest("GET", "http://localhost:9080/images/a%20b%23c.jpg?comp=list&restype=container&sig=x&snapshot=1", nil)
 	for name, value := range map[string]string{
@@ -444,9 +422,9 @@ http://localhost:9080 {
 
 // TestCredentialsAndOptionsAgainstAzurite covers the credentials and
 // options the other tests leave out, on Azurite's default port so that
-// UseDevelopmentStorage=true reaches it: a literal connection string with
-// container scope, ttl, renew_before and version; UseDevelopmentStorage;
-// anonymous on a public container.
+// UseDevelopmentStorage=true reaches it: a connection string from the
+// environment with container scope, ttl, renew_before and version;
+// UseDevelopmentStorage; anonymous on a public container.
 func TestCredentialsAndOptionsAgainstAzurite(t *testing.T) {
 	az := azurite.Start(t, azurite.Port(10000))
 	az.CreateContainer(t, "photos", false)
@@ -454,15 +432,15 @@ func TestCredentialsAndOptionsAgainstAzurite(t *testing.T) {
 	data := []byte("0123456789abcdef")
 	az.Upload(t, "photos", "digits.txt", data, "text/plain")
 	az.Upload(t, "public-assets", "logo.txt", []byte("LOGO"), "text/plain")
-	connStr := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s", az.Account, az.Key, az.Endpoint)
+	t.Setenv("AZ_CONNECTION_STRING", fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s", az.Account, az.Key, az.Endpoint))
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	handle_path /cs/* {
 		azure_blob {
+			endpoint %[1]s
 			container photos
-			connection_string "%s"
+			connection_string {env.AZ_CONNECTION_STRING}
 			scope container
 			ttl 10m
 			renew_before 2m
@@ -477,19 +455,19 @@ http://localhost:9080 {
 	}
 	handle_path /public/* {
 		azure_blob {
-			endpoint %s
+			endpoint %[1]s
 			container public-assets
 			anonymous
 		}
 	}
 	handle_path /not-public/* {
 		azure_blob {
-			endpoint %[2]s
+			endpoint %[1]s
 			container photos
 			anonymous
 		}
 	}
-}`, connStr, az.Endpoint), "caddyfile")
+}`, az.Endpoint))
 
 	for _, tc := range []struct {
 		path, rangeHeader string
@@ -528,8 +506,7 @@ func TestDirectiveMapsAzureStatuses(t *testing.T) {
 	}))
 	defer upstream.Close()
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	azure_blob {
 		endpoint %s/devstoreaccount1
@@ -539,7 +516,7 @@ http://localhost:9080 {
 	handle_errors {
 		respond "error page {err.status_code}"
 	}
-}`, upstream.URL), "caddyfile")
+}`, upstream.URL))
 
 	for _, tc := range []struct {
 		azure, want int

@@ -112,6 +112,7 @@ func getWithError(t *testing.T, tester *caddytest.Tester, path string) (status i
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(resp.Body)
+	suiteSawResponse(resp, body)
 	return resp.StatusCode, body, err
 }
 
@@ -126,18 +127,7 @@ func TestFaultsAgainstAzurite(t *testing.T) {
 	relay := newFaultRelay(t, fmt.Sprintf("127.0.0.1:%d", az.Port))
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-	log {
-		output file %[3]s
-		format json
-	}
-}
+	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
 http://localhost:9080 {
 	handle_path /direct/* {
 		azure_blob {
@@ -155,7 +145,7 @@ http://localhost:9080 {
 			read_timeout 2s
 		}
 	}
-}`, az.Endpoint, relay.addr(), logFile), "caddyfile")
+}`, az.Endpoint, relay.addr()))
 
 	expectWhole := func(path string) {
 		t.Helper()

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -69,6 +67,7 @@ func rawRequest(t *testing.T, request string) (int, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	suiteSawResponse(resp, body)
 	return resp.StatusCode, string(body)
 }
 
@@ -79,8 +78,7 @@ func rawRequest(t *testing.T, request string) (int, string) {
 func TestHostileRequestsStayInTheContainer(t *testing.T) {
 	azure := newRecordingAzure(t)
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://:9080 {
 	handle_path /hp/* {
 		azure_blob {
@@ -102,7 +100,7 @@ http://:9080 {
 	handle_errors {
 		respond "error {err.status_code}"
 	}
-}`, azure.URL), "caddyfile")
+}`, azure.URL))
 
 	get := func(target string, header ...string) string {
 		return "GET " + target + " HTTP/1.1\r\nHost: localhost:9080\r\n" + strings.Join(header, "") + "Connection: close\r\n\r\n"

@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -75,6 +73,7 @@ func runLoad(ctx context.Context, workers int, next *atomic.Int64, target func(i
 				}
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
+				suiteSawResponse(resp, nil) // the body is checked below
 				switch {
 				case err != nil:
 					res.fail("GET %s: %d, reading: %v", target(i), resp.StatusCode, err)
@@ -151,8 +150,7 @@ func TestTokenRolloverUnderLoad(t *testing.T) {
 	}
 	rec := newAzureRecorder(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
 	t.Setenv("AZ_TEST_KEY", az.Key)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	handle_path /blob/* {
 		azure_blob {
@@ -173,7 +171,7 @@ http://localhost:9080 {
 			renew_before 1s
 		}
 	}
-}`, rec.URL), "caddyfile")
+}`, rec.URL))
 
 	duration := loadDuration(t)
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
@@ -220,6 +218,9 @@ http://localhost:9080 {
 // freshly signed token.
 func TestKeyRotationReloadUnderLoad(t *testing.T) {
 	key1, key2, key3 := testKey(1), testKey(2), testKey(3)
+	addSecret("key1", key1)
+	addSecret("key2", key2)
+	addSecret("key3", key3)
 	az := azurite.Start(t, azurite.Accounts(azurite.Account{Name: "rotacct", Keys: []string{key1, key2}}))
 	az.CreateContainer(t, "media", false)
 	const blobs = 8
@@ -235,27 +236,16 @@ func TestKeyRotationReloadUnderLoad(t *testing.T) {
 	t.Setenv("AZ_KEY2", key2)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	config := func(keyVar string) string {
-		return fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 10s
-	log {
-		output file %[3]s
-		format json
-	}
-}
+		return caddyGlobalsWith(testLog(logFile, "\tgrace_period 10s\n")) + fmt.Sprintf(`
 http://localhost:9080 {
 	azure_blob {
 		endpoint %[1]s/rotacct
 		container media
 		account_key {env.%[2]s}
 	}
-}`, rec.URL, keyVar, logFile)
+}`, rec.URL, keyVar)
 	}
-	tester := caddytest.NewTester(t)
-	tester.InitServer(config("AZ_KEY1"), "caddyfile")
+	tester := startCaddy(t, config("AZ_KEY1"))
 
 	duration := loadDuration(t)
 	ctx, cancel := context.WithTimeout(context.Background(), duration)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -98,8 +96,7 @@ func TestOddBlobNamesAgainstAzurite(t *testing.T) {
 	}
 	t.Setenv("AZ_TEST_KEY", az.Key)
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(caddyGlobals+fmt.Sprintf(`
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
 	azure_blob /b/* {
 		strip_prefix /b
@@ -117,7 +114,7 @@ http://localhost:9080 {
 	handle_errors {
 		respond "error {err.status_code}"
 	}
-}`, az.Endpoint), "caddyfile")
+}`, az.Endpoint))
 
 	if len(oddBlobNames) < 40 {
 		t.Fatalf("only %d odd names", len(oddBlobNames))

@@ -1,0 +1,249 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// Every Caddy this package starts logs at debug level to suiteLog, and
+// every answer a test client or the admin API gives passes through
+// suiteSaw. TestMain then looks through all of it for the keys, the tokens
+// the stand-ins for Azure were sent, and anything shaped like a signature.
+var (
+	suiteLog     = filepath.Join(os.TempDir(), fmt.Sprintf("caddy-azure-sas-test-%d.log", os.Getpid()))
+	suiteSecrets = &secretWatch{known: map[string]string{sas.DevAccountKey: "Azurite's account key"}}
+	caddyStarted atomic.Bool
+)
+
+// caddyGlobalsWith is the global options block of every test config, with
+// options added.
+func caddyGlobalsWith(options string) string {
+	return fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	debug
+	log {
+		output file %s {
+			roll_disabled
+		}
+		format json
+		level DEBUG
+	}
+%s}
+`, suiteLog, options)
+}
+
+// testLog adds to options a log of a test's own, in file: every message
+// at debug level, as JSON.
+func testLog(file, options string) string {
+	return options + fmt.Sprintf("\tlog test {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel DEBUG\n\t}\n", file)
+}
+
+// caddyGlobals suits most tests: no grace period on reloads.
+var caddyGlobals = caddyGlobalsWith("\tgrace_period 1ns\n")
+
+// startCaddy loads config and, before Caddy stops, passes what the admin
+// API shows (config, upstreams, metrics) through suiteSaw.
+func startCaddy(t *testing.T, config string) *caddytest.Tester {
+	t.Helper()
+	caddyStarted.Store(true)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(config, "caddyfile")
+	t.Cleanup(func() {
+		for _, path := range []string{"/config/", "/reverse_proxy/upstreams", "/metrics"} {
+			resp, err := http.Get("http://localhost:2999" + path)
+			if err != nil {
+				t.Errorf("admin GET %s: %v", path, err)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			suiteSaw("admin GET "+path, body)
+		}
+	})
+	return tester
+}
+
+// secretWatch holds the secrets a test run knows of and the leaks found.
+type secretWatch struct {
+	mu    sync.Mutex
+	known map[string]string // secret -> what it is
+	leaks []string
+}
+
+// addSecret makes value one of the strings nothing may show.
+func addSecret(what, value string) {
+	if len(value) < 16 {
+		return // too short to look for
+	}
+	suiteSecrets.mu.Lock()
+	defer suiteSecrets.mu.Unlock()
+	suiteSecrets.known[value] = what
+}
+
+// suiteSaw checks what a client or the admin API was shown.
+func suiteSaw(where string, data []byte) {
+	leaks := findSecrets(data)
+	if len(leaks) == 0 {
+		return
+	}
+	suiteSecrets.mu.Lock()
+	defer suiteSecrets.mu.Unlock()
+	for _, leak := range leaks {
+		suiteSecrets.leaks = append(suiteSecrets.leaks, where+" shows "+leak)
+	}
+}
+
+// suiteSawResponse checks a response's status line, headers and body.
+func suiteSawResponse(resp *http.Response, body []byte) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s\n", resp.Status)
+	_ = resp.Header.Write(&b)
+	b.Write(body)
+	where := "a response"
+	if resp.Request != nil {
+		where = "the response to " + resp.Request.Method + " " + resp.Request.URL.Path
+	}
+	suiteSaw(where, b.Bytes())
+}
+
+// findSecrets names what data shows: a known secret (by what it is, never
+// its value), a sig parameter with a signature's length, or a run of base64
+// shaped like an HMAC-SHA256 signature (43 characters and '=') or a key.
+func findSecrets(data []byte) []string {
+	var found []string
+	suiteSecrets.mu.Lock()
+	for secret, what := range suiteSecrets.known {
+		if bytes.Contains(data, []byte(secret)) {
+			found = append(found, what)
+		}
+	}
+	suiteSecrets.mu.Unlock()
+	for _, param := range []string{"sig=", "sig%3D", "sig%3d", `"sig":"`} {
+		for rest := data; ; {
+			i := bytes.Index(rest, []byte(param))
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(param):]
+			if n := base64Run(rest, true); n >= 40 {
+				found = append(found, fmt.Sprintf("a %s parameter with a %d-character value", param, n))
+			}
+		}
+	}
+	for i := 0; i < len(data); {
+		n := base64Run(data[i:], false)
+		if n == 0 {
+			i++
+			continue
+		}
+		pad := 0
+		for i+n+pad < len(data) && data[i+n+pad] == '=' {
+			pad++
+		}
+		switch {
+		case n == 43 && pad == 1:
+			found = append(found, "a 44-character base64 value, shaped like a signature")
+		case n >= 86 && pad == 2:
+			found = append(found, "a long base64 value, shaped like an account key")
+		}
+		i += n + pad
+	}
+	return found
+}
+
+// base64Run is the length of the run of base64 characters data starts
+// with; escaped also counts percent-escapes.
+func base64Run(data []byte, escaped bool) int {
+	n := 0
+	for n < len(data) {
+		c := data[n]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
+			n++
+		case escaped && (c == '%' || c == '='):
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// TestMain runs the package's tests, then looks through the debug log of
+// every Caddy they started, and reports what every client and admin answer
+// showed.
+func TestMain(m *testing.M) {
+	_ = os.Remove(suiteLog)
+	code := m.Run()
+	logs, err := os.ReadFile(suiteLog)
+	switch {
+	case err != nil && caddyStarted.Load():
+		fmt.Fprintf(os.Stderr, "no Caddy debug log to search for secrets: %v\n", err)
+		code = 1
+	case err == nil:
+		lines := bytes.Split(logs, []byte("\n"))
+		for n, line := range lines {
+			for _, leak := range findSecrets(line) {
+				suiteSecrets.leaks = append(suiteSecrets.leaks, fmt.Sprintf("Caddy's log line %d shows %s", n+1, leak))
+			}
+		}
+		fmt.Printf("secrets: searched %d lines (%d bytes) of Caddy debug log and every answer for %d known secrets: %d leaks\n",
+			len(lines), len(logs), len(suiteSecrets.known), len(suiteSecrets.leaks))
+	}
+	if len(suiteSecrets.leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "secrets leaked (log kept at %s):\n  %s\n", suiteLog, strings.Join(suiteSecrets.leaks, "\n  "))
+		code = 1
+	} else {
+		_ = os.Remove(suiteLog)
+	}
+	os.Exit(code)
+}
+
+// TestFindSecrets shows the search finds tokens and keys in the forms they
+// would leak in, and leaves alone what clients send and Azure's headers.
+func TestFindSecrets(t *testing.T) {
+	key, _ := sas.NewSharedKey(sas.DevAccountName, testKey(9))
+	q, err := (&sas.ServiceValues{Resource: sas.ResourceBlob, Permissions: sas.PermRead, Container: "photos", Blob: "b",
+		Expiry: time.Now().Add(time.Hour)}).Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := q.Encode()
+	sig, _ := url.ParseQuery(token)
+	for _, leak := range []string{
+		`{"msg":"x","uri":"/c/b?` + token + `"}`,
+		`{"query":"` + url.QueryEscape(token) + `"}`,
+		`{"sig":"` + sig.Get("sig") + `"}`,
+		`signature ` + sig.Get("sig"),
+		`{"key":"` + testKey(9) + `"}`,
+	} {
+		if len(findSecrets([]byte(leak))) == 0 {
+			t.Errorf("no secret found in %.50q…", leak)
+		}
+	}
+	for _, clean := range []string{
+		`{"uri":"/cat.jpg?sig=forged&sp=racwd","Content-Md5":["Q2hlY2sgSW50ZWdyaXR5IQ=="]}`,
+		`{"x-ms-request-id":"1b0a6c8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b","etag":"\"0x8DC9A1B2C3D4E5F\""}`,
+	} {
+		if found := findSecrets([]byte(clean)); len(found) != 0 {
+			t.Errorf("%q: found %v", clean, found)
+		}
+	}
+}
