@@ -63,6 +63,8 @@ run_tests() {
 	ensure_go
 	ensure_azurite
 	export AZURITE_BLOB="$PWD/testdata/node_modules/.bin/azurite-blob"
+	TEST_FIGURES=$(mktemp)
+	export TEST_FIGURES
 	log "go test -race ./... (Azurite tests included)"
 	go test -race -count=1 ./... ./testdata/azurite/...
 	local fuzztime="${FUZZTIME:-5s}"
@@ -78,6 +80,9 @@ run_tests() {
 			done
 		done
 	fi
+	log "figures measured by the tests"
+	cat "$TEST_FIGURES"
+	rm -f "$TEST_FIGURES"
 }
 
 # build makes ./caddy: Caddy, its standard modules and this plugin.

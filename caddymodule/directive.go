@@ -36,7 +36,11 @@ func init() {
 //		ttl               <duration>
 //		renew_before      <duration>
 //		version           <service version>
+//		<http transport option> ...
 //	}
+//
+// Any other option is one of Caddy's http transport (dial_timeout,
+// read_timeout …), as in the azure_blob transport's block.
 //
 // Like php_fastcgi, it expands into Caddy's own handlers, so the adapted
 // JSON shows what runs: the azure_blob handler (path to blob, 405, 400)

@@ -26,8 +26,9 @@ func init() {
 // The blob name is prefix + the request path without its leading '/' (the
 // path as decoded once), after strip_prefix is taken off it. GET and HEAD pass; other methods get 405 with
 // Allow: GET, HEAD. Paths that cannot name a blob get 400 (dot segments,
-// control characters, backslashes, bad UTF-8, over 1024 characters) or 404
-// (a path ending in '/'), before Azure is contacted. The request continues
+// control characters, backslashes, bad UTF-8, over 1024 characters or 254
+// segments) or 404 (a path ending in '/', or outside strip_prefix), before
+// Azure is contacted. The request continues
 // with path /container/<escaped name> and no query string.
 //
 // It sets these placeholders:

@@ -163,6 +163,7 @@ http://:9080 {
 	for _, up := range seen {
 		checkUpstreamRequest(t, up, azure.Listener.Addr().String())
 	}
+	figure(t, "%d hostile requests sent byte for byte; the stand-in for Azure got %d, each a signed read under photos/public/", len(cases), len(seen))
 }
 
 // checkUpstreamRequest is the promise to Azure: a signed read-only GET or

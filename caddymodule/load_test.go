@@ -192,7 +192,7 @@ http://localhost:9080 {
 			set[r.query.Get("sig")] = true
 		}
 	}
-	t.Logf("%v of load: %d requests, %d failed; Azurite got %d, answered %d with other than 200; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
+	figure(t, "%v of load: %d requests, %d failed; Azurite got %d, answered %d with other than 200; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
 		duration, res.requests.Load(), res.failures.Load(), len(seen), refused, len(tokens["b"]), len(tokens["c"]))
 	if res.failures.Load() != 0 {
 		t.Errorf("%d of %d requests failed, first: %q", res.failures.Load(), res.requests.Load(), res.firstFailures)
@@ -292,7 +292,7 @@ http://localhost:9080 {
 			signed[phase][by]++
 		}
 	}
-	t.Logf("%v of load, reloaded from key1 to key2 after %v: %d requests, %d failed; Azurite got, for requests started before the reload returned: %v; after: %v",
+	figure(t, "%v of load, reloaded from key1 to key2 after %v: %d requests, %d failed; Azurite got, for requests started before the reload returned: %v; after: %v",
 		duration, duration/2, res.requests.Load(), res.failures.Load(), signed["before"], signed["after"])
 	if res.failures.Load() != 0 {
 		t.Errorf("%d of %d requests failed across the reload, first: %q", res.failures.Load(), res.requests.Load(), res.firstFailures)

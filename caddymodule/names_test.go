@@ -134,4 +134,6 @@ http://localhost:9080 {
 			}
 		}
 	}
+	figure(t, "%d odd blob names served from Azurite in blob and container scope, byte-exact; %d names Azure cannot hold answered 400 by us",
+		len(oddBlobNames), len(unholdableBlobPaths))
 }
