@@ -65,6 +65,8 @@ run_tests() {
 	export AZURITE_BLOB="$PWD/testdata/node_modules/.bin/azurite-blob"
 	TEST_FIGURES=$(mktemp)
 	export TEST_FIGURES
+	# The figures are shown even when a test fails: that is when they matter.
+	trap show_figures EXIT
 	log "go test -race ./... (Azurite tests included)"
 	go test -race -count=1 ./... ./testdata/azurite/...
 	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
@@ -82,6 +84,9 @@ run_tests() {
 			done
 		done
 	fi
+}
+
+show_figures() {
 	log "figures measured by the tests"
 	cat "$TEST_FIGURES"
 	rm -f "$TEST_FIGURES"

@@ -55,6 +55,9 @@ func TestStripPathPrefix(t *testing.T) {
 		{"/imagesX/a", "/images", "", false},
 		{"/other/a", "/images", "", false},
 		{"/a", "", "/a", true},
+		{"/a", "//", "/a", true},
+		{"/É/x", "/é", "", false}, // only ASCII letters fold
+		{"/é/x", "/é", "/x", true},
 	} {
 		got, ok := stripPathPrefix(tt.path, tt.prefix)
 		if got != tt.want || ok != tt.ok {

@@ -386,7 +386,9 @@ http://localhost:9080 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	suiteSawResponse(resp, body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -493,13 +495,14 @@ func TestDirectiveMapsAzureStatuses(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var status int
 		fmt.Sscanf(path.Base(r.URL.Path), "%d", &status)
+		w.Header().Set("x-ms-error-code", "SomeAzureCode")
 		switch status {
 		case 503:
 			w.Header().Set("Retry-After", "30")
+			w.Header().Set("x-ms-error-code", "ServerBusy")
 		case 416:
 			w.Header().Set("Content-Range", "bytes */100")
 		}
-		w.Header().Set("x-ms-error-code", "SomeAzureCode")
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(status)
 		fmt.Fprint(w, `<?xml version="1.0"?><Error><Code>SomeAzureCode</Code></Error>`)

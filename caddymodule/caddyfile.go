@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"strings"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -26,9 +24,11 @@ import (
 //	}
 //
 // Any other option is one of Caddy's http transport (dial_timeout,
-// response_header_timeout, read_timeout, keepalive, tls_*, resolvers …),
-// read by its own parser. Give exactly one of account_key, connection_string, sas_token and
-// anonymous; write secrets as {env.VAR} or {file.path} placeholders.
+// response_header_timeout, read_timeout, keepalive, tls_trust_pool,
+// resolvers …), read by its own parser; Validate refuses those that would
+// expose tokens or that Azure cannot speak. Give exactly one of
+// account_key, connection_string, sas_token and anonymous; write secrets
+// as {env.VAR} or {file.path} placeholders.
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the transport name
 	if d.NextArg() {
@@ -92,7 +92,7 @@ func (t *Transport) httpTransportOption(d *caddyfile.Dispenser) error {
 		caddyfile.Token{File: first.File, Line: first.Line - 1, Text: "http"},
 		caddyfile.Token{File: first.File, Line: first.Line - 1, Text: "{"})
 	tokens = append(tokens, segment...)
-	tokens = append(tokens, caddyfile.Token{File: last.File, Line: last.Line + 1 + strings.Count(last.Text, "\n"), Text: "}"})
+	tokens = append(tokens, caddyfile.Token{File: last.File, Line: last.Line + last.NumLineBreaks() + 1, Text: "}"})
 	if t.HTTPTransport == nil {
 		t.HTTPTransport = new(reverseproxy.HTTPTransport)
 	}

@@ -51,6 +51,17 @@ func TestTransportUnmarshalCaddyfile(t *testing.T) {
 		t.Errorf("http transport options: %+v", h)
 	}
 
+	// Options with blocks and heredocs reach the http transport whole.
+	var nested Transport
+	d = caddyfile.NewTestDispenser("azure_blob {\n\ttls_trust_pool file {\n\t\tpem_file /etc/ca.pem\n\t}\n\ttls_server_name <<EOF\n\tblob.example\n\tEOF\n\tresolvers 127.0.0.1 127.0.0.2\n\tscope container\n}")
+	if err := nested.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if h := nested.HTTPTransport; h == nil || h.TLS == nil || h.TLS.CARaw == nil || h.TLS.ServerName != "blob.example" ||
+		h.Resolver == nil || len(h.Resolver.Addresses) != 2 || nested.Scope != "container" {
+		t.Errorf("nested options: %+v", nested.HTTPTransport)
+	}
+
 	var anon Transport
 	if err := anon.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\n anonymous\n connection_string UseDevelopmentStorage=true\n}")); err != nil || !anon.Anonymous || anon.ConnectionString != "UseDevelopmentStorage=true" {
 		t.Errorf("anonymous: %+v, %v", anon, err)

@@ -28,7 +28,9 @@ type faultMode struct {
 }
 
 // faultRelay is a TCP relay in front of Azurite that delays, cuts or
-// stalls Azurite's answers, the faults a network and an origin produce.
+// stalls Azurite's answers, the faults a network and an origin produce. A
+// connection keeps the mode it was accepted in, so Caddy reaches it with
+// keepalive off: each request gets the mode set before it.
 type faultRelay struct {
 	ln     net.Listener
 	target string
@@ -143,6 +145,7 @@ http://localhost:9080 {
 			account_key {env.AZ_TEST_KEY}
 			response_header_timeout 1s
 			read_timeout 2s
+			keepalive off
 		}
 	}
 }`, az.Endpoint, relay.addr()))

@@ -45,9 +45,9 @@ type Handler struct {
 	Prefix string `json:"prefix,omitempty"`
 
 	// StripPrefix is taken off the request path before it is mapped, e.g.
-	// "/images". Unlike handle_path and uri strip_prefix it does not clean
-	// the path, so blob names with "//" in them keep it. A path outside it
-	// gets 404.
+	// "/images" (ASCII letters in any case). Unlike handle_path and uri
+	// strip_prefix it does not clean the path, so blob names with "//" in
+	// them keep it. A path outside it gets 404.
 	StripPrefix string `json:"strip_prefix,omitempty"`
 
 	logger *zap.Logger
@@ -80,8 +80,8 @@ func (h *Handler) Validate() error {
 			return errors.New("prefix: " + err.Error())
 		}
 	}
-	if h.StripPrefix != "" && !strings.HasPrefix(h.StripPrefix, "/") {
-		return fmt.Errorf("strip_prefix %q does not start with /", h.StripPrefix)
+	if h.StripPrefix != "" && (!strings.HasPrefix(h.StripPrefix, "/") || strings.Contains(h.StripPrefix, "*")) {
+		return fmt.Errorf("strip_prefix %q must be a path starting with / and without *", h.StripPrefix)
 	}
 	return nil
 }
@@ -115,12 +115,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r)
 }
 
-// stripPathPrefix takes prefix (any trailing '/' aside) off path, matching
-// ASCII letters without regard to case as Caddy's path matcher does. What is
-// left must be empty or start with '/'.
+// stripPathPrefix takes prefix (any trailing '/' aside) off path. ASCII
+// letters match without regard to case, as in Caddy's path matcher; other
+// characters must match exactly (no Unicode folding, which can change a
+// string's length). What is left must be empty or start with '/'.
 func stripPathPrefix(path, prefix string) (string, bool) {
-	prefix = strings.TrimSuffix(prefix, "/")
-	if len(path) < len(prefix) || !strings.EqualFold(path[:len(prefix)], prefix) {
+	prefix = strings.TrimRight(prefix, "/")
+	if len(path) < len(prefix) || !equalFoldASCII(path[:len(prefix)], prefix) {
 		return "", false
 	}
 	rest := path[len(prefix):]
@@ -131,6 +132,26 @@ func stripPathPrefix(path, prefix string) (string, bool) {
 		return "", false
 	}
 	return rest, true
+}
+
+// equalFoldASCII is strings.EqualFold for A-Z only.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // Interface guards

@@ -66,6 +66,9 @@ const (
 // tests). Both bounds leave 1.5-2x; a cache that grew with
 // the names would hold about 300 MB after a million and fail both.
 func TestHeapStaysBoundedOver1MDistinctBlobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a million requests take a minute or two; ./xcaddy.sh test runs them")
+	}
 	// The upstream marks each blob number it is asked for in a bitset, so
 	// the test's own bookkeeping is 125 kB and allocated before the
 	// baseline.

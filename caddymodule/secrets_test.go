@@ -129,12 +129,34 @@ func findSecrets(data []byte) []string {
 	var found []string
 	suiteSecrets.mu.Lock()
 	for secret, what := range suiteSecrets.known {
-		if bytes.Contains(data, []byte(secret)) {
-			found = append(found, what)
+		// Any 16 characters of it at a multiple of 8: a part of a secret 23
+		// characters long or more is a leak too.
+		for i := 0; i+16 <= len(secret); i += 8 {
+			if bytes.Contains(data, []byte(secret[i:i+16])) {
+				found = append(found, what)
+				break
+			}
 		}
 	}
 	suiteSecrets.mu.Unlock()
-	for _, param := range []string{"sig=", "sig%3D", "sig%3d", `"sig":"`} {
+	// The value as it is, and unescaped once and twice: a URL in a log or
+	// an error may carry a token escaped, even escaped again.
+	for level := 0; level < 3; level++ {
+		found = append(found, sigParams(data)...)
+		found = append(found, base64Shapes(data)...)
+		if bytes.IndexByte(data, '%') < 0 {
+			break
+		}
+		data = unescapeLeniently(data)
+	}
+	return found
+}
+
+// sigParams names sig parameters with a value as long as a signature's.
+// Clients' own short ones (?sig=forged) are left alone.
+func sigParams(data []byte) []string {
+	var found []string
+	for _, param := range []string{"sig=", `"sig":"`} {
 		for rest := data; ; {
 			i := bytes.Index(rest, []byte(param))
 			if i < 0 {
@@ -146,6 +168,44 @@ func findSecrets(data []byte) []string {
 			}
 		}
 	}
+	return found
+}
+
+// unescapeLeniently decodes the valid %XX escapes of data and keeps the
+// rest as it is (a log holds names like "%zz" that url.PathUnescape
+// refuses).
+func unescapeLeniently(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		if data[i] == '%' && i+2 < len(data) && isHex(data[i+1]) && isHex(data[i+2]) {
+			out = append(out, unhex(data[i+1])<<4|unhex(data[i+2]))
+			i += 2
+			continue
+		}
+		out = append(out, data[i])
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// base64Shapes names the runs of base64 in data shaped like an HMAC-SHA256
+// signature (43 characters and '=') or an account key (86 or more and
+// "==").
+func base64Shapes(data []byte) []string {
+	var found []string
 	for i := 0; i < len(data); {
 		n := base64Run(data[i:], false)
 		if n == 0 {
@@ -234,6 +294,9 @@ func TestFindSecrets(t *testing.T) {
 		`{"sig":"` + sig.Get("sig") + `"}`,
 		`signature ` + sig.Get("sig"),
 		`{"key":"` + testKey(9) + `"}`,
+		`{"url":"/x?a=1&s=` + url.QueryEscape(sig.Get("sig")) + `"}`,
+		`{"url":"/x?` + url.QueryEscape(url.QueryEscape(token)) + `"}`,
+		`{"msg":"key starts ` + sas.DevAccountKey[5:30] + `"}`,
 	} {
 		if len(findSecrets([]byte(leak))) == 0 {
 			t.Errorf("no secret found in %.50q…", leak)

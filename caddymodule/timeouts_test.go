@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -19,15 +21,54 @@ func TestTimeoutDefaults(t *testing.T) {
 		{"configured", reverseproxy.HTTPTransport{ResponseHeaderTimeout: d(5 * time.Second), ReadTimeout: d(2 * time.Minute),
 			DialTimeout: d(time.Second), KeepAlive: &reverseproxy.KeepAlive{IdleConnTimeout: d(time.Hour)}},
 			d(5 * time.Second), d(2 * time.Minute), d(time.Hour), d(time.Second)},
-		// A short read_timeout: idle connections must close before the read
-		// they have pending could time out under a reused request.
-		{"short read_timeout", reverseproxy.HTTPTransport{ReadTimeout: d(40 * time.Second)}, d(30 * time.Second), d(40 * time.Second), d(10 * time.Second), 0},
-		{"read_timeout below the header timeout", reverseproxy.HTTPTransport{ReadTimeout: d(5 * time.Second)}, d(30 * time.Second), d(5 * time.Second), d(time.Second), 0},
+		// A short read_timeout: the header timeout fits in it, and idle
+		// connections close before the read they have pending could time
+		// out under a reused request.
+		{"read_timeout 10s", reverseproxy.HTTPTransport{ReadTimeout: d(10 * time.Second)}, d(5 * time.Second), d(10 * time.Second), d(5 * time.Second), 0},
+		{"read_timeout 40s", reverseproxy.HTTPTransport{ReadTimeout: d(40 * time.Second)}, d(20 * time.Second), d(40 * time.Second), d(20 * time.Second), 0},
+		{"response_header_timeout 2m", reverseproxy.HTTPTransport{ResponseHeaderTimeout: d(2 * time.Minute)}, d(2 * time.Minute), d(150 * time.Second), d(30 * time.Second), 0},
+		{"both given, no headroom", reverseproxy.HTTPTransport{ResponseHeaderTimeout: d(10 * time.Second), ReadTimeout: d(5 * time.Second)},
+			d(10 * time.Second), d(5 * time.Second), d(time.Second), 0},
 	} {
 		h := tt.given
 		setTimeoutDefaults(&h)
 		if h.ResponseHeaderTimeout != tt.header || h.ReadTimeout != tt.read || h.KeepAlive.IdleConnTimeout != tt.idle || h.DialTimeout != tt.dialed {
 			t.Errorf("%s: header %v read %v idle %v dial %v", tt.name, h.ResponseHeaderTimeout, h.ReadTimeout, h.KeepAlive.IdleConnTimeout, h.DialTimeout)
 		}
+	}
+}
+
+// TestProvisionAppliesTimeoutDefaults checks the defaults reach the
+// http.Transport that sends requests, not just the config.
+func TestProvisionAppliesTimeoutDefaults(t *testing.T) {
+	tr := devTransport("http://127.0.0.1:1")
+	provisionTransport(t, tr)
+	rt := tr.HTTPTransport.Transport
+	if rt == nil || rt.ResponseHeaderTimeout != defaultResponseHeaderTimeout || rt.IdleConnTimeout != defaultIdleTimeout ||
+		time.Duration(tr.ReadTimeout) != defaultReadTimeout {
+		t.Errorf("provisioned transport: header %v idle %v read %v", rt.ResponseHeaderTimeout, rt.IdleConnTimeout, tr.ReadTimeout)
+	}
+}
+
+func TestUnsafeHTTPTransportOptionsRefused(t *testing.T) {
+	for option, want := range map[string]string{
+		"tls_except_ports 443":     "clear text",
+		"tls_insecure_skip_verify": "tls_trust_pool",
+		"versions 1.1 h2c":         "versions h2c",
+		"versions 3":               "versions 3",
+		"proxy_protocol v2":        "PROXY protocol",
+	} {
+		tr := new(Transport)
+		err := tr.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\n" + option + "\n}"))
+		if err == nil {
+			err = tr.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", option, err, want)
+		}
+	}
+	ok := new(Transport)
+	if err := ok.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\nversions 1.1 2\ntls_server_name x.example\n}")); err != nil || ok.Validate() != nil {
+		t.Errorf("safe options refused: %v, %v", err, ok.Validate())
 	}
 }

@@ -55,7 +55,9 @@ const (
 // TLS; compression is off, so blobs go out as stored. Defaults suit media:
 // dial_timeout 3s, response_header_timeout 30s, read_timeout 1m (no read
 // from Azure for a minute ends the response) and keep-alive idle_timeout
-// 30s.
+// 30s. Settings that would expose tokens or that Azure cannot speak are
+// refused: tls_except_ports, tls_insecure_skip_verify, versions h2c and 3,
+// proxy_protocol.
 type Transport struct {
 	*reverseproxy.HTTPTransport
 
@@ -198,6 +200,9 @@ func (t *Transport) Validate() error {
 	case "", scopeBlob, scopeContainer:
 	default:
 		return fmt.Errorf("scope %q is not blob or container", t.Scope)
+	}
+	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
+		return err
 	}
 	if t.Version != "" && !slices.Contains(sas.KnownVersions(), t.Version) {
 		return fmt.Errorf("version %q is not a known Azure Storage service version", t.Version)
