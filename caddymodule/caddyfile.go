@@ -20,6 +20,13 @@ import (
 //		ttl               <duration>
 //		renew_before      <duration>
 //		version           <service version>
+//		policy            <stored access policy id>
+//		cache_control       <value>
+//		content_type        <value>
+//		content_disposition <value>
+//		content_encoding    <value>
+//		content_language    <value>
+//		guess_content_type
 //		<http transport option> ...
 //	}
 //
@@ -51,11 +58,15 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 	}
 	seen[option] = true
 	switch option {
-	case "anonymous":
+	case "anonymous", "guess_content_type":
 		if d.NextArg() {
 			return d.ArgErr()
 		}
-		t.Anonymous = true
+		if option == "anonymous" {
+			t.Anonymous = true
+		} else {
+			t.GuessContentType = true
+		}
 	case "ttl", "renew_before":
 		var value string
 		if !d.AllArgs(&value) {
@@ -118,6 +129,18 @@ func (t *Transport) stringOption(name string) *string {
 		return &t.Scope
 	case "version":
 		return &t.Version
+	case "policy":
+		return &t.Policy
+	case "cache_control":
+		return &t.CacheControl
+	case "content_type":
+		return &t.ContentType
+	case "content_disposition":
+		return &t.ContentDisposition
+	case "content_encoding":
+		return &t.ContentEncoding
+	case "content_language":
+		return &t.ContentLanguage
 	}
 	return nil
 }

@@ -166,6 +166,9 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 			return nil, err
 		}
 		o.cred = signingCredential{signer}
+	case t.signedOnly() != "":
+		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
+			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
 	case parsedToken != nil:
 		if err := checkToken(parsedToken, time.Now()); err != nil {
 			return nil, err
@@ -252,14 +255,34 @@ func checkToken(tok *sas.Token, now time.Time) error {
 	return nil
 }
 
+// signedOnly names the first option that only a signed token can carry,
+// or "".
+func (t *Transport) signedOnly() string {
+	for _, f := range []struct{ name, value string }{
+		{"policy", t.Policy}, {"cache_control", t.CacheControl}, {"content_type", t.ContentType},
+		{"content_disposition", t.ContentDisposition}, {"content_encoding", t.ContentEncoding}, {"content_language", t.ContentLanguage},
+	} {
+		if f.value != "" {
+			return f.name
+		}
+	}
+	return ""
+}
+
 func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {
 	resource := sas.ResourceBlob
 	if t.Scope == scopeContainer {
 		resource = sas.ResourceContainer
 	}
-	signer, err := sas.NewSigner(key,
-		sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container},
-		sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
+	v := sas.ServiceValues{
+		Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container,
+		Identifier: t.Policy, CacheControl: t.CacheControl, ContentType: t.ContentType,
+		ContentDisposition: t.ContentDisposition, ContentEncoding: t.ContentEncoding, ContentLanguage: t.ContentLanguage,
+	}
+	if t.Policy != "" {
+		v.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
+	}
+	signer, err := sas.NewSigner(key, v, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
 	if err != nil {
 		return nil, err
 	}

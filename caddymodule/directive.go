@@ -1,16 +1,14 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -20,12 +18,13 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("azure_blob", httpcaddyfile.Before, "reverse_proxy")
 }
 
-// parseAzureBlob sets up the azure_blob directive, one block per origin:
+// parseAzureBlob sets up the azure_blob directive, one block per route:
 //
 //	azure_blob [<matcher>] {
 //		container         <name>
 //		prefix            <blob name prefix>
 //		strip_prefix      <request path prefix>
+//		index             <blob name>
 //		account           <name>
 //		endpoint          <url>
 //		account_key       <base64 key>
@@ -36,18 +35,31 @@ func init() {
 //		ttl               <duration>
 //		renew_before      <duration>
 //		version           <service version>
+//		policy            <stored access policy id>
+//		cache_control | content_type | content_disposition | content_encoding | content_language <value>
+//		guess_content_type
 //		<http transport option> ...
+//		fallback {
+//			<any option above but strip_prefix and index>
+//		}
 //	}
 //
 // Any other option is one of Caddy's http transport (dial_timeout,
 // read_timeout …), as in the azure_blob transport's block.
 //
+// Each fallback block is another origin, tried in order when the ones
+// before it have no such blob; it inherits every option it does not give,
+// except that one giving an account, endpoint or credential inherits none
+// of those. With index, a path ending in '/' serves that blob, and a path
+// without the '/' whose index exists is redirected (308) to it.
+//
 // Like php_fastcgi, it expands into Caddy's own handlers, so the adapted
-// JSON shows what runs: the azure_blob handler (path to blob, 405, 400)
-// and reverse_proxy with the azure_blob transport, to the account's
-// endpoint. Azure's 404 becomes a Caddy 404 error (handle_errors can serve
-// a page); 412, 416 and 503 pass; any other error status becomes a 502
-// error. Azure's error bodies never reach the client.
+// JSON shows what runs: per origin, the azure_blob handler (path to blob,
+// 405, 400) and reverse_proxy with the azure_blob transport, to the
+// account's endpoint, whose handle_response routes Azure's 404 to the next
+// origin. A 404 from the last becomes a Caddy 404 error (handle_errors can
+// serve a page); 412, 416 and 503 pass; any other error status becomes a
+// 502 error. Azure's error bodies never reach the client.
 func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	h.Next() // the directive name
 	// This strips the matcher token and rewinds to the directive's start.
@@ -59,85 +71,52 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if h.NextArg() {
 		return nil, h.Errf("azure_blob takes a matcher and a block, not %q", h.Val())
 	}
-	var handler Handler
-	var transport Transport
+	var main blobOrigin
+	var fallbacks []caddyfile.Segment
 	seen := make(map[string]bool)
 	for h.NextBlock(0) {
 		switch option := h.Val(); option {
-		case "container", "prefix", "strip_prefix":
+		case "strip_prefix", "index":
 			if seen[option] {
 				return nil, h.Errf("%s given twice", option)
 			}
 			seen[option] = true
-			field := map[string]*string{"container": &handler.Container, "prefix": &handler.Prefix, "strip_prefix": &handler.StripPrefix}[option]
+			field := &main.handler.StripPrefix
+			if option == "index" {
+				field = &main.handler.Index
+			}
 			if !h.AllArgs(field) {
 				return nil, h.ArgErr()
 			}
+		case "fallback":
+			fallbacks = append(fallbacks, h.NextSegment())
 		default:
-			if err := transport.unmarshalOption(h.Dispenser, seen); err != nil {
+			if err := main.unmarshalOption(h.Dispenser, seen); err != nil {
 				return nil, err
 			}
 		}
 	}
-	transport.Container = handler.Container
-	if err := handler.Validate(); err != nil {
-		return nil, h.Errf("azure_blob: %v", err)
+	origins := []blobOrigin{main}
+	for _, segment := range fallbacks {
+		fallback, err := main.fallback(segment)
+		if err != nil {
+			return nil, err
+		}
+		origins = append(origins, fallback)
 	}
-	// The endpoint Caddy dials is pinned in the transport, so a connection
-	// string resolved later cannot point the tokens elsewhere.
-	endpoint, err := transport.adaptEndpoint()
-	if err != nil {
-		return nil, h.Errf("azure_blob: %v", err)
+	for i := range origins {
+		if err := origins[i].pin(); err != nil {
+			if i > 0 {
+				return nil, h.Errf("azure_blob: fallback %d: %v", i, err)
+			}
+			return nil, h.Errf("azure_blob: %v", err)
+		}
 	}
-	transport.Endpoint = endpoint
-	if err := transport.checkAtAdapt(); err != nil {
-		return nil, h.Errf("azure_blob: %v", err)
-	}
-	dial, err := dialAddress(endpoint)
-	if err != nil {
-		return nil, h.Errf("azure_blob: %v", err)
-	}
-
-	proxy := reverseproxy.Handler{
-		Upstreams:      reverseproxy.UpstreamPool{{Dial: dial}},
-		TransportRaw:   caddyconfig.JSONModuleObject(transport, "protocol", "azure_blob", nil),
-		HandleResponse: azureResponseHandlers(),
-	}
-	route := caddyhttp.Route{HandlersRaw: []json.RawMessage{
-		caddyconfig.JSONModuleObject(handler, "handler", "azure_blob", nil),
-		caddyconfig.JSONModuleObject(proxy, "handler", "reverse_proxy", nil),
-	}}
+	route := caddyhttp.Route{HandlersRaw: originChain(origins, 0, false)}
 	if userMatcherSet != nil {
 		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
 	}
 	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
-}
-
-// azureResponseHandlers turn Azure's statuses into what a CDN origin
-// answers: 412 and 416 pass as they are (PRODUCT.md: their body and status
-// come from Azure); 404 becomes a Caddy 404 error and 503 (ServerBusy) a
-// Caddy 503 error that keeps Azure's Retry-After; any other 4xx or 5xx (our
-// token or request was wrong, or Azure failed) is a 502 error. Errors carry
-// none of Azure's body, so handle_errors pages work and no XML leaks.
-func azureResponseHandlers() []caddyhttp.ResponseHandler {
-	status := func(code int) *caddyhttp.ResponseMatcher {
-		return &caddyhttp.ResponseMatcher{StatusCode: []int{code}}
-	}
-	fail := func(code int, message string) json.RawMessage {
-		return caddyconfig.JSONModuleObject(
-			caddyhttp.StaticError{StatusCode: caddyhttp.WeakString(fmt.Sprint(code)), Error: message}, "handler", "error", nil)
-	}
-	pass := func(code int) caddyhttp.ResponseHandler {
-		return caddyhttp.ResponseHandler{Match: status(code), StatusCode: caddyhttp.WeakString(fmt.Sprint(code))}
-	}
-	keepRetryAfter := caddyconfig.JSONModuleObject(
-		reverseproxy.CopyResponseHeadersHandler{Include: []string{"Retry-After"}}, "handler", "copy_response_headers", nil)
-	return []caddyhttp.ResponseHandler{
-		pass(412), pass(416),
-		{Match: status(404), Routes: caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{fail(404, "blob not found")}}}},
-		{Match: status(503), Routes: caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{keepRetryAfter, fail(503, "the storage origin is busy")}}}},
-		{Match: &caddyhttp.ResponseMatcher{StatusCode: []int{4, 5}}, Routes: caddyhttp.RouteList{{HandlersRaw: []json.RawMessage{fail(502, "the storage origin refused the request")}}}},
-	}
 }
 
 // checkAtAdapt runs the checks that need no secrets: all of them when every

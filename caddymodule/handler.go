@@ -44,6 +44,21 @@ type Handler struct {
 	// Prefix is prepended to every blob name, e.g. "public/".
 	Prefix string `json:"prefix,omitempty"`
 
+	// Index is the blob served for a path ending in '/', e.g. index.html:
+	// /docs/ serves docs/index.html.
+	Index string `json:"index,omitempty"`
+
+	// Fallback marks the handler of a fallback origin or of an index probe:
+	// it maps the path the request had at the directive's first handler,
+	// not the one an earlier origin rewrote.
+	Fallback bool `json:"fallback,omitempty"`
+
+	// IndexProbe maps a path without a trailing '/' to its index, path +
+	// "/" + index, to learn whether the path is a directory; it sets
+	// {http.azure_blob.index_redirect} for the redirect. A path ending in
+	// '/' gets 404.
+	IndexProbe bool `json:"index_probe,omitempty"`
+
 	// StripPrefix is taken off the request path before it is mapped, e.g.
 	// "/images" (ASCII letters in any case). Unlike handle_path and uri
 	// strip_prefix it does not clean the path, so blob names with "//" in
@@ -80,6 +95,12 @@ func (h *Handler) Validate() error {
 			return errors.New("prefix: " + err.Error())
 		}
 	}
+	if h.Index != "" && (strings.Contains(h.Index, "/") || checkBlobName(h.Index) != nil) {
+		return fmt.Errorf("index %q must be a blob name without '/'", h.Index)
+	}
+	if h.IndexProbe && h.Index == "" {
+		return errors.New("index_probe needs index")
+	}
 	if h.StripPrefix != "" && (!strings.HasPrefix(h.StripPrefix, "/") || strings.Contains(h.StripPrefix, "*")) {
 		return fmt.Errorf("strip_prefix %q must be a path starting with / and without *", h.StripPrefix)
 	}
@@ -92,9 +113,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("only GET and HEAD read blobs"))
 	}
-	path, ok := stripPathPrefix(r.URL.Path, h.StripPrefix)
+	requestPath := r.URL.Path
+	if first, ok := caddyhttp.GetVar(r.Context(), varRequestPath).(string); ok && h.Fallback {
+		requestPath = first // an earlier origin rewrote r.URL.Path
+	} else if !ok {
+		caddyhttp.SetVar(r.Context(), varRequestPath, requestPath)
+	}
+	path, ok := stripPathPrefix(requestPath, h.StripPrefix)
 	if !ok {
 		return caddyhttp.Error(http.StatusNotFound, errors.New("request path is outside strip_prefix"))
+	}
+	switch {
+	case h.IndexProbe && strings.HasSuffix(path, "/"):
+		return caddyhttp.Error(http.StatusNotFound, errNoBlobName)
+	case h.IndexProbe:
+		path += "/" + h.Index
+		h.setRedirect(r)
+	case h.Index != "" && strings.HasSuffix(path, "/"):
+		path += h.Index
+	}
+	if h.Fallback && !h.IndexProbe {
+		caddyhttp.SetVar(r.Context(), varFallback, true)
 	}
 	name, err := blobName(h.Prefix, path)
 	switch {
@@ -113,6 +152,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r.URL.Path, r.URL.RawPath = blobURLPath("", h.Container, name)
 	r.URL.RawQuery, r.URL.ForceQuery = "", false
 	return next.ServeHTTP(w, r)
+}
+
+// Request variables shared by the handlers of one azure_blob directive.
+const (
+	varRequestPath = "azure_blob.request_path" // r.URL.Path at the first handler
+	varFallback    = "azure_blob.fallback"     // a fallback origin is asked
+)
+
+// setRedirect sets {http.azure_blob.index_redirect}: where a directory path
+// without its '/' is sent, relative to it ("./name/" and the query), so it
+// can never point at another host or scheme.
+func (h *Handler) setRedirect(r *http.Request) {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok {
+		orig = *r
+	}
+	escaped := orig.URL.EscapedPath()
+	target := "./" + escaped[strings.LastIndexByte(escaped, '/')+1:] + "/"
+	if orig.URL.RawQuery != "" {
+		target += "?" + orig.URL.RawQuery
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.azure_blob.index_redirect", target)
+	}
 }
 
 // stripPathPrefix takes prefix (any trailing '/' aside) off path. ASCII

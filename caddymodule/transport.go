@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
@@ -28,6 +30,7 @@ func init() {
 const (
 	logRefused         = "Azure refused the request's authorization"
 	logRefusedResigned = "Azure refused a freshly signed token: the account key is not one it accepts (rotated or wrong), or a stored policy or the clock is off"
+	logRefusedPolicy   = "Azure refused a freshly signed token that names a stored access policy: the policy was removed or changed (revoked), or it does not grant read, or it sets an expiry of its own"
 )
 
 // Scopes of the signed tokens.
@@ -49,6 +52,15 @@ const (
 // headers are sent, with x-ms-version set to the signed version. A 403 from
 // Azure drops the cached token and tries once more with a fresh one.
 // x-ms-* and Server response headers are removed.
+//
+// It sets these placeholders, for logs and response headers (none ever
+// holds a token):
+//
+// Placeholder | Description
+// ------------|-------------
+// `{http.azure_blob.account}` | the storage account
+// `{http.azure_blob.container}` | the container of the blob read
+// `{http.azure_blob.blob}` | the blob name
 //
 // It embeds Caddy's HTTP transport: its timeouts, keep-alive and TLS
 // settings apply, in JSON and in the Caddyfile. An https endpoint turns on
@@ -102,9 +114,31 @@ type Transport struct {
 	// x-ms-version. Default: the newest that Azure and Azurite both accept.
 	Version string `json:"version,omitempty"`
 
-	origin       *origin
-	logger       *zap.Logger
-	expiryTimers []*time.Timer
+	// Policy names a stored access policy of the container (si), so its
+	// tokens can be revoked by removing or changing the policy. The policy
+	// must grant read (r) and leave the expiry to the token: tokens name it
+	// and carry no permissions (sp) of their own.
+	Policy string `json:"policy,omitempty"`
+
+	// Response headers Azure sends instead of the blob's own properties,
+	// signed into each token (rscc, rsct, rscd, rsce, rscl). They need a
+	// credential that signs: account_key or a connection string's key.
+	CacheControl       string `json:"cache_control,omitempty"`
+	ContentType        string `json:"content_type,omitempty"`
+	ContentDisposition string `json:"content_disposition,omitempty"`
+	ContentEncoding    string `json:"content_encoding,omitempty"`
+	ContentLanguage    string `json:"content_language,omitempty"`
+
+	// GuessContentType replaces a Content-Type of application/octet-stream
+	// (what Azure stores when an upload sets none) with the type of the
+	// blob name's extension, when it has a known one.
+	GuessContentType bool `json:"guess_content_type,omitempty"`
+
+	origin          *origin
+	logger          *zap.Logger
+	expiryTimers    []*time.Timer
+	counters        *transportCounters // a pointer: Transport values are copied while the Caddyfile is adapted
+	metricsRegistry *prometheus.Registry
 }
 
 // CaddyModule returns the Caddy module information.
@@ -128,6 +162,10 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		return err
 	}
 	t.origin = o
+	t.counters = new(transportCounters)
+	if err := registerMetrics(ctx.GetMetricsRegistry(), t); err != nil {
+		return fmt.Errorf("metrics: %v", err)
+	}
 	if o.token != nil && !o.token.ReadOnly() {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
 			zap.String("permissions", o.token.PermissionString()))
@@ -263,6 +301,7 @@ func (t *Transport) warnBeforeExpiry(expiry time.Time) {
 // Cleanup stops the expiry warnings and releases the embedded transport's
 // connections; it also works after a partial Provision.
 func (t *Transport) Cleanup() error {
+	unregisterMetrics(t)
 	for _, timer := range t.expiryTimers {
 		timer.Stop()
 	}
@@ -293,6 +332,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := checkBlobName(blob); err != nil {
 		return nil, err
 	}
+	if fallback, _ := caddyhttp.GetVar(req.Context(), varFallback).(bool); fallback {
+		t.counters.fallbacks.Add(1)
+	}
+	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.azure_blob.account", t.origin.account)
+		repl.Set("http.azure_blob.container", container)
+		repl.Set("http.azure_blob.blob", blob)
+	}
 	up := t.upstreamRequest(req, container, blob)
 	if err := t.resolveSuffixRange(up, container, blob); err != nil {
 		return nil, err
@@ -302,17 +349,25 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
+		t.counters.authFailures.Add(1)
 		msg := logRefused
-		if resigned {
+		switch {
+		case resigned && t.Policy != "":
+			msg = logRefusedPolicy
+		case resigned:
 			msg = logRefusedResigned
 		}
 		t.logger.Error(msg,
 			zap.String("container", container),
+			zap.String("policy", t.Policy),
 			zap.Int("status", resp.StatusCode),
 			zap.String("azure_error_code", resp.Header.Get("x-ms-error-code")))
 	}
 	stripAzureHeaders(resp.Header)
 	dropErrorBody(resp)
+	if t.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		guessContentType(resp.Header, blob)
+	}
 	return resp, nil
 }
 

@@ -209,3 +209,17 @@ func redactErr(err error) error {
 	}
 	return err
 }
+
+// AsAccount returns a view of s for another of its accounts (see
+// Accounts): CreateContainer, Upload and the policy helpers act on that
+// account with key, and Endpoint, Account and Key are its. It shares the
+// process: Stop, Restart and Cleanup belong to s.
+func (s *Server) AsAccount(t testing.TB, account, key string) *Server {
+	t.Helper()
+	endpoint := strings.TrimSuffix(s.Endpoint, "/"+s.Account) + "/" + account
+	client, err := NewClient(endpoint, account, key)
+	if err != nil {
+		t.Fatalf("azurite: client for account %q: %v", account, err)
+	}
+	return &Server{Endpoint: endpoint, Account: account, Key: key, Port: s.Port, client: client}
+}

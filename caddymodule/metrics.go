@@ -1,0 +1,146 @@
+package caddymodule
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics, read from each transport's counters when Prometheus scrapes, so
+// requests pay nothing for them. Labels come from the configuration only.
+var (
+	metricLabels      = []string{"account", "container"}
+	metricSignatures  = metricDesc("signatures_total", "Tokens signed: cache misses and renewals.")
+	metricCacheHits   = metricDesc("token_cache_hits_total", "Requests served a cached token.")
+	metricCacheMisses = metricDesc("token_cache_misses_total", "Requests that found no usable cached token.")
+	metricRenewals    = metricDesc("token_renewals_total", "Cached tokens signed again as they neared expiry.")
+	metricAuthFailure = metricDesc("upstream_auth_failures_total", "Answers of 401 or 403 from Azure, after any re-signing.")
+	metricFallbacks   = metricDesc("fallbacks_total", "Requests served by this origin after an earlier origin had no such blob.")
+	metricTokenExpiry = metricDesc("sas_token_expiry_seconds", "Seconds until the configured sas_token expires (negative: expired).")
+)
+
+func metricDesc(name, help string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName("caddy", "azure_blob", name), help, metricLabels, nil)
+}
+
+// transportCounters are what a transport counts itself.
+type transportCounters struct {
+	authFailures atomic.Uint64
+	fallbacks    atomic.Uint64
+}
+
+// blobCollector reports the metrics of the transports provisioned with one
+// Prometheus registry (one per loaded config), summed by label values.
+type blobCollector struct {
+	mu         sync.Mutex
+	transports map[*Transport]struct{}
+}
+
+var (
+	collectorsMu sync.Mutex
+	collectors   = make(map[*prometheus.Registry]*blobCollector)
+)
+
+// registerMetrics adds t to the collector of registry, registering that
+// collector the first time.
+func registerMetrics(registry *prometheus.Registry, t *Transport) error {
+	if registry == nil {
+		return nil
+	}
+	collectorsMu.Lock()
+	defer collectorsMu.Unlock()
+	c := collectors[registry]
+	if c == nil {
+		c = &blobCollector{transports: make(map[*Transport]struct{})}
+		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return err
+		}
+		collectors[registry] = c
+	}
+	c.mu.Lock()
+	c.transports[t] = struct{}{}
+	c.mu.Unlock()
+	t.metricsRegistry = registry
+	return nil
+}
+
+// unregisterMetrics removes t; a collector left empty is forgotten with its
+// registry's config.
+func unregisterMetrics(t *Transport) {
+	if t.metricsRegistry == nil {
+		return
+	}
+	collectorsMu.Lock()
+	defer collectorsMu.Unlock()
+	c := collectors[t.metricsRegistry]
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	delete(c.transports, t)
+	empty := len(c.transports) == 0
+	c.mu.Unlock()
+	if empty {
+		delete(collectors, t.metricsRegistry)
+	}
+}
+
+// Describe sends the descriptions of every metric.
+func (c *blobCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{metricSignatures, metricCacheHits, metricCacheMisses, metricRenewals,
+		metricAuthFailure, metricFallbacks, metricTokenExpiry} {
+		ch <- d
+	}
+}
+
+// Collect sums the transports' counts by account and container.
+func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
+	type labels struct{ account, container string }
+	type sums struct {
+		signatures, hits, misses, renewals, authFailures, fallbacks float64
+		expiry                                                      *time.Time // the soonest sas_token expiry
+	}
+	totals := make(map[labels]*sums)
+	c.mu.Lock()
+	for t := range c.transports {
+		if t.origin == nil || t.counters == nil {
+			continue
+		}
+		l := labels{t.origin.account, t.Container}
+		s := totals[l]
+		if s == nil {
+			s = new(sums)
+			totals[l] = s
+		}
+		if signing, ok := t.origin.cred.(signingCredential); ok {
+			st := signing.signer.Stats()
+			s.signatures += float64(st.Misses + st.Renewals)
+			s.hits += float64(st.Hits + st.Waits)
+			s.misses += float64(st.Misses)
+			s.renewals += float64(st.Renewals)
+		}
+		s.authFailures += float64(t.counters.authFailures.Load())
+		s.fallbacks += float64(t.counters.fallbacks.Load())
+		if tok := t.origin.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
+			s.expiry = &tok.Expiry
+		}
+	}
+	c.mu.Unlock()
+	for l, s := range totals {
+		for _, m := range []struct {
+			desc  *prometheus.Desc
+			value float64
+		}{
+			{metricSignatures, s.signatures}, {metricCacheHits, s.hits}, {metricCacheMisses, s.misses},
+			{metricRenewals, s.renewals}, {metricAuthFailure, s.authFailures}, {metricFallbacks, s.fallbacks},
+		} {
+			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, m.value, l.account, l.container)
+		}
+		if s.expiry != nil {
+			ch <- prometheus.MustNewConstMetric(metricTokenExpiry, prometheus.GaugeValue, time.Until(*s.expiry).Seconds(), l.account, l.container)
+		}
+	}
+}
