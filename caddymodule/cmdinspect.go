@@ -1,0 +1,315 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// sasParams are the query parameters a SAS is made of (sas.Parse's list);
+// the rest of a URL's query (restype, comp, snapshot …) is the request's.
+var sasParams = map[string]bool{
+	"sv": true, "ss": true, "srt": true, "sp": true, "st": true, "se": true, "sip": true, "spr": true,
+	"sr": true, "sig": true, "si": true, "sdd": true, "ses": true,
+	"rscc": true, "rscd": true, "rsce": true, "rscl": true, "rsct": true,
+	"skoid": true, "sktid": true, "skt": true, "ske": true, "sks": true, "skv": true,
+	"saoid": true, "suoid": true, "scid": true, "skdutid": true, "sduoid": true, "srh": true, "srq": true,
+}
+
+// sasLocation is what a SAS URL addresses, besides its token.
+type sasLocation struct {
+	resource                 string // scheme://host/path, without the query
+	account, container, blob string
+	accountFromPath          bool
+	otherParams              []string
+}
+
+// runInspect writes what the SAS URL or token arg grants to out. The
+// signature is never written, nor quoted in an error.
+func runInspect(arg string, now time.Time, out io.Writer) error {
+	token := strings.TrimSpace(arg)
+	var loc *sasLocation
+	if lower := strings.ToLower(token); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		var err error
+		if loc, token, err = splitSASURL(token); err != nil {
+			return err
+		}
+	}
+	tok, err := sas.Parse(token)
+	if err != nil {
+		return fmt.Errorf("malformed SAS token: %w", err)
+	}
+	w := &inspectWriter{}
+	w.location(loc)
+	w.token(tok, now)
+	_, err = io.WriteString(out, w.String())
+	return err
+}
+
+// splitSASURL separates a blob or container URL from its token. Its errors
+// do not quote the URL, whose query holds the signature.
+func splitSASURL(raw string) (*sasLocation, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, "", errors.New("the argument starts like a URL but is not a URL with a host")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return nil, "", errors.New("the URL has a '#': a token must come before any fragment, and a '#' inside it must be written %23")
+	}
+	loc := &sasLocation{resource: u.Scheme + "://" + u.Host + u.EscapedPath()}
+	path := strings.TrimPrefix(u.Path, "/")
+	if label, rest, ok := strings.Cut(u.Hostname(), "."); ok && strings.HasPrefix(rest, "blob.") {
+		loc.account = label
+	} else {
+		loc.account, path, _ = strings.Cut(path, "/")
+		loc.accountFromPath = true
+	}
+	loc.container, loc.blob, _ = strings.Cut(path, "/")
+
+	var token []string
+	for part := range strings.SplitSeq(u.RawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		rawName, _, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawName)
+		switch {
+		case err == nil && sasParams[name]:
+			token = append(token, part)
+		case err == nil && isPlainName(name) && len(name) <= 16:
+			loc.otherParams = append(loc.otherParams, name)
+		default:
+			loc.otherParams = append(loc.otherParams, "(a parameter with an unreadable name)")
+		}
+	}
+	if len(token) == 0 {
+		return nil, "", errors.New("the URL carries no SAS token: its query has none of sv, sp, se, sig …")
+	}
+	return loc, strings.Join(token, "&"), nil
+}
+
+// inspectWriter lays out the fields, one "name  value" line each.
+type inspectWriter struct{ strings.Builder }
+
+func (w *inspectWriter) field(name, format string, args ...any) {
+	fmt.Fprintf(w, "%-15s "+format+"\n", append([]any{name}, args...)...)
+}
+
+// detail writes an indented line under the last field.
+func (w *inspectWriter) detail(format string, args ...any) {
+	fmt.Fprintf(w, "%-15s   "+format+"\n", append([]any{""}, args...)...)
+}
+
+func (w *inspectWriter) location(loc *sasLocation) {
+	if loc == nil {
+		return
+	}
+	w.field("url", "%s", loc.resource)
+	account := orNone(loc.account, "none in the URL")
+	if loc.accountFromPath && loc.account != "" {
+		account += " (from the path, as on Azurite)"
+	}
+	w.field("account", "%s", account)
+	w.field("container", "%s", orNone(loc.container, "none in the URL"))
+	w.field("blob", "%s", orNone(loc.blob, "none: the URL is for the container"))
+	if len(loc.otherParams) > 0 {
+		w.field("request params", "%s (in the URL, not part of the SAS)", strings.Join(loc.otherParams, ", "))
+	}
+}
+
+func (w *inspectWriter) token(tok *sas.Token, now time.Time) {
+	w.field("kind", "%s", kindText[tok.Kind])
+	if tok.Version == sas.VersionLegacy {
+		w.field("version", "none (the %s format, before signed versions)", sas.VersionLegacy)
+	} else {
+		w.field("version", "%s", tok.Version)
+	}
+	if tok.Kind == sas.KindAccount {
+		w.letters("services", tok.Services.String(), serviceNames)
+		w.letters("resource types", tok.ResourceTypes.String(), resourceTypeNames)
+		w.permissions(tok, tok.AccountPerms.String(), accountPermNames)
+	} else {
+		w.field("resource", "%s: %s", tok.Resource, resourceText[tok.Resource])
+		if tok.DirectoryDepth != "" {
+			w.field("directory depth", "%s (sdd)", tok.DirectoryDepth)
+		}
+		w.permissions(tok, tok.Permissions.String(), servicePermNames)
+	}
+	w.times(tok, now)
+	w.field("ip", "%s", orNone(tok.IPRange, "any address"))
+	w.field("protocol", "%s", protocolText[tok.Protocol])
+	if tok.Identifier != "" {
+		w.field("policy", "%s (stored access policy on the container: it can set sp, st and se, and revoke the token)", tok.Identifier)
+	} else if tok.Kind != sas.KindAccount {
+		w.field("policy", "none")
+	}
+	if tok.EncryptionScope != "" {
+		w.field("encryption", "scope %s (ses)", tok.EncryptionScope)
+	}
+	w.overrides(tok)
+	for _, name := range delegationOrder {
+		if v, ok := tok.Delegation[name]; ok {
+			w.field(name, "%s (%s)", v, delegationText[name])
+		}
+	}
+	w.field("signature", "%s (never printed)", sas.Redacted)
+	w.field("token", "%s", tok.Redacted())
+}
+
+// permissions writes sp in canonical order with what each letter allows.
+func (w *inspectWriter) permissions(tok *sas.Token, canonical string, meaning map[byte]string) {
+	if tok.PermissionString() == "" {
+		w.field("permissions", "not in the token: stored access policy %s sets them", tok.Identifier)
+		return
+	}
+	w.letters("permissions", canonical, meaning)
+	if tok.ReadOnly() {
+		w.field("access", "read-only")
+	} else {
+		w.field("access", "can change data")
+	}
+}
+
+func (w *inspectWriter) letters(name, letters string, meaning map[byte]string) {
+	w.field(name, "%s", letters)
+	for i := 0; i < len(letters); i++ {
+		w.detail("%c  %s", letters[i], meaning[letters[i]])
+	}
+}
+
+func (w *inspectWriter) times(tok *sas.Token, now time.Time) {
+	switch {
+	case tok.Start.IsZero():
+		w.field("start", "not set: valid at once")
+	case tok.Start.After(now):
+		w.field("start", "%s (not valid yet: starts in %s)", tok.Start.Format(time.RFC3339), humanDuration(tok.Start.Sub(now)))
+	default:
+		w.field("start", "%s (%s ago)", tok.Start.Format(time.RFC3339), humanDuration(now.Sub(tok.Start)))
+	}
+	switch left := tok.Remaining(now); {
+	case tok.Expiry.IsZero():
+		w.field("expiry", "not in the token: stored access policy %s sets it", tok.Identifier)
+	case left > 0:
+		w.field("expiry", "%s (expires in %s)", tok.Expiry.Format(time.RFC3339), humanDuration(left))
+	default:
+		w.field("expiry", "%s (EXPIRED %s ago)", tok.Expiry.Format(time.RFC3339), humanDuration(-left))
+	}
+}
+
+func (w *inspectWriter) overrides(tok *sas.Token) {
+	if tok.Kind == sas.KindAccount {
+		return
+	}
+	headers := []struct{ param, header, value string }{
+		{"rscc", "Cache-Control", tok.CacheControl},
+		{"rscd", "Content-Disposition", tok.ContentDisposition},
+		{"rsce", "Content-Encoding", tok.ContentEncoding},
+		{"rscl", "Content-Language", tok.ContentLanguage},
+		{"rsct", "Content-Type", tok.ContentType},
+	}
+	name := "overrides"
+	for _, h := range headers {
+		if h.value != "" {
+			w.field(name, "%s: %s (%s)", h.header, h.value, h.param)
+			name = ""
+		}
+	}
+	if name != "" {
+		w.field(name, "none")
+	}
+}
+
+// humanDuration writes d to the second, or from two days on as days,
+// hours and minutes.
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d < 2*day {
+		return d.Round(time.Second).String()
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dd%dh%dm", d/day, d%day/time.Hour, d%time.Hour/time.Minute)
+}
+
+func orNone(value, none string) string {
+	if value == "" {
+		return none
+	}
+	return value
+}
+
+var kindText = map[sas.Kind]string{
+	sas.KindService:        "service SAS (signed with an account key)",
+	sas.KindUserDelegation: "user-delegation SAS (signed with a user delegation key from Microsoft Entra ID)",
+	sas.KindAccount:        "account SAS (signed with an account key, for whole services)",
+}
+
+var resourceText = map[sas.Resource]string{
+	sas.ResourceBlob:      "one blob (sr=b)",
+	sas.ResourceContainer: "every blob in the container (sr=c)",
+	sas.ResourceSnapshot:  "one blob snapshot (sr=bs; requests carry ?snapshot=)",
+	sas.ResourceVersion:   "one blob version (sr=bv; requests carry ?versionid=)",
+	sas.ResourceDirectory: "a directory and what it holds (sr=d, hierarchical namespace)",
+}
+
+var protocolText = map[sas.Protocol]string{
+	sas.ProtocolAny:       "https or http (not restricted)",
+	sas.ProtocolHTTPS:     "https only",
+	sas.ProtocolHTTPSHTTP: "https or http",
+}
+
+var servicePermNames = map[byte]string{
+	'r': "read: content, properties, metadata and block list",
+	'a': "add: append blocks to an append blob",
+	'c': "create: write a new blob, snapshot a blob, copy into a new blob",
+	'w': "write: create or overwrite content, properties, metadata, block list",
+	'd': "delete: delete a blob",
+	'x': "delete version: delete a blob version",
+	'y': "permanent delete: permanently delete a snapshot or version",
+	'l': "list: list the blobs of the container",
+	't': "tags: read and write blob index tags",
+	'f': "find: find blobs by index tags",
+	'm': "move: move or rename a blob or directory (hierarchical namespace)",
+	'e': "execute: read system properties (and the POSIX ACL with a hierarchical namespace)",
+	'o': "ownership: set the owner or owning group (hierarchical namespace)",
+	'p': "permissions: set permissions and POSIX ACLs (hierarchical namespace)",
+	'i': "immutability: set or delete an immutability policy or legal hold",
+}
+
+var accountPermNames = map[byte]string{
+	'r': "read: read resources of the allowed services and types",
+	'w': "write: write resources",
+	'd': "delete: delete resources",
+	'x': "delete version: delete a blob version",
+	'y': "permanent delete: permanently delete a snapshot or version",
+	'l': "list: list containers, blobs, shares, queues, tables",
+	'a': "add: append blocks, add queue messages and table entities",
+	'c': "create: create new blobs and files",
+	'u': "update: update queue messages and table entities",
+	'p': "process: read and delete queue messages",
+	'f': "filter: find blobs by index tags",
+	't': "tags: read and write blob index tags",
+	'i': "immutability: set or delete immutability policies and legal holds",
+}
+
+var serviceNames = map[byte]string{'b': "blob", 'f': "file", 'q': "queue", 't': "table"}
+
+var resourceTypeNames = map[byte]string{
+	's': "service: service-level APIs (list containers …)",
+	'c': "container: container-level APIs",
+	'o': "object: blob-level APIs",
+}
+
+var delegationOrder = [...]string{"skoid", "sktid", "skt", "ske", "sks", "skv", "saoid", "suoid", "scid", "skdutid", "sduoid", "srh", "srq"}
+
+var delegationText = map[string]string{
+	"skoid": "signing key's object id", "sktid": "signing key's tenant id",
+	"skt": "signing key start", "ske": "signing key expiry", "sks": "signing key service", "skv": "signing key version",
+	"saoid": "authorized object id", "suoid": "unauthorized object id", "scid": "correlation id",
+	"skdutid": "delegated user's tenant id", "sduoid": "delegated user's object id",
+	"srh": "signed request headers", "srq": "signed request query parameters",
+}
