@@ -62,6 +62,7 @@ ensure_azurite() {
 run_tests() {
 	ensure_go
 	ensure_azurite
+	command -v curl >/dev/null || apt_install curl curl # the azure-sas command's URLs are tried with curl
 	export AZURITE_BLOB="$PWD/testdata/node_modules/.bin/azurite-blob"
 	TEST_FIGURES=$(mktemp)
 	export TEST_FIGURES
