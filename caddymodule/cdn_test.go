@@ -114,9 +114,12 @@ http://localhost:9080 {
 
 	noRedirect := *tester.Client
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	get := func(path string) (*http.Response, string) {
+	get := func(path string, header ...string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
 		resp, err := noRedirect.Do(req)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
@@ -152,6 +155,15 @@ http://localhost:9080 {
 		}
 		if tc.blobHeader != "" && resp.Header.Get("X-Blob") != tc.blobHeader {
 			t.Errorf("GET %s: placeholders gave X-Blob %q, want %q", tc.path, resp.Header.Get("X-Blob"), tc.blobHeader)
+		}
+	}
+
+	// The probe for a directory ignores the client's conditions and range,
+	// which are for the page, not the index (an If-Match is answered 412
+	// already by the first GET: the blob docs does not exist).
+	for _, h := range [][]string{{"If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT"}, {"If-None-Match", `"x"`}, {"Range", "bytes=100-"}} {
+		if resp, _ := get("/site/docs", h...); resp.StatusCode != 308 || resp.Header.Get("Location") != "./docs/" {
+			t.Errorf("GET /site/docs with %s: %d %q, want 308 to ./docs/", h[0], resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
 
@@ -191,19 +203,29 @@ http://localhost:9080 {
 	metrics := scrapeMetrics(t)
 	for _, want := range []struct {
 		name, labels string
-		atLeast      float64
+		value        float64
 	}{
-		{"caddy_azure_blob_signatures_total", `account="devstoreaccount1",container="site"`, 4},
-		{"caddy_azure_blob_token_cache_hits_total", `account="devstoreaccount1",container="media"`, 1},
-		{"caddy_azure_blob_token_cache_misses_total", `account="devstoreaccount1",container="archive"`, 2},
-		{"caddy_azure_blob_fallbacks_total", `account="devstoreaccount1",container="archive"`, 3},
+		// Index probes are not fallbacks.
+		{"caddy_azure_blob_fallbacks_total", `account="devstoreaccount1",container="site"`, 0},
+		// old.jpg asks archive once; older, elsewhere and nowhere twice each
+		// (archive, then archive under 2019/).
+		{"caddy_azure_blob_fallbacks_total", `account="devstoreaccount1",container="archive"`, 7},
 		{"caddy_azure_blob_fallbacks_total", `account="otheracct",container="media"`, 2},
+		// The revoked policy: the first try and the re-signed one.
 		{"caddy_azure_blob_upstream_auth_failures_total", `account="devstoreaccount1",container="media"`, 1},
 	} {
 		got, ok := metricValue(metrics, want.name, want.labels)
-		if !ok || got < want.atLeast {
-			t.Errorf("%s{%s} = %v (found: %v), want at least %v", want.name, want.labels, got, ok, want.atLeast)
+		if !ok || got != want.value {
+			t.Errorf("%s{%s} = %v (found: %v), want %v", want.name, want.labels, got, ok, want.value)
 		}
+	}
+	// One signature per blob token: each a miss, none renewed yet; the
+	// repeated paths hit the cache.
+	signed, _ := metricValue(metrics, "caddy_azure_blob_signatures_total", `account="devstoreaccount1",container="site"`)
+	misses, _ := metricValue(metrics, "caddy_azure_blob_token_cache_misses_total", `account="devstoreaccount1",container="site"`)
+	hits, _ := metricValue(metrics, "caddy_azure_blob_token_cache_hits_total", `account="devstoreaccount1",container="site"`)
+	if signed < 5 || signed != misses || hits < 5 {
+		t.Errorf("site: %v signatures, %v misses, %v hits; want one signature per miss and the repeated paths served from the cache", signed, misses, hits)
 	}
 	if left, ok := metricValue(metrics, "caddy_azure_blob_sas_token_expiry_seconds", `account="devstoreaccount1",container="media"`); !ok || left <= 3000 || left > 3600 {
 		t.Errorf("sas_token_expiry_seconds = %v (found: %v), want the hour the token has left", left, ok)
@@ -234,4 +256,46 @@ func metricValue(metrics, name, labels string) (float64, bool) {
 	}
 	v, err := strconv.ParseFloat(m[1], 64)
 	return v, err == nil
+}
+
+// TestErrorPageFromAzuriteMapsItsOwnPath serves a 404 page from Azurite in
+// handle_errors, through a fallback: that origin must map the error page's
+// path, not the path the client asked for (which would serve any blob under
+// its prefix as the "error page").
+func TestErrorPageFromAzuriteMapsItsOwnPath(t *testing.T) {
+	az := azurite.Start(t)
+	for _, c := range []string{"media", "site", "archive"} {
+		az.CreateContainer(t, c, false)
+	}
+	az.Upload(t, "media", "there.jpg", []byte("THERE"), "image/jpeg")
+	az.Upload(t, "archive", "pages/404.html", []byte("NOT FOUND PAGE"), "text/html")
+	az.Upload(t, "archive", "pages/x/secret.txt", []byte("LEAK"), "text/plain")
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob /x/* {
+		strip_prefix /x
+		endpoint %[1]s
+		container media
+		account_key {env.AZ_TEST_KEY}
+	}
+	handle_errors 404 {
+		rewrite * /404.html
+		azure_blob {
+			endpoint %[1]s
+			container site
+			account_key {env.AZ_TEST_KEY}
+			fallback {
+				container archive
+				prefix pages/
+			}
+		}
+	}
+}`, az.Endpoint))
+	if resp, body := fetch(t, tester, http.MethodGet, "/x/there.jpg"); resp.StatusCode != 200 || string(body) != "THERE" {
+		t.Errorf("GET /x/there.jpg: %d %q", resp.StatusCode, body)
+	}
+	if _, body := fetch(t, tester, http.MethodGet, "/x/secret.txt"); string(body) != "NOT FOUND PAGE" {
+		t.Errorf("GET /x/secret.txt: %q, want the error page", body)
+	}
 }

@@ -55,8 +55,9 @@ func signValues(fl caddycmd.Flags, now time.Time) (*sas.ServiceValues, error) {
 	if v.Container == "" {
 		return nil, errors.New("--container is required")
 	}
-	if err := sas.CheckContainerName(v.Container); err != nil {
-		return nil, fmt.Errorf("--container: %w", err)
+	if sas.CheckContainerName(v.Container) != nil {
+		// Not quoted: a value pasted into the wrong flag may be a secret.
+		return nil, errors.New("--container is not a container name: 3 to 63 lowercase letters, digits and single hyphens, or $root, $web, $logs")
 	}
 	if v.Blob != "" {
 		if err := checkBlobFlag(v.Blob); err != nil {
@@ -126,9 +127,6 @@ func parseWhen(flag, value string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, value); err == nil {
 		return t.UTC().Truncate(time.Second), nil
 	}
-	if len(value) > 40 {
-		value = value[:40] + "…"
-	}
-	return time.Time{}, fmt.Errorf("%s %q is neither a duration from now (30m, 1h, 7d, -15m) nor an RFC3339 time (2030-01-02T15:04:05Z)",
-		flag, value)
+	// The value is not quoted: one pasted into the wrong flag may be a secret.
+	return time.Time{}, fmt.Errorf("%s is neither a duration from now (30m, 1h, 7d, -15m) nor an RFC3339 time (2030-01-02T15:04:05Z)", flag)
 }

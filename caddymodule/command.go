@@ -31,6 +31,14 @@ The account key is read from the environment, never from a flag:
 ` + envHelp,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(signCommand(), inspectCommand())
+			// An unknown subcommand is an error (not quoted: it may be a
+			// pasted secret), not a page of help and success.
+			cmd.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) > 0 {
+					return errors.New("unknown subcommand: use sign or inspect (see --help)")
+				}
+				return cmd.Help()
+			}
 		},
 	})
 }
@@ -145,10 +153,14 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// flagError rewords an unknown flag: there is no flag for the key, and
-// pflag's message for a short flag quotes the whole argument, which may be
-// a pasted secret.
+// flagError rewords an unknown flag (there is no flag for the key) and a
+// bad value, without quoting either: pflag's messages quote the whole
+// argument, which may be a pasted secret.
 func flagError(_ *cobra.Command, err error) error {
+	var invalid *pflag.InvalidValueError
+	if errors.As(err, &invalid) {
+		return fmt.Errorf("--%s: not a valid value (not quoted here: a value in the wrong flag may be a secret)", invalid.GetFlag().Name)
+	}
 	var unknown *pflag.NotExistError
 	if !errors.As(err, &unknown) {
 		return err

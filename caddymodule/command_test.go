@@ -229,12 +229,12 @@ func TestAzureSASCommandFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--permissions", "r", "--expiry", "1h"}, "--container is required"},
-		{[]string{"--container", "Media", "--permissions", "r", "--expiry", "1h"}, "--container: container name"},
+		{[]string{"--container", "Media", "--permissions", "r", "--expiry", "1h"}, "--container is not a container name"},
 		{[]string{"--container", "media", "--expiry", "1h"}, "--permissions is required"},
 		{[]string{"--container", "media", "--permissions", "r"}, "--expiry is required"},
 		{[]string{"--container", "media", "--blob", "a", "--permissions", "rf", "--expiry", "1h"}, "--permissions: 'f' is not valid in blob SAS"},
 		{[]string{"--container", "media", "--permissions", "rq", "--expiry", "1h"}, "--permissions: 'q'"},
-		{[]string{"--container", "media", "--permissions", "r", "--expiry", "soon"}, `--expiry "soon" is neither a duration`},
+		{[]string{"--container", "media", "--permissions", "r", "--expiry", "soon"}, `--expiry is neither a duration`},
 		{[]string{"--container", "media", "--permissions", "r", "--expiry", "-1h"}, "is not in the future"},
 		{[]string{"--container", "media", "--blob", "/a", "--permissions", "r", "--expiry", "1h"}, "--blob starts with '/'"},
 		{[]string{"--container", "media", "--blob", "a/../b", "--permissions", "r", "--expiry", "1h"}, `--blob: blob name has a "." or ".." segment`},
@@ -286,6 +286,19 @@ func TestAzureSASCommandCredentials(t *testing.T) {
 	}
 	if _, err := azureSAS(t, append(args, badKey)...); err == nil || strings.Contains(err.Error(), badKey[:10]) {
 		t.Errorf("positional key: %v", err)
+	}
+	// A key pasted into another flag is not quoted back either.
+	for _, flag := range []string{"--container", "--expiry", "--https-only=", "--token-only="} {
+		a := append(append([]string{}, args...), flag, badKey)
+		if strings.HasSuffix(flag, "=") {
+			a = append(append([]string{}, args...), flag+badKey)
+		}
+		if _, err := azureSAS(t, a...); err == nil || strings.Contains(err.Error(), badKey[:10]) {
+			t.Errorf("key in %s: %v", flag, err)
+		}
+	}
+	if _, err := azureSAS(t, "sig"); err == nil {
+		t.Error("an unknown subcommand is not an error")
 	}
 
 	for _, c := range []struct {

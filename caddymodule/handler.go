@@ -27,8 +27,8 @@ func init() {
 // path as decoded once), after strip_prefix is taken off it. GET and HEAD pass; other methods get 405 with
 // Allow: GET, HEAD. Paths that cannot name a blob get 400 (dot segments,
 // control characters, backslashes, bad UTF-8, over 1024 characters or 254
-// segments) or 404 (a path ending in '/', or outside strip_prefix), before
-// Azure is contacted. The request continues
+// segments) or 404 (a path ending in '/' without an index, or outside
+// strip_prefix), before Azure is contacted. The request continues
 // with path /container/<escaped name> and no query string.
 //
 // It sets these placeholders:
@@ -115,8 +115,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	requestPath := r.URL.Path
 	if first, ok := caddyhttp.GetVar(r.Context(), varRequestPath).(string); ok && h.Fallback {
-		requestPath = first // an earlier origin rewrote r.URL.Path
-	} else if !ok {
+		requestPath = first // an earlier origin of this directive rewrote r.URL.Path
+	} else {
+		// The first origin of a directive: later ones map what it saw, even
+		// when an earlier directive (before handle_errors, say) saw another.
 		caddyhttp.SetVar(r.Context(), varRequestPath, requestPath)
 	}
 	path, ok := stripPathPrefix(requestPath, h.StripPrefix)
@@ -132,9 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case h.Index != "" && strings.HasSuffix(path, "/"):
 		path += h.Index
 	}
-	if h.Fallback && !h.IndexProbe {
-		caddyhttp.SetVar(r.Context(), varFallback, true)
-	}
+	caddyhttp.SetVar(r.Context(), varFallback, h.Fallback && !h.IndexProbe)
 	name, err := blobName(h.Prefix, path)
 	switch {
 	case errors.Is(err, errNoBlobName):

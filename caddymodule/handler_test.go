@@ -69,7 +69,7 @@ func TestHandlerMapsIndexAndFallbacks(t *testing.T) {
 		{"a fallback maps the first handler's path", Handler{Container: "archive", Prefix: "old/", Fallback: true},
 			"/site/x.jpg", map[string]any{varRequestPath: "/x.jpg"}, "/archive/old/x.jpg", 0, "", true},
 		{"the first handler ignores an earlier path", Handler{Container: "media"},
-			"/y.jpg", map[string]any{varRequestPath: "/x.jpg"}, "/media/y.jpg", 0, "", false},
+			"/y.jpg", map[string]any{varRequestPath: "/x.jpg", varFallback: true}, "/media/y.jpg", 0, "", false},
 	} {
 		got, status, repl := serveHandler(t, &tt.h, http.MethodGet, tt.target, tt.vars)
 		if got != tt.want || status != tt.status {
@@ -80,6 +80,9 @@ func TestHandlerMapsIndexAndFallbacks(t *testing.T) {
 		}
 		if tt.vars != nil && (tt.vars[varFallback] == true) != tt.markFallback {
 			t.Errorf("%s: fallback var %v, want %v", tt.name, tt.vars[varFallback], tt.markFallback)
+		}
+		if tt.vars != nil && !tt.h.Fallback && tt.vars[varRequestPath] != tt.target {
+			t.Errorf("%s: a first handler left the request path at %v, want %q for the origins after it", tt.name, tt.vars[varRequestPath], tt.target)
 		}
 	}
 }

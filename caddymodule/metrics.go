@@ -18,7 +18,7 @@ var (
 	metricCacheMisses = metricDesc("token_cache_misses_total", "Requests that found no usable cached token.")
 	metricRenewals    = metricDesc("token_renewals_total", "Cached tokens signed again as they neared expiry.")
 	metricAuthFailure = metricDesc("upstream_auth_failures_total", "Answers of 401 or 403 from Azure, after any re-signing.")
-	metricFallbacks   = metricDesc("fallbacks_total", "Requests served by this origin after an earlier origin had no such blob.")
+	metricFallbacks   = metricDesc("fallbacks_total", "Requests sent to this origin because an earlier origin had no such blob.")
 	metricTokenExpiry = metricDesc("sas_token_expiry_seconds", "Seconds until the configured sas_token expires (negative: expired).")
 )
 

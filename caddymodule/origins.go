@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 )
@@ -48,7 +49,8 @@ func (o *blobOrigin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]boo
 
 // fallback makes the origin a fallback block describes: a copy of o with
 // the block's options on top. A block that names an account, endpoint or
-// credential inherits none of those.
+// credential inherits none of those, nor the header overrides; one that
+// names another container (or account) does not inherit policy.
 func (o blobOrigin) fallback(segment caddyfile.Segment) (blobOrigin, error) {
 	var f blobOrigin
 	raw, err := json.Marshal(o.transport)
@@ -69,9 +71,16 @@ func (o blobOrigin) fallback(segment caddyfile.Segment) (blobOrigin, error) {
 		options = append(options, d.Val())
 		d.NextSegment()
 	}
-	if slices.ContainsFunc(options, func(o string) bool { return slices.Contains(originIdentity, o) }) {
+	newIdentity := slices.ContainsFunc(options, func(o string) bool { return slices.Contains(originIdentity, o) })
+	if newIdentity {
 		f.transport.Account, f.transport.Endpoint, f.transport.AccountKey = "", "", ""
 		f.transport.ConnectionString, f.transport.SASToken, f.transport.Anonymous = "", "", false
+		// Signed into tokens of the old credential; another may not sign.
+		f.transport.CacheControl, f.transport.ContentType, f.transport.ContentDisposition = "", "", ""
+		f.transport.ContentEncoding, f.transport.ContentLanguage = "", ""
+	}
+	if newIdentity || slices.Contains(options, "container") {
+		f.transport.Policy = "" // a stored access policy belongs to one container
 	}
 	d = caddyfile.NewDispenser(segment)
 	d.Next()
@@ -129,7 +138,11 @@ func originChain(origins []blobOrigin, i int, probe bool) []json.RawMessage {
 		HandleResponse: azureResponseHandlers(missing, probe),
 	}
 	if probe {
+		// A HEAD that asks whether the index exists, whatever the client's
+		// range or conditions (an If-Match for the page must not make it 412).
 		proxy.Rewrite = &rewrite.Rewrite{Method: "HEAD"}
+		proxy.Headers = &headers.Handler{Request: &headers.HeaderOps{Delete: []string{
+			"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}}}
 	}
 	return []json.RawMessage{
 		caddyconfig.JSONModuleObject(handler, "handler", "azure_blob", nil),
