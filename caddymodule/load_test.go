@@ -206,6 +206,18 @@ http://localhost:9080 {
 	if len(tokens["c"]) < max(minTokens, 2) || len(tokens["b"]) < blobs*max(minTokens, 2) {
 		t.Errorf("Azurite saw %d container and %d blob tokens in %v: the tokens did not roll over", len(tokens["c"]), len(tokens["b"]), duration)
 	}
+	// The metrics tell the same story: every token Azurite saw was signed
+	// once, as a miss or a renewal, and the rest of the requests hit.
+	metrics := scrapeMetrics(t)
+	labels := `account="devstoreaccount1",container="media"`
+	signed, _ := metricValue(metrics, "caddy_azure_blob_signatures_total", labels)
+	renewed, _ := metricValue(metrics, "caddy_azure_blob_token_renewals_total", labels)
+	hits, _ := metricValue(metrics, "caddy_azure_blob_token_cache_hits_total", labels)
+	figure(t, "metrics: %v signatures (%v renewals), %v cache hits", signed, renewed, hits)
+	if int(signed) < len(tokens["b"])+len(tokens["c"]) || renewed == 0 || hits < float64(res.requests.Load())/2 {
+		t.Errorf("metrics: %v signatures, %v renewals, %v hits for %d requests and %d distinct tokens",
+			signed, renewed, hits, res.requests.Load(), len(tokens["b"])+len(tokens["c"]))
+	}
 }
 
 // TestKeyRotationReloadUnderLoad rotates the account key the way an
