@@ -86,6 +86,15 @@ type ServiceValues struct {
 	ContentEncoding    string // rsce: Content-Encoding
 	ContentLanguage    string // rscl: Content-Language
 	ContentType        string // rsct: Content-Type
+
+	// User-delegation SAS only (SignWithUserDelegation): the Entra ID
+	// object that may use the token, with (saoid) or without (suoid) its
+	// own permission check, a correlation ID for the logs (scid), all
+	// 2020-02-10 and later; and the delegated user (sduoid, 2025-07-05).
+	AuthorizedObjectID    string // saoid
+	UnauthorizedObjectID  string // suoid
+	CorrelationID         string // scid
+	DelegatedUserObjectID string // sduoid
 }
 
 // The years a SAS time can be written in.
@@ -294,6 +303,9 @@ func checkTimes(start, expiry time.Time) error {
 func (v *ServiceValues) Sign(key *SharedKey) (Query, error) {
 	if key == nil {
 		return Query{}, errors.New("no shared key to sign with")
+	}
+	if v.AuthorizedObjectID != "" || v.UnauthorizedObjectID != "" || v.CorrelationID != "" || v.DelegatedUserObjectID != "" {
+		return Query{}, errors.New("saoid, suoid, scid and sduoid belong to a user-delegation SAS: sign with SignWithUserDelegation")
 	}
 	t, err := v.check()
 	if err != nil {

@@ -1,0 +1,201 @@
+package sas
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// UserDelegationKey is what Azure's Get User Delegation Key returns to an
+// identity signed in with Microsoft Entra ID: a key it may sign
+// user-delegation SAS tokens with until SignedExpiry (at most 7 days).
+type UserDelegationKey struct {
+	SignedOID     string    // skoid: object ID of the identity that asked
+	SignedTID     string    // sktid: its tenant
+	SignedStart   time.Time // skt
+	SignedExpiry  time.Time // ske
+	SignedService string    // sks: "b" for Blob Storage
+	SignedVersion string    // skv: the service version that issued the key
+
+	// SignedDelegatedUserTenantID is skdutid (2025-07-05 and later), set
+	// when the key was asked for a user of another tenant.
+	SignedDelegatedUserTenantID string
+
+	// Value is the key, base64, as Azure returns it. It is a secret.
+	Value string
+}
+
+// DelegationKey signs user-delegation SAS tokens for one account with a
+// user delegation key. Create it with NewDelegationKey; it is safe for
+// concurrent use, and prints without its key.
+type DelegationKey struct {
+	key   *SharedKey // the same HMAC-SHA256, keyed with the decoded Value
+	info  UserDelegationKey
+	start []byte // skt and ske as signed and sent
+	end   []byte
+}
+
+// NewDelegationKey checks k and makes a signer of user-delegation SAS
+// tokens for account. Errors never quote the key.
+func NewDelegationKey(account string, k UserDelegationKey) (*DelegationKey, error) {
+	if err := checkAccountName(account); err != nil {
+		return nil, err
+	}
+	switch {
+	case k.SignedOID == "" || k.SignedTID == "":
+		return nil, errors.New("user delegation key: the signed object ID and tenant ID are required")
+	case k.SignedStart.IsZero() || k.SignedExpiry.IsZero() || !k.SignedExpiry.After(k.SignedStart):
+		return nil, errors.New("user delegation key: its start must come before its expiry")
+	case k.SignedService == "":
+		return nil, errors.New("user delegation key: the signed service is required")
+	}
+	if _, err := lookupVersion(k.SignedVersion); err != nil {
+		return nil, fmt.Errorf("user delegation key: %w", err)
+	}
+	raw, err := decodeAccountKey(k.Value)
+	if err != nil {
+		return nil, errors.New("user delegation key: the value is not valid base64")
+	}
+	info := k
+	info.Value = ""
+	return &DelegationKey{
+		key: newSharedKey(account, raw), info: info,
+		start: appendTime(nil, k.SignedStart.UTC()), end: appendTime(nil, k.SignedExpiry.UTC()),
+	}, nil
+}
+
+// Account is the storage account the key signs for.
+func (d *DelegationKey) Account() string { return d.key.account }
+
+// Expiry is when the key, and every token it signed, stops working.
+func (d *DelegationKey) Expiry() time.Time { return d.info.SignedExpiry }
+
+// Info is the key's description, without its value.
+func (d *DelegationKey) Info() UserDelegationKey { return d.info }
+
+// String prints the key's account, identity and validity, never its value.
+func (d *DelegationKey) String() string {
+	return fmt.Sprintf("DelegationKey(account=%s, oid=%s, tid=%s, expiry=%s, key=REDACTED)",
+		d.key.account, d.info.SignedOID, d.info.SignedTID, d.info.SignedExpiry.UTC().Format(time.RFC3339))
+}
+
+// GoString is String, for %#v.
+func (d *DelegationKey) GoString() string { return d.String() }
+
+// LogValue keeps the key out of slog output.
+func (d *DelegationKey) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
+// SignWithUserDelegation signs v as a user-delegation SAS (version
+// 2018-11-09 or later). A user-delegation SAS names no stored policy, needs
+// permissions and an expiry, and may not outlive the key.
+func (v *ServiceValues) SignWithUserDelegation(d *DelegationKey) (Query, error) {
+	if d == nil {
+		return Query{}, errors.New("no user delegation key to sign with")
+	}
+	t, err := v.check()
+	if err != nil {
+		return Query{}, err
+	}
+	if err := t.checkDelegation(d, v.Expiry); err != nil {
+		return Query{}, err
+	}
+	return t.signDelegated(d, v.Container, v.Blob, v.Start, v.Expiry), nil
+}
+
+// checkDelegation refuses what a user-delegation SAS cannot carry.
+func (t *serviceTemplate) checkDelegation(d *DelegationKey, expiry time.Time) error {
+	v := t.v
+	switch {
+	case t.info.layout < layout2018:
+		return fmt.Errorf("a user-delegation SAS needs version 2018-11-09 or later, not %s", t.info.version)
+	case v.Identifier != "":
+		return errors.New("a user-delegation SAS cannot name a stored access policy (si)")
+	case t.permissions == 0 || expiry.IsZero():
+		return errors.New("a user-delegation SAS needs permissions (sp) and an expiry (se)")
+	case expiry.After(d.info.SignedExpiry):
+		return errors.New("a user-delegation SAS cannot expire after its key (ske)")
+	case (v.AuthorizedObjectID != "" || v.UnauthorizedObjectID != "" || v.CorrelationID != "") && t.info.version < "2020-02-10":
+		return errors.New("saoid, suoid and scid need version 2020-02-10 or later")
+	case v.AuthorizedObjectID != "" && v.UnauthorizedObjectID != "":
+		return errors.New("a user-delegation SAS names saoid or suoid, not both")
+	case (v.DelegatedUserObjectID != "" || d.info.SignedDelegatedUserTenantID != "") && t.info.version < "2025-07-05":
+		return errors.New("sduoid and skdutid need version 2025-07-05 or later")
+	}
+	return nil
+}
+
+// signDelegated is sign for a user-delegation SAS: the key's fields follow
+// the canonicalized resource, and the later versions add the agent and
+// delegated-user fields.
+func (t *serviceTemplate) signDelegated(d *DelegationKey, container, blob string, start, expiry time.Time) Query {
+	v, k := t.v, &d.info
+	b := d.key.getState()
+	defer d.key.putState(b)
+
+	sts := t.permissions.appendTo(b.sts[:0])
+	sp := len(sts)
+	sts = append(sts, '\n')
+	if !start.IsZero() {
+		sts = appendTime(sts, start)
+	}
+	st := len(sts)
+	sts = append(sts, '\n')
+	sts = appendTime(sts, expiry)
+	se := len(sts)
+	sts = append(sts, '\n')
+	sts = appendCanonicalResource(sts, t.info, d.key.account, container, t.resource, blob)
+	for _, f := range [][]byte{[]byte(k.SignedOID), []byte(k.SignedTID), d.start, d.end, []byte(k.SignedService), []byte(k.SignedVersion)} {
+		sts = append(sts, '\n')
+		sts = append(sts, f...)
+	}
+	if t.info.version >= "2020-02-10" {
+		for _, f := range [...]string{v.AuthorizedObjectID, v.UnauthorizedObjectID, v.CorrelationID} {
+			sts = append(sts, '\n')
+			sts = append(sts, f...)
+		}
+	}
+	if t.info.version >= "2025-07-05" {
+		sts = append(sts, '\n')
+		sts = append(sts, k.SignedDelegatedUserTenantID...)
+		sts = append(sts, '\n')
+		sts = append(sts, v.DelegatedUserObjectID...)
+	}
+	for _, f := range [...]string{v.IPRange, string(v.Protocol), t.info.version, string(t.resource), v.Snapshot + v.VersionID} {
+		sts = append(sts, '\n')
+		sts = append(sts, f...)
+	}
+	if t.info.layout >= layout2020 {
+		sts = append(sts, '\n')
+		sts = append(sts, v.EncryptionScope...)
+	}
+	if t.info.version >= "2026-04-06" {
+		sts = append(sts, "\n\n"...) // srh and srq: signed request headers and query, not offered
+	}
+	for _, h := range [...]string{v.CacheControl, v.ContentDisposition, v.ContentEncoding, v.ContentLanguage, v.ContentType} {
+		sts = append(sts, '\n')
+		sts = append(sts, h...)
+	}
+
+	q := appendRawParam(b.query[:0], "sv", t.info.version)
+	q = appendRawParam(q, "sp", sts[:sp])
+	q = appendTimeParam(q, "st", sts[sp+1:st])
+	q = appendTimeParam(q, "se", sts[st+1:se])
+	q = appendParam(q, "skoid", k.SignedOID)
+	q = appendParam(q, "sktid", k.SignedTID)
+	q = appendTimeParam(q, "skt", d.start)
+	q = appendTimeParam(q, "ske", d.end)
+	q = appendParam(q, "sks", k.SignedService)
+	q = appendParam(q, "skv", k.SignedVersion)
+	q = appendParam(q, "saoid", v.AuthorizedObjectID)
+	q = appendParam(q, "suoid", v.UnauthorizedObjectID)
+	q = appendParam(q, "scid", v.CorrelationID)
+	q = appendParam(q, "skdutid", k.SignedDelegatedUserTenantID)
+	q = appendParam(q, "sduoid", v.DelegatedUserObjectID)
+	q = t.appendQueryRest(q)
+	b.sts = sts
+	b.macSTS()
+	q = appendSigParam(q, &b.sum)
+	b.query = q
+	return newQuery(string(q), expiry)
+}

@@ -1,0 +1,167 @@
+package sas
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+)
+
+// testDelegationKey is a user delegation key as Azure would return it.
+var testDelegationKey = UserDelegationKey{
+	SignedOID: "6d1e2c3b-1111-2222-3333-444455556666", SignedTID: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+	SignedStart: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), SignedExpiry: time.Date(2026, 1, 7, 0, 0, 0, 0, time.UTC),
+	SignedService: "b", SignedVersion: "2026-06-06",
+	Value: "kB9p0lTbB6QbQm4yZ2b0d3Y7c4l1dXl8a3JvbWFua2V5dmFsdWUxMjM0NTY3OA==",
+}
+
+// answerDelegationKey stands in for Get User Delegation Key: it answers
+// every request with k, in the XML Azure sends.
+type answerDelegationKey struct{ k UserDelegationKey }
+
+func (a answerDelegationKey) Do(req *http.Request) (*http.Response, error) {
+	k := a.k
+	tenant := ""
+	if k.SignedDelegatedUserTenantID != "" {
+		tenant = "<SignedDelegatedUserTid>" + k.SignedDelegatedUserTenantID + "</SignedDelegatedUserTid>"
+	}
+	body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><UserDelegationKey><SignedOid>%s</SignedOid><SignedTid>%s</SignedTid>`+
+		`<SignedStart>%s</SignedStart><SignedExpiry>%s</SignedExpiry><SignedService>%s</SignedService><SignedVersion>%s</SignedVersion>%s<Value>%s</Value></UserDelegationKey>`,
+		k.SignedOID, k.SignedTID, k.SignedStart.Format(time.RFC3339), k.SignedExpiry.Format(time.RFC3339), k.SignedService, k.SignedVersion, tenant, k.Value)
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/xml"}},
+		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+// sdkDelegationCredential gets the Azure SDK's user delegation credential
+// for k the way a program does, from Get User Delegation Key.
+func sdkDelegationCredential(t *testing.T, k UserDelegationKey) *azsas.UserDelegationCredential {
+	t.Helper()
+	client, err := service.NewClientWithNoCredential("https://"+DevAccountName+".blob.core.windows.net/", &service.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: answerDelegationKey{k}, Retry: policy.RetryOptions{MaxRetries: -1}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, expiry := k.SignedStart.Format(time.RFC3339), k.SignedExpiry.Format(time.RFC3339)
+	cred, err := client.GetUserDelegationCredential(context.Background(), service.KeyInfo{Start: &start, Expiry: &expiry}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// TestSignWithUserDelegationMatchesSDK signs user-delegation SAS tokens of
+// the newest layout (the only one the SDK signs) with this package and with
+// the Azure SDK for Go, and compares every query parameter.
+func TestSignWithUserDelegationMatchesSDK(t *testing.T) {
+	withTenant := testDelegationKey
+	withTenant.SignedDelegatedUserTenantID = "11111111-2222-3333-4444-555555555555"
+	expiry := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		key  UserDelegationKey
+		v    ServiceValues
+	}{
+		{"blob read", testDelegationKey, ServiceValues{Container: "photos", Blob: "2024/cat 1+x.jpg", Permissions: PermRead, Expiry: expiry}},
+		{"container read list, start, https, ip", testDelegationKey, ServiceValues{Resource: ResourceContainer, Container: "photos",
+			Permissions: PermRead | PermList, Start: expiry.Add(-time.Hour), Expiry: expiry, Protocol: ProtocolHTTPS, IPRange: "10.0.0.1-10.0.0.9"}},
+		{"overrides and scope", testDelegationKey, ServiceValues{Container: "media", Blob: "clip.mp4", Permissions: PermRead, Expiry: expiry,
+			CacheControl: "public, max-age=60", ContentDisposition: "attachment", ContentEncoding: "gzip", ContentLanguage: "fr",
+			ContentType: "video/mp4", EncryptionScope: "scope1"}},
+		{"agent and correlation", testDelegationKey, ServiceValues{Container: "media", Blob: "a", Permissions: PermRead | PermWrite | PermCreate,
+			Expiry: expiry, AuthorizedObjectID: "aaaaaaaa-0000-0000-0000-000000000001", CorrelationID: "run-42"}},
+		{"unauthorized agent", testDelegationKey, ServiceValues{Container: "media", Blob: "b", Permissions: PermRead,
+			Expiry: expiry, UnauthorizedObjectID: "aaaaaaaa-0000-0000-0000-000000000002"}},
+		{"delegated user", withTenant, ServiceValues{Container: "media", Blob: "c", Permissions: PermRead, Expiry: expiry,
+			DelegatedUserObjectID: "bbbbbbbb-0000-0000-0000-000000000003"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := NewDelegationKey(DevAccountName, tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours := tc.v
+			ours.Version = VersionLatest
+			q, err := ours.SignWithUserDelegation(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			theirs := azsas.BlobSignatureValues{
+				Version: VersionLatest, Protocol: azsas.Protocol(ours.Protocol), StartTime: ours.Start, ExpiryTime: ours.Expiry,
+				Permissions: ours.Permissions.String(), ContainerName: ours.Container, BlobName: ours.Blob,
+				CacheControl: ours.CacheControl, ContentDisposition: ours.ContentDisposition, ContentEncoding: ours.ContentEncoding,
+				ContentLanguage: ours.ContentLanguage, ContentType: ours.ContentType, EncryptionScope: ours.EncryptionScope,
+				AuthorizedObjectID: ours.AuthorizedObjectID, UnauthorizedObjectID: ours.UnauthorizedObjectID,
+				CorrelationID: ours.CorrelationID, SignedDelegatedUserObjectID: ours.DelegatedUserObjectID,
+			}
+			if first, last, ok := strings.Cut(ours.IPRange, "-"); ok {
+				theirs.IPRange = azsas.IPRange{Start: parseIP(first), End: parseIP(last)}
+			}
+			want, err := theirs.SignWithUserDelegation(sdkDelegationCredential(t, tc.key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := url.ParseQuery(q.Encode())
+			sdk, _ := url.ParseQuery(want.Encode())
+			for name := range sdk {
+				if got.Get(name) != sdk.Get(name) {
+					t.Errorf("%s = %q, SDK %q", name, got.Get(name), sdk.Get(name))
+				}
+			}
+			for name := range got {
+				if !sdk.Has(name) {
+					t.Errorf("%s = %q, which the SDK does not send", name, got.Get(name))
+				}
+			}
+			tok, err := Parse(q.Encode())
+			if err != nil || tok.Kind != KindUserDelegation {
+				t.Errorf("Parse: kind %v, %v", tok, err)
+			}
+		})
+	}
+}
+
+func TestSignWithUserDelegationRefuses(t *testing.T) {
+	d, err := NewDelegationKey(DevAccountName, testDelegationKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := testDelegationKey.SignedExpiry.Add(-time.Hour)
+	for _, tc := range []struct {
+		v    ServiceValues
+		want string
+	}{
+		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: testDelegationKey.SignedExpiry.Add(time.Second)}, "cannot expire after its key"},
+		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, Identifier: "policy"}, "stored access policy"},
+		{ServiceValues{Container: "photos", Blob: "a", Expiry: in}, "permissions"},
+		{ServiceValues{Version: "2018-03-28", Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in}, "2018-11-09 or later"},
+		{ServiceValues{Version: "2019-12-12", Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, CorrelationID: "x"}, "2020-02-10"},
+		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, AuthorizedObjectID: "a", UnauthorizedObjectID: "b"}, "not both"},
+	} {
+		if _, err := tc.v.SignWithUserDelegation(d); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.v, err, tc.want)
+		}
+	}
+	if _, err := (&ServiceValues{Container: "photos", Permissions: PermRead, Expiry: in, CorrelationID: "x"}).Sign(devKey(t)); err == nil {
+		t.Error("a shared-key SAS took a user-delegation field")
+	}
+	bad := testDelegationKey
+	bad.Value = "not base64!"
+	if _, err := NewDelegationKey(DevAccountName, bad); err == nil || strings.Contains(err.Error(), bad.Value) {
+		t.Errorf("bad key value: %v", err)
+	}
+	for _, s := range []string{fmt.Sprint(d), fmt.Sprintf("%#v", d), fmt.Sprintf("%+v", d)} {
+		if strings.Contains(s, testDelegationKey.Value[:12]) {
+			t.Errorf("the key's value is printed: %s", s)
+		}
+	}
+}
