@@ -165,3 +165,44 @@ func TestSignWithUserDelegationRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestUserDelegationKeyXML(t *testing.T) {
+	body := UserDelegationKeyRequest(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), "")
+	if want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<KeyInfo><Start>2026-01-01T00:00:00Z</Start><Expiry>2026-01-02T00:00:00Z</Expiry></KeyInfo>`; string(body) != want {
+		t.Errorf("request body %s, want %s", body, want)
+	}
+	answer, _ := answerDelegationKey{testDelegationKey}.Do(nil)
+	raw, _ := io.ReadAll(answer.Body)
+	k, err := ParseUserDelegationKey(raw)
+	if err != nil || k != testDelegationKey {
+		t.Errorf("parsed %+v, %v; want %+v", k, err, testDelegationKey)
+	}
+	for _, bad := range []string{
+		"not xml " + testDelegationKey.Value,
+		strings.Replace(string(raw), "<SignedStart>2026-01-01T00:00:00Z", "<SignedStart>"+testDelegationKey.Value, 1),
+		strings.Replace(string(raw), "<SignedOid>"+testDelegationKey.SignedOID, "<SignedOid>", 1),
+	} {
+		if _, err := ParseUserDelegationKey([]byte(bad)); err == nil || strings.Contains(err.Error(), testDelegationKey.Value[:12]) {
+			t.Errorf("%.40q: %v", bad, err)
+		}
+	}
+}
+
+// TestUserDelegationKnownAnswer pins one signature the Azure SDK for Go
+// (azblob v1.8.3) made, so a change on either side shows.
+func TestUserDelegationKnownAnswer(t *testing.T) {
+	d, err := NewDelegationKey(DevAccountName, testDelegationKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := ServiceValues{Version: "2026-12-06", Container: "photos", Blob: "2024/cat 1+x.jpg", Permissions: PermRead,
+		Expiry: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	q, err := v.SignWithUserDelegation(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := url.ParseQuery(q.Encode())
+	if sig := got.Get("sig"); sig != "7R5+gdtuF0fRfr/qLwxM9f+1WFu9exrnHoPLdFf7yYE=" {
+		t.Errorf("sig %s", sig)
+	}
+}

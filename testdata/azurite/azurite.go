@@ -31,6 +31,7 @@ package azurite
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -89,6 +90,7 @@ type Option func(*config)
 
 type config struct {
 	loose    bool
+	oauth    bool
 	accounts []Account
 	args     []string
 	port     int
@@ -129,7 +131,10 @@ type Server struct {
 
 	bin      string
 	cfg      config
-	location string // Azurite's workspace, kept across Restart
+	scheme   string         // https with OAuth
+	tlsArgs  []string       // --cert and --key with OAuth
+	pool     *x509.CertPool // trusts the OAuth server's certificate
+	location string         // Azurite's workspace, kept across Restart
 	debugLog string
 	out      *tailBuffer
 	proc     *process
@@ -156,6 +161,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s.debugLog = filepath.Join(t.TempDir(), "azurite-debug.log")
 	for _, o := range opts {
 		o(&s.cfg)
+	}
+	s.scheme = "http"
+	if s.cfg.oauth {
+		certFile, keyFile, pool := makeCertificate(t, t.TempDir())
+		s.scheme, s.pool = "https", pool
+		s.tlsArgs = []string{"--cert", certFile, "--key", keyFile, "--oauth", "basic"}
 	}
 	// Registered after the temporary directories, so it runs before they are
 	// removed: the process is gone and its logs are still there.
@@ -276,8 +287,8 @@ func (s *Server) start(port int) error {
 		}
 		if err = s.launch(p); err == nil {
 			s.Port = p
-			s.Endpoint = "http://" + net.JoinHostPort(Host, strconv.Itoa(p)) + "/" + s.Account
-			s.client, err = NewClient(s.Endpoint, s.Account, s.Key)
+			s.Endpoint = s.scheme + "://" + net.JoinHostPort(Host, strconv.Itoa(p)) + "/" + s.Account
+			s.client, err = newClient(s.Endpoint, s.Account, s.Key, s.HTTPClient())
 			return err
 		}
 		if !errors.Is(err, errPortTaken) {
@@ -317,6 +328,7 @@ func (s *Server) args(port int) []string {
 	if s.cfg.loose {
 		args = append(args, "--loose")
 	}
+	args = append(args, s.tlsArgs...)
 	return append(args, s.cfg.args...)
 }
 
@@ -358,8 +370,9 @@ func (s *Server) launch(port int) error {
 	}()
 	s.proc = p
 
-	probe := "http://" + net.JoinHostPort(Host, strconv.Itoa(port)) + "/" + s.Account + "?restype=service&comp=properties"
-	hc := &http.Client{Timeout: time.Second}
+	probe := s.scheme + "://" + net.JoinHostPort(Host, strconv.Itoa(port)) + "/" + s.Account + "?restype=service&comp=properties"
+	hc := s.HTTPClient()
+	hc.Timeout = time.Second
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {

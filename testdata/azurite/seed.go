@@ -55,17 +55,24 @@ func setVersion(h http.Header, version string) {
 // in the path, as Azurite needs) whose requests carry an x-ms-version that
 // Azurite 3.37 accepts. The demo seeds Azurite with it too.
 func NewClient(endpoint, account, key string) (*azblob.Client, error) {
+	return newClient(endpoint, account, key, nil)
+}
+
+// newClient is NewClient sending through hc (nil: the SDK's default).
+func newClient(endpoint, account, key string, hc *http.Client) (*azblob.Client, error) {
 	cred, err := azblob.NewSharedKeyCredential(account, key)
 	if err != nil {
 		return nil, err
 	}
-	return azblob.NewClientWithSharedKeyCredential(endpoint+"/", cred, &azblob.ClientOptions{
-		ClientOptions: azcore.ClientOptions{
-			PerCallPolicies: []policy.Policy{versionPolicy(sas.DefaultVersion)},
-			Retry:           policy.RetryOptions{MaxRetries: 2, RetryDelay: 50 * time.Millisecond, MaxRetryDelay: 500 * time.Millisecond},
-			Telemetry:       policy.TelemetryOptions{Disabled: true},
-		},
-	})
+	opts := azcore.ClientOptions{
+		PerCallPolicies: []policy.Policy{versionPolicy(sas.DefaultVersion)},
+		Retry:           policy.RetryOptions{MaxRetries: 2, RetryDelay: 50 * time.Millisecond, MaxRetryDelay: 500 * time.Millisecond},
+		Telemetry:       policy.TelemetryOptions{Disabled: true},
+	}
+	if hc != nil {
+		opts.Transport = hc
+	}
+	return azblob.NewClientWithSharedKeyCredential(endpoint+"/", cred, &azblob.ClientOptions{ClientOptions: opts})
 }
 
 // Client returns the SDK client, authorized with the account key, for
@@ -217,9 +224,9 @@ func redactErr(err error) error {
 func (s *Server) AsAccount(t testing.TB, account, key string) *Server {
 	t.Helper()
 	endpoint := strings.TrimSuffix(s.Endpoint, "/"+s.Account) + "/" + account
-	client, err := NewClient(endpoint, account, key)
+	client, err := newClient(endpoint, account, key, s.HTTPClient())
 	if err != nil {
 		t.Fatalf("azurite: client for account %q: %v", account, err)
 	}
-	return &Server{Endpoint: endpoint, Account: account, Key: key, Port: s.Port, client: client}
+	return &Server{Endpoint: endpoint, Account: account, Key: key, Port: s.Port, client: client, pool: s.pool, scheme: s.scheme}
 }
