@@ -103,24 +103,40 @@ func (v *ServiceValues) SignWithUserDelegation(d *DelegationKey) (Query, error) 
 	return t.signDelegated(d, v.Container, v.Blob, v.Start, v.Expiry), nil
 }
 
-// checkDelegation refuses what a user-delegation SAS cannot carry.
+// checkDelegation refuses what a user-delegation SAS cannot carry, or
+// cannot carry with key d.
 func (t *serviceTemplate) checkDelegation(d *DelegationKey, expiry time.Time) error {
+	if err := t.checkDelegationValues(); err != nil {
+		return err
+	}
+	switch {
+	case expiry.IsZero():
+		return errors.New("a user-delegation SAS needs an expiry (se)")
+	case expiry.After(d.info.SignedExpiry):
+		return errors.New("a user-delegation SAS cannot expire after its key (ske)")
+	case d.info.SignedDelegatedUserTenantID != "" && t.info.version < "2025-07-05":
+		return errors.New("a key for a delegated tenant (skdutid) needs version 2025-07-05 or later")
+	}
+	return nil
+}
+
+// checkDelegationValues is checkDelegation for what does not depend on
+// the key or the times.
+func (t *serviceTemplate) checkDelegationValues() error {
 	v := t.v
 	switch {
 	case t.info.layout < layout2018:
 		return fmt.Errorf("a user-delegation SAS needs version 2018-11-09 or later, not %s", t.info.version)
 	case v.Identifier != "":
 		return errors.New("a user-delegation SAS cannot name a stored access policy (si)")
-	case t.permissions == 0 || expiry.IsZero():
-		return errors.New("a user-delegation SAS needs permissions (sp) and an expiry (se)")
-	case expiry.After(d.info.SignedExpiry):
-		return errors.New("a user-delegation SAS cannot expire after its key (ske)")
+	case t.permissions == 0:
+		return errors.New("a user-delegation SAS needs permissions (sp)")
 	case (v.AuthorizedObjectID != "" || v.UnauthorizedObjectID != "" || v.CorrelationID != "") && t.info.version < "2020-02-10":
 		return errors.New("saoid, suoid and scid need version 2020-02-10 or later")
 	case v.AuthorizedObjectID != "" && v.UnauthorizedObjectID != "":
 		return errors.New("a user-delegation SAS names saoid or suoid, not both")
-	case (v.DelegatedUserObjectID != "" || d.info.SignedDelegatedUserTenantID != "") && t.info.version < "2025-07-05":
-		return errors.New("sduoid and skdutid need version 2025-07-05 or later")
+	case v.DelegatedUserObjectID != "" && t.info.version < "2025-07-05":
+		return errors.New("sduoid needs version 2025-07-05 or later")
 	}
 	return nil
 }

@@ -206,3 +206,44 @@ func TestUserDelegationKnownAnswer(t *testing.T) {
 		t.Errorf("sig %s", sig)
 	}
 }
+
+// TestDelegationSigner shows a user-delegation signer's tokens never outlive
+// their key, that it signs with the key its source hands out now, and that
+// it refuses to sign once the key has expired.
+func TestDelegationSigner(t *testing.T) {
+	now := testDelegationKey.SignedExpiry.Add(-90 * time.Minute)
+	clock := func() time.Time { return now }
+	first, _ := NewDelegationKey(DevAccountName, testDelegationKey)
+	next := testDelegationKey
+	next.SignedStart, next.SignedExpiry = next.SignedExpiry.Add(-2*time.Hour), next.SignedExpiry.Add(5*24*time.Hour)
+	second, _ := NewDelegationKey(DevAccountName, next)
+	current := first
+	s, err := NewDelegationSigner(func() (*DelegationKey, error) { return current, nil },
+		ServiceValues{Container: "photos", Permissions: PermRead}, SignerOptions{TTL: time.Hour, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.Token("a.jpg")
+	if err != nil || !q.Expiry().Equal(now.Add(time.Hour)) {
+		t.Fatalf("token expiry %v, %v; want the ttl", q.Expiry(), err)
+	}
+	now = now.Add(50 * time.Minute) // 40 minutes left on the key: less than the ttl
+	q, err = s.Token("b.jpg")
+	if err != nil || !q.Expiry().Equal(testDelegationKey.SignedExpiry) {
+		t.Fatalf("token expiry %v, %v; want the key's %v", q.Expiry(), err, testDelegationKey.SignedExpiry)
+	}
+	current = second
+	q, err = s.Token("c.jpg")
+	if err != nil || !strings.Contains(q.Encode(), "ske="+url.QueryEscape(next.SignedExpiry.Format(time.RFC3339))) {
+		t.Fatalf("after the key was renewed: %v, %s", err, RedactQuery(q.Encode()))
+	}
+	current = first
+	now = testDelegationKey.SignedExpiry
+	if _, err := s.Token("d.jpg"); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("signing with an expired key: %v", err)
+	}
+	if _, err := NewDelegationSigner(func() (*DelegationKey, error) { return first, nil },
+		ServiceValues{Container: "photos", Permissions: PermRead, Identifier: "policy"}, SignerOptions{TTL: time.Hour}); err == nil {
+		t.Error("a user-delegation signer took a stored policy")
+	}
+}

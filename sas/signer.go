@@ -33,6 +33,7 @@ type SignerOptions struct {
 // It is safe for concurrent use.
 type Signer struct {
 	key      *SharedKey
+	keys     func() (*DelegationKey, error) // a user-delegation signer's current key
 	values   ServiceValues
 	tmpl     serviceTemplate
 	perBlob  bool
@@ -50,6 +51,16 @@ func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, er
 	if key == nil {
 		return nil, errors.New("no shared key to sign with")
 	}
+	s, err := newSigner(v, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.key = key
+	return s, nil
+}
+
+// newSigner checks v and the options and makes a signer without its key.
+func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 	if v.Blob != "" || v.Snapshot != "" || v.VersionID != "" {
 		return nil, errors.New("a signer's values name no blob, snapshot or version; they come with each token")
 	}
@@ -74,7 +85,7 @@ func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Signer{key: key, values: v, ttl: opts.TTL, backdate: opts.Backdate, now: opts.Now}
+	s := &Signer{values: v, ttl: opts.TTL, backdate: opts.Backdate, now: opts.Now}
 	switch v.Resource {
 	case "", ResourceBlob:
 		s.values.Resource, s.perBlob = ResourceBlob, true
@@ -176,5 +187,42 @@ func (s *Signer) signFor(key string) (Query, error) {
 	if s.backdate > 0 {
 		start = now.Add(-s.backdate).Truncate(time.Second)
 	}
-	return s.tmpl.sign(s.key, container, blob, start, now.Add(s.ttl).Truncate(time.Second)), nil
+	expiry := now.Add(s.ttl)
+	if s.keys == nil {
+		return s.tmpl.sign(s.key, container, blob, start, expiry.Truncate(time.Second)), nil
+	}
+	d, err := s.keys()
+	if err != nil {
+		return Query{}, err
+	}
+	// A token lives no longer than the key that signs it.
+	if d.Expiry().Before(expiry) {
+		expiry = d.Expiry()
+	}
+	if expiry = expiry.Truncate(time.Second); !expiry.After(now) {
+		return Query{}, errors.New("the user delegation key has expired")
+	}
+	if err := s.tmpl.checkDelegation(d, expiry); err != nil {
+		return Query{}, err
+	}
+	return s.tmpl.signDelegated(d, container, blob, start, expiry), nil
+}
+
+// NewDelegationSigner is NewSigner for user-delegation tokens: keys returns
+// the current user delegation key for each signing (the caller keeps it
+// fresh), and each token expires at the ttl or with its key, whichever
+// comes first.
+func NewDelegationSigner(keys func() (*DelegationKey, error), v ServiceValues, opts SignerOptions) (*Signer, error) {
+	if keys == nil {
+		return nil, errors.New("no user delegation key source to sign with")
+	}
+	s, err := newSigner(v, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.tmpl.checkDelegationValues(); err != nil {
+		return nil, err
+	}
+	s.keys = keys
+	return s, nil
 }
