@@ -16,6 +16,7 @@ import (
 //		connection_string <connection string>
 //		sas_token         <token>
 //		anonymous
+//		identity          <kind> [<args>…]
 //		scope             blob|container
 //		ttl               <duration>
 //		renew_before      <duration>
@@ -67,6 +68,12 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 		} else {
 			t.GuessContentType = true
 		}
+	case "identity":
+		id, err := unmarshalIdentity(d)
+		if err != nil {
+			return err
+		}
+		t.Identity = id
 	case "ttl", "renew_before":
 		var value string
 		if !d.AllArgs(&value) {

@@ -62,6 +62,22 @@ func TestTransportUnmarshalCaddyfile(t *testing.T) {
 		t.Errorf("nested options: %+v", nested.HTTPTransport)
 	}
 
+	for input, want := range map[string]Identity{
+		"identity default":                                  {Kind: "default"},
+		"identity managed":                                  {Kind: "managed"},
+		"identity managed c1":                               {Kind: "managed", ClientID: "c1"},
+		"identity workload c1 t1 /var/run/token":            {Kind: "workload", ClientID: "c1", TenantID: "t1", TokenFile: "/var/run/token"},
+		"identity client_secret t1 c1 {env.S}":              {Kind: "client_secret", TenantID: "t1", ClientID: "c1", ClientSecret: "{env.S}"},
+		"identity client_certificate t1 c1 /etc/app.pem":    {Kind: "client_certificate", TenantID: "t1", ClientID: "c1", CertificateFile: "/etc/app.pem"},
+		"identity azure_cli t1":                             {Kind: "azure_cli", TenantID: "t1"},
+		"identity managed {\n\t\t\tkey_lifetime 12h\n\t\t}": {Kind: "managed", KeyLifetime: caddy.Duration(12 * time.Hour)},
+	} {
+		var tr Transport
+		if err := tr.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\n\t\t" + input + "\n\t}")); err != nil || tr.Identity == nil || *tr.Identity != want {
+			t.Errorf("%q: %+v, %v; want %+v", input, tr.Identity, err, want)
+		}
+	}
+
 	var anon Transport
 	if err := anon.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\n anonymous\n connection_string UseDevelopmentStorage=true\n}")); err != nil || !anon.Anonymous || anon.ConnectionString != "UseDevelopmentStorage=true" {
 		t.Errorf("anonymous: %+v, %v", anon, err)
@@ -78,6 +94,11 @@ func TestTransportUnmarshalCaddyfileErrors(t *testing.T) {
 		{"azure_blob {\n container a\n container b\n}", "container given twice"},
 		{"azure_blob {\n acount_key x\n}", `unrecognized subdirective acount_key, at Testfile:2`},
 		{"azure_blob {\n dial_timeout\n}", "wrong argument count"},
+		{"azure_blob {\n identity\n}", "wrong argument count"},
+		{"azure_blob {\n identity magic\n}", `identity "magic" is not`},
+		{"azure_blob {\n identity client_secret t c\n}", "wrong argument count"},
+		{"azure_blob {\n identity managed a b\n}", "wrong argument count"},
+		{"azure_blob {\n identity managed {\n key_life 1h\n }\n}", `unrecognized identity option "key_life"`},
 		{"azure_blob {\n read_timeout soon\n}", "invalid duration"},
 	}
 	for _, tt := range tests {

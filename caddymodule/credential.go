@@ -98,7 +98,7 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	if err != nil && t.Endpoint != "" {
 		return nil, fmt.Errorf("endpoint: %w", err)
 	}
-	if err := exactlyOneCredential(key != "", connStr != "", token != "", t.Anonymous); err != nil {
+	if err := exactlyOneCredential(key != "", connStr != "", token != "", t.Anonymous, t.Identity != nil); err != nil {
 		return nil, err
 	}
 
@@ -160,6 +160,15 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	}
 
 	switch {
+	case t.Identity != nil:
+		if o.account == "" {
+			return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
+		}
+		signer, err := t.newDelegationSigner()
+		if err != nil {
+			return nil, err
+		}
+		o.cred = signingCredential{signer}
 	case sharedKey != nil:
 		signer, err := t.newSigner(sharedKey)
 		if err != nil {
@@ -180,12 +189,12 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	return o, nil
 }
 
-func exactlyOneCredential(key, connStr, token, anonymous bool) error {
+func exactlyOneCredential(key, connStr, token, anonymous, identity bool) error {
 	var given []string
 	for _, c := range []struct {
 		set  bool
 		name string
-	}{{key, "account_key"}, {connStr, "connection_string"}, {token, "sas_token"}, {anonymous, "anonymous"}} {
+	}{{key, "account_key"}, {connStr, "connection_string"}, {token, "sas_token"}, {anonymous, "anonymous"}, {identity, "identity"}} {
 		if c.set {
 			given = append(given, c.name)
 		}
@@ -194,9 +203,9 @@ func exactlyOneCredential(key, connStr, token, anonymous bool) error {
 	case 1:
 		return nil
 	case 0:
-		return errors.New("credential: give one of account_key, connection_string, sas_token or anonymous")
+		return errors.New("credential: give one of account_key, connection_string, sas_token, identity or anonymous")
 	}
-	return fmt.Errorf("credential: give only one of account_key, connection_string, sas_token or anonymous, not %s", strings.Join(given, " and "))
+	return fmt.Errorf("credential: give only one of account_key, connection_string, sas_token, identity or anonymous, not %s", strings.Join(given, " and "))
 }
 
 func (o *origin) setEndpoint(endpoint string) error {
@@ -267,6 +276,27 @@ func (t *Transport) signedOnly() string {
 		}
 	}
 	return ""
+}
+
+// newDelegationSigner signs user-delegation tokens with the keyring's
+// current key; the keyring is set once the transport is provisioned.
+func (t *Transport) newDelegationSigner() (*sas.Signer, error) {
+	resource := sas.ResourceBlob
+	if t.Scope == scopeContainer {
+		resource = sas.ResourceContainer
+	}
+	v := sas.ServiceValues{
+		Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container,
+		CacheControl: t.CacheControl, ContentType: t.ContentType,
+		ContentDisposition: t.ContentDisposition, ContentEncoding: t.ContentEncoding, ContentLanguage: t.ContentLanguage,
+	}
+	keys := func() (*sas.DelegationKey, error) {
+		if t.keyring == nil {
+			return nil, errors.New("no user delegation key yet")
+		}
+		return t.keyring.key()
+	}
+	return sas.NewDelegationSigner(keys, v, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
 }
 
 func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {

@@ -31,6 +31,7 @@ func init() {
 //		connection_string <connection string>
 //		sas_token         <token>
 //		anonymous
+//		identity          <kind> [<args>…]
 //		scope             blob|container
 //		ttl               <duration>
 //		renew_before      <duration>
@@ -130,7 +131,7 @@ func (t *Transport) checkAtAdapt() error {
 		return err
 	}
 	if hasPlaceholder(c.AccountKey, c.ConnectionString, c.SASToken, c.Account, c.Endpoint) {
-		return exactlyOneCredential(c.AccountKey != "", c.ConnectionString != "", c.SASToken != "", c.Anonymous)
+		return exactlyOneCredential(c.AccountKey != "", c.ConnectionString != "", c.SASToken != "", c.Anonymous, c.Identity != nil)
 	}
 	_, err := c.provisionOrigin()
 	return err

@@ -20,6 +20,7 @@ var (
 	metricAuthFailure = metricDesc("upstream_auth_failures_total", "Answers of 401 or 403 from Azure, after any re-signing.")
 	metricFallbacks   = metricDesc("fallbacks_total", "Requests sent to this origin because an earlier origin had no such blob.")
 	metricTokenExpiry = metricDesc("sas_token_expiry_seconds", "Seconds until the configured sas_token expires (negative: expired).")
+	metricKeyFailures = metricDesc("delegation_key_failures_total", "Failed renewals of the identity's user delegation key.")
 )
 
 func metricDesc(name, help string) *prometheus.Desc {
@@ -91,7 +92,7 @@ func unregisterMetrics(t *Transport) {
 // Describe sends the descriptions of every metric.
 func (c *blobCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{metricSignatures, metricCacheHits, metricCacheMisses, metricRenewals,
-		metricAuthFailure, metricFallbacks, metricTokenExpiry} {
+		metricAuthFailure, metricFallbacks, metricTokenExpiry, metricKeyFailures} {
 		ch <- d
 	}
 }
@@ -100,8 +101,9 @@ func (c *blobCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	type labels struct{ account, container string }
 	type sums struct {
-		signatures, hits, misses, renewals, authFailures, fallbacks float64
-		expiry                                                      *time.Time // the soonest sas_token expiry
+		signatures, hits, misses, renewals, authFailures, fallbacks, keyFailures float64
+		expiry                                                                   *time.Time // the soonest sas_token expiry
+		keyrings                                                                 map[*keyring]bool
 	}
 	totals := make(map[labels]*sums)
 	c.mu.Lock()
@@ -124,6 +126,13 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		s.authFailures += float64(t.counters.authFailures.Load())
 		s.fallbacks += float64(t.counters.fallbacks.Load())
+		if k := t.keyring; k != nil && !s.keyrings[k] { // shared by transports: count each once
+			if s.keyrings == nil {
+				s.keyrings = make(map[*keyring]bool)
+			}
+			s.keyrings[k] = true
+			s.keyFailures += float64(k.failures.Load())
+		}
 		if tok := t.origin.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
 			s.expiry = &tok.Expiry
 		}
@@ -136,6 +145,7 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		}{
 			{metricSignatures, s.signatures}, {metricCacheHits, s.hits}, {metricCacheMisses, s.misses},
 			{metricRenewals, s.renewals}, {metricAuthFailure, s.authFailures}, {metricFallbacks, s.fallbacks},
+			{metricKeyFailures, s.keyFailures},
 		} {
 			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, m.value, l.account, l.container)
 		}

@@ -23,7 +23,7 @@ type blobOrigin struct {
 
 // originIdentity are the options that say which account is read and how:
 // a fallback that gives one of them gives its own, and inherits none.
-var originIdentity = []string{"account", "endpoint", "account_key", "connection_string", "sas_token", "anonymous"}
+var originIdentity = []string{"account", "endpoint", "account_key", "connection_string", "sas_token", "anonymous", "identity"}
 
 // unmarshalOption reads an option of an origin block under the cursor.
 func (o *blobOrigin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
@@ -74,7 +74,7 @@ func (o blobOrigin) fallback(segment caddyfile.Segment) (blobOrigin, error) {
 	newIdentity := slices.ContainsFunc(options, func(o string) bool { return slices.Contains(originIdentity, o) })
 	if newIdentity {
 		f.transport.Account, f.transport.Endpoint, f.transport.AccountKey = "", "", ""
-		f.transport.ConnectionString, f.transport.SASToken, f.transport.Anonymous = "", "", false
+		f.transport.ConnectionString, f.transport.SASToken, f.transport.Anonymous, f.transport.Identity = "", "", false, nil
 		// Signed into tokens of the old credential; another may not sign.
 		f.transport.CacheControl, f.transport.ContentType, f.transport.ContentDisposition = "", "", ""
 		f.transport.ContentEncoding, f.transport.ContentLanguage = "", ""

@@ -99,6 +99,11 @@ type Transport struct {
 	// Anonymous reads a public container: nothing is appended.
 	Anonymous bool `json:"anonymous,omitempty"`
 
+	// Identity signs user-delegation tokens with keys obtained through
+	// Microsoft Entra ID: no account key is held. Give account (or an
+	// endpoint that names it).
+	Identity *Identity `json:"identity,omitempty"`
+
 	// Scope is "blob" (default: one sr=b token per blob, least privilege)
 	// or "container" (one sr=c token for the whole container).
 	Scope string `json:"scope,omitempty"`
@@ -139,6 +144,8 @@ type Transport struct {
 	expiryTimers    []*time.Timer
 	counters        *transportCounters // a pointer: Transport values are copied while the Caddyfile is adapted
 	metricsRegistry *prometheus.Registry
+	keyring         *keyring // an identity's user delegation keys
+	keyringName     string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -197,15 +204,29 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if err := t.HTTPTransport.Provision(ctx); err != nil {
 		return fmt.Errorf("http transport: %v", err)
 	}
+	if t.Identity != nil {
+		// Keys are asked for through the same connection settings (TLS
+		// trust, proxy, timeouts) as the blobs.
+		endpoint := o.scheme + "://" + o.host + o.basePath
+		k, name, err := loadKeyring(endpoint, o.account, t.Identity, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
+		if err != nil {
+			return err
+		}
+		t.keyring, t.keyringName = k, name
+	}
 	return nil
 }
 
 // literalSecret names a credential written without a placeholder, or "".
 // Azurite's well-known development key is public.
 func (t *Transport) literalSecret() string {
-	for _, f := range []struct{ name, value string }{
+	fields := []struct{ name, value string }{
 		{"account_key", t.AccountKey}, {"connection_string", t.ConnectionString}, {"sas_token", t.SASToken},
-	} {
+	}
+	if t.Identity != nil {
+		fields = append(fields, struct{ name, value string }{"identity client_secret", t.Identity.ClientSecret})
+	}
+	for _, f := range fields {
 		public := strings.EqualFold(strings.TrimSpace(f.value), "UseDevelopmentStorage=true") || f.value == sas.DevAccountKey
 		if f.value != "" && !hasPlaceholder(f.value) && !public {
 			return f.name
@@ -241,6 +262,12 @@ func (t *Transport) Validate() error {
 	}
 	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
 		return err
+	}
+	if err := t.Identity.validate(); err != nil {
+		return err
+	}
+	if t.Identity != nil && t.Policy != "" {
+		return errors.New("policy: a user-delegation token (identity) cannot name a stored access policy")
 	}
 	if t.Version != "" && !slices.Contains(sas.KnownVersions(), t.Version) {
 		return fmt.Errorf("version %q is not a known Azure Storage service version", t.Version)
@@ -302,6 +329,9 @@ func (t *Transport) warnBeforeExpiry(expiry time.Time) {
 // connections; it also works after a partial Provision.
 func (t *Transport) Cleanup() error {
 	unregisterMetrics(t)
+	if t.keyringName != "" {
+		_, _ = keyrings.Delete(t.keyringName)
+	}
 	for _, timer := range t.expiryTimers {
 		timer.Stop()
 	}

@@ -313,7 +313,7 @@ func TestTransportProvisionErrors(t *testing.T) {
 		tr   Transport
 		want string
 	}{
-		{"no credential", Transport{Endpoint: endpoint}, "credential: give one of account_key, connection_string, sas_token or anonymous"},
+		{"no credential", Transport{Endpoint: endpoint}, "credential: give one of account_key, connection_string, sas_token, identity or anonymous"},
 		{"two credentials", Transport{Endpoint: endpoint, AccountKey: sas.DevAccountKey, Anonymous: true}, "not account_key and anonymous"},
 		{"bad base64", Transport{Endpoint: endpoint, AccountKey: "not base64!"}, "account_key: account key is not valid base64"},
 		{"empty env", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_EMPTY}"}, "account_key: evaluated placeholder {env.AZ_EMPTY} is empty"},

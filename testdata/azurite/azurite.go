@@ -128,6 +128,9 @@ type Server struct {
 	Key string
 	// Port is the TCP port on Host; it is kept across Restart.
 	Port int
+	// CertFile is the PEM certificate an OAuth server serves HTTPS with, for
+	// clients to trust (Caddy: tls_trust_pool file <CertFile>).
+	CertFile string
 
 	bin      string
 	cfg      config
@@ -165,7 +168,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s.scheme = "http"
 	if s.cfg.oauth {
 		certFile, keyFile, pool := makeCertificate(t, t.TempDir())
-		s.scheme, s.pool = "https", pool
+		s.scheme, s.pool, s.CertFile = "https", pool, certFile
 		s.tlsArgs = []string{"--cert", certFile, "--key", keyFile, "--oauth", "basic"}
 	}
 	// Registered after the temporary directories, so it runs before they are

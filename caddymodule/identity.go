@@ -1,0 +1,178 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// Kinds of Microsoft Entra ID credential an identity can be.
+const (
+	identityDefault           = "default"
+	identityManaged           = "managed"
+	identityWorkload          = "workload"
+	identityClientSecret      = "client_secret"
+	identityClientCertificate = "client_certificate"
+	identityAzureCLI          = "azure_cli"
+)
+
+// Identity signs in to Microsoft Entra ID to get user delegation keys, so
+// that tokens are signed without an account key. The identity needs the
+// roles Storage Blob Delegator and Storage Blob Data Reader on the account
+// (or container). Tokens come from the Azure SDK's azidentity.
+type Identity struct {
+	// Kind is default (Azure's usual chain: environment, workload identity,
+	// managed identity, Azure CLI …), managed, workload, client_secret,
+	// client_certificate or azure_cli.
+	Kind string `json:"kind,omitempty"`
+
+	// ClientID picks a user-assigned managed identity, or names the app
+	// registration (client_secret, client_certificate; workload defaults to
+	// AZURE_CLIENT_ID).
+	ClientID string `json:"client_id,omitempty"`
+
+	// TenantID is the app registration's tenant (client_secret,
+	// client_certificate; workload defaults to AZURE_TENANT_ID).
+	TenantID string `json:"tenant_id,omitempty"`
+
+	// ClientSecret is the app registration's secret; write it as
+	// {env.VAR} or {file.path}.
+	ClientSecret string `json:"client_secret,omitempty"`
+
+	// CertificateFile is a PEM or PKCS#12 file holding the app
+	// registration's certificate and its unencrypted private key.
+	CertificateFile string `json:"certificate_file,omitempty"`
+
+	// TokenFile is workload identity's federated token file. Default:
+	// AZURE_FEDERATED_TOKEN_FILE, as AKS sets it.
+	TokenFile string `json:"token_file,omitempty"`
+
+	// KeyLifetime is how long each user delegation key lives (Azure allows
+	// 7 days at most); it is renewed when a quarter of it is left. Default:
+	// 1 day.
+	KeyLifetime caddy.Duration `json:"key_lifetime,omitempty"`
+}
+
+// unmarshalIdentity reads `identity <kind> [<args>…]`:
+//
+//	identity default
+//	identity managed [<client_id>]
+//	identity workload [<client_id> [<tenant_id> [<token_file>]]]
+//	identity client_secret <tenant_id> <client_id> <secret>
+//	identity client_certificate <tenant_id> <client_id> <certificate_file>
+//	identity azure_cli [<tenant_id>]
+//
+// and, in a block after it, key_lifetime <duration>.
+func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	id := &Identity{Kind: args[0]}
+	fields := map[string][]*string{
+		identityDefault:           nil,
+		identityManaged:           {&id.ClientID},
+		identityWorkload:          {&id.ClientID, &id.TenantID, &id.TokenFile},
+		identityClientSecret:      {&id.TenantID, &id.ClientID, &id.ClientSecret},
+		identityClientCertificate: {&id.TenantID, &id.ClientID, &id.CertificateFile},
+		identityAzureCLI:          {&id.TenantID},
+	}
+	into, ok := fields[id.Kind]
+	if !ok {
+		return nil, d.Errf("identity %q is not default, managed, workload, client_secret, client_certificate or azure_cli", id.Kind)
+	}
+	required := map[string]int{identityClientSecret: 3, identityClientCertificate: 3}[id.Kind]
+	if len(args)-1 > len(into) || len(args)-1 < required {
+		return nil, d.ArgErr()
+	}
+	for i, value := range args[1:] {
+		*into[i] = value
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() != "key_lifetime" {
+			return nil, d.Errf("unrecognized identity option %q", d.Val())
+		}
+		var value string
+		if !d.AllArgs(&value) {
+			return nil, d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(value)
+		if err != nil {
+			return nil, d.Errf("key_lifetime: %v", err)
+		}
+		id.KeyLifetime = caddy.Duration(dur)
+	}
+	return id, nil
+}
+
+// validate checks what needs no resolving; a nil identity is valid.
+func (id *Identity) validate() error {
+	switch {
+	case id == nil:
+		return nil
+	case id.Kind == identityClientSecret && (id.TenantID == "" || id.ClientID == "" || id.ClientSecret == ""):
+		return errors.New("identity client_secret needs tenant_id, client_id and client_secret")
+	case id.Kind == identityClientCertificate && (id.TenantID == "" || id.ClientID == "" || id.CertificateFile == ""):
+		return errors.New("identity client_certificate needs tenant_id, client_id and certificate_file")
+	case id.KeyLifetime < 0 || time.Duration(id.KeyLifetime) > maxKeyLifetime:
+		return fmt.Errorf("identity key_lifetime %s must be positive and at most 7 days", time.Duration(id.KeyLifetime))
+	}
+	switch id.Kind {
+	case identityDefault, identityManaged, identityWorkload, identityClientSecret, identityClientCertificate, identityAzureCLI:
+		return nil
+	}
+	return fmt.Errorf("identity %q is not default, managed, workload, client_secret, client_certificate or azure_cli", id.Kind)
+}
+
+// tokenCredential resolves the identity's placeholders and makes the
+// azidentity credential. Errors name the field, never a secret.
+func (id *Identity) tokenCredential() (azcore.TokenCredential, error) {
+	secret, err := resolveSecret("identity client_secret", id.ClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	var cred azcore.TokenCredential
+	switch id.Kind {
+	case identityDefault:
+		cred, err = azidentity.NewDefaultAzureCredential(nil)
+	case identityManaged:
+		opts := &azidentity.ManagedIdentityCredentialOptions{}
+		if id.ClientID != "" {
+			opts.ID = azidentity.ClientID(id.ClientID)
+		}
+		cred, err = azidentity.NewManagedIdentityCredential(opts)
+	case identityWorkload:
+		cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+			ClientID: id.ClientID, TenantID: id.TenantID, TokenFilePath: id.TokenFile})
+	case identityClientSecret:
+		if secret == "" {
+			return nil, errors.New("identity client_secret: the secret is empty")
+		}
+		cred, err = azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, secret, nil)
+	case identityClientCertificate:
+		pem, readErr := os.ReadFile(id.CertificateFile)
+		if readErr != nil {
+			return nil, fmt.Errorf("identity certificate_file: %v", readErr)
+		}
+		certs, key, parseErr := azidentity.ParseCertificates(pem, nil)
+		if parseErr != nil {
+			return nil, errors.New("identity certificate_file: no certificate with an unencrypted private key in it")
+		}
+		cred, err = azidentity.NewClientCertificateCredential(id.TenantID, id.ClientID, certs, key, nil)
+	case identityAzureCLI:
+		cred, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: id.TenantID})
+	default:
+		return nil, fmt.Errorf("identity %q is not default, managed, workload, client_secret, client_certificate or azure_cli", id.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %v", id.Kind, err)
+	}
+	return cred, nil
+}

@@ -1,0 +1,122 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+)
+
+const (
+	identityTenant   = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	identityObjectID = "0b1d7f6e-aaaa-bbbb-cccc-111122223333"
+)
+
+// managedIdentityEndpoint stands in for the managed-identity endpoint of
+// App Service and Azure Functions, which azidentity uses when
+// IDENTITY_ENDPOINT and IDENTITY_HEADER are set: it checks the secret
+// header and the resource, and answers with an access token for Blob
+// Storage in the shape Microsoft documents.
+func managedIdentityEndpoint(t *testing.T, tenant string) (calls *atomic.Int64) {
+	calls = new(atomic.Int64)
+	const secret = "identity-header-secret-for-tests"
+	addSecret("the identity header", secret)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.Header.Get("X-IDENTITY-HEADER") != secret || r.URL.Query().Get("resource") != "https://storage.azure.com" {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_request"}`)
+			return
+		}
+		expiry := time.Now().Add(time.Hour)
+		token := azurite.BearerToken(tenant, identityObjectID, time.Now().Add(-time.Minute), expiry)
+		addSecret("an Entra ID access token", token[len(token)-40:])
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"access_token": token, "expires_on": strconv.FormatInt(expiry.Unix(), 10),
+			"resource": "https://storage.azure.com", "token_type": "Bearer", "client_id": identityObjectID,
+		})
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("IDENTITY_ENDPOINT", srv.URL)
+	t.Setenv("IDENTITY_HEADER", secret)
+	return calls
+}
+
+// TestIdentityAgainstAzurite signs with a managed identity instead of an
+// account key: Caddy gets an Entra ID token from a managed-identity
+// endpoint, a user delegation key from Azurite (OAuth, over HTTPS), and
+// reads a private blob with user-delegation tokens in both scopes.
+func TestIdentityAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t, azurite.OAuth())
+	az.CreateContainer(t, "photos", false)
+	data := bytes.Repeat([]byte("KEYLESS"), 1000)
+	az.Upload(t, "photos", "cat.jpg", data, "image/jpeg")
+	calls := managedIdentityEndpoint(t, identityTenant)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+
+	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob /b/* {
+		strip_prefix /b
+		endpoint %[1]s
+		container photos
+		identity managed
+		tls_trust_pool file %[2]s
+	}
+	azure_blob /c/* {
+		strip_prefix /c
+		endpoint %[1]s
+		container photos
+		identity managed
+		scope container
+		tls_trust_pool file %[2]s
+	}
+}`, az.Endpoint, az.CertFile))
+
+	for _, path := range []string{"/b/cat.jpg", "/c/cat.jpg", "/b/cat.jpg"} {
+		resp, body := fetch(t, tester, http.MethodGet, path)
+		if resp.StatusCode != 200 || !bytes.Equal(body, data) {
+			t.Errorf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
+		}
+	}
+	if resp, _ := fetch(t, tester, http.MethodGet, "/b/missing.jpg"); resp.StatusCode != 404 {
+		t.Errorf("missing blob: %d", resp.StatusCode)
+	}
+	// One keyring serves both routes: one token, one key.
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the managed-identity endpoint was asked %d times, want once", n)
+	}
+	logs, _ := os.ReadFile(logFile)
+	if bytes.Contains(logs, []byte(`"level":"error"`)) {
+		t.Errorf("errors in the log:\n%s", lastLogLines(logs, 5))
+	}
+	if v, ok := metricValue(scrapeMetrics(t), "caddy_azure_blob_delegation_key_failures_total", `account="devstoreaccount1",container="photos"`); !ok || v != 0 {
+		t.Errorf("delegation_key_failures_total = %v (found: %v), want 0", v, ok)
+	}
+
+	// An identity Entra ID refuses stops a config from loading, saying why.
+	t.Setenv("IDENTITY_HEADER", "wrong")
+	err := loadConfig(caddyGlobals + fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob {
+		endpoint %s
+		container photos
+		identity managed 11111111-2222-3333-4444-555555555555
+		tls_trust_pool file %s
+	}
+}`, az.Endpoint, az.CertFile))
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("identity managed: getting a user delegation key: signing in to Microsoft Entra ID")) {
+		t.Errorf("a refused identity: %v", err)
+	}
+	figure(t, "managed identity: Entra ID token asked %d time(s); user-delegation reads from Azurite over HTTPS in blob and container scope", calls.Load())
+}

@@ -1,0 +1,203 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// keyrings holds one keyring per endpoint, account and identity, shared by
+// every transport that uses them and kept across config reloads: a reload
+// reuses the key it holds instead of asking Azure again.
+var keyrings = caddy.NewUsagePool()
+
+// Bounds of the keyring's work.
+const (
+	storageScope       = "https://storage.azure.com/.default"
+	defaultKeyLifetime = 24 * time.Hour
+	maxKeyLifetime     = 7 * 24 * time.Hour // Azure's limit
+	keyClockSkew       = 5 * time.Minute    // the key starts this much in the past
+	keyRequestTimeout  = 30 * time.Second
+	maxRetryWait       = time.Minute
+)
+
+// keyring keeps a valid user delegation key: fetched at start, renewed in
+// the background (one request) once a quarter of its life is left, and
+// retried with backoff when that fails, while the key it holds serves on.
+type keyring struct {
+	cred     azcore.TokenCredential
+	client   *http.Client
+	endpoint string // the blob endpoint, no trailing slash
+	account  string
+	lifetime time.Duration
+	logger   *zap.Logger
+
+	current  atomic.Pointer[sas.DelegationKey]
+	fetches  atomic.Uint64
+	failures atomic.Uint64
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// keyringID names a keyring by everything that makes its keys, hashed so
+// that no secret is kept as a map key.
+func keyringID(endpoint, account string, id *Identity) string {
+	raw, _ := json.Marshal(struct {
+		Endpoint, Account string
+		Identity          *Identity
+	}{endpoint, account, id})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// loadKeyring returns the shared keyring for endpoint, account and id,
+// starting one (with a first key, or a clear error) when there is none.
+// Release it with keyrings.Delete(name).
+func loadKeyring(endpoint, account string, id *Identity, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
+	name := keyringID(endpoint, account, id)
+	val, _, err := keyrings.LoadOrNew(name, func() (caddy.Destructor, error) {
+		cred, err := id.tokenCredential()
+		if err != nil {
+			return nil, err
+		}
+		lifetime := time.Duration(id.KeyLifetime)
+		if lifetime == 0 {
+			lifetime = defaultKeyLifetime
+		}
+		k, err := startKeyring(cred, client, endpoint, account, lifetime, logger)
+		if err != nil {
+			return nil, fmt.Errorf("identity %s: getting a user delegation key: %w", id.Kind, err)
+		}
+		return k, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return val.(*keyring), name, nil
+}
+
+// startKeyring fetches a first key and starts renewing it.
+func startKeyring(cred azcore.TokenCredential, client *http.Client, endpoint, account string, lifetime time.Duration, logger *zap.Logger) (*keyring, error) {
+	k := &keyring{cred: cred, client: client, endpoint: endpoint, account: account, lifetime: lifetime,
+		logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), keyRequestTimeout)
+	defer cancel()
+	first, err := k.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k.current.Store(first)
+	go k.renew()
+	return k, nil
+}
+
+// key is the key to sign with now; it fails once the key has expired and
+// no renewal has succeeded.
+func (k *keyring) key() (*sas.DelegationKey, error) {
+	d := k.current.Load()
+	if !time.Now().Before(d.Expiry()) {
+		return nil, errors.New("the user delegation key has expired and could not be renewed; see the log")
+	}
+	return d, nil
+}
+
+// renew replaces the key when a quarter of its life is left, retrying with
+// backoff until it succeeds or the keyring is destructed.
+func (k *keyring) renew() {
+	defer close(k.done)
+	for {
+		d := k.current.Load()
+		wait := time.Until(d.Expiry().Add(-k.lifetime / 4))
+		if !k.sleep(wait) {
+			return
+		}
+		for retry := time.Second; ; retry = min(2*retry, maxRetryWait) {
+			ctx, cancel := context.WithTimeout(context.Background(), keyRequestTimeout)
+			next, err := k.fetch(ctx)
+			cancel()
+			if err == nil {
+				k.current.Store(next)
+				break
+			}
+			k.failures.Add(1)
+			k.logger.Error("renewing the user delegation key failed; the current one serves until it expires",
+				zap.String("account", k.account), zap.Time("key_expiry", d.Expiry()), zap.Duration("retry_in", retry), zap.Error(err))
+			if !k.sleep(retry) {
+				return
+			}
+		}
+	}
+}
+
+// sleep waits d, or reports false when the keyring is destructed.
+func (k *keyring) sleep(d time.Duration) bool {
+	timer := time.NewTimer(max(d, 0))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-k.stop:
+		return false
+	}
+}
+
+// fetch signs in and asks Azure for a key valid from a little before now
+// for the keyring's lifetime. Its errors carry no token or key.
+func (k *keyring) fetch(ctx context.Context) (*sas.DelegationKey, error) {
+	k.fetches.Add(1)
+	tok, err := k.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{storageScope}})
+	if err != nil {
+		return nil, fmt.Errorf("signing in to Microsoft Entra ID: %v", err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	body := sas.UserDelegationKeyRequest(now.Add(-keyClockSkew), now.Add(min(k.lifetime, maxKeyLifetime)), "")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.endpoint+"/?restype=service&comp=userdelegationkey", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("x-ms-version", sas.DefaultVersion)
+	req.Header.Set("Content-Type", "application/xml")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("Get User Delegation Key: %v", err) // the URL holds no secret
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("Get User Delegation Key: reading the answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("Get User Delegation Key: %d %s (the identity needs the Storage Blob Delegator role)",
+			resp.StatusCode, resp.Header.Get("x-ms-error-code"))
+	}
+	udk, err := sas.ParseUserDelegationKey(answer)
+	if err != nil {
+		return nil, err
+	}
+	return sas.NewDelegationKey(k.account, udk)
+}
+
+// Destruct stops the renewal; the usage pool calls it when the last
+// transport using the keyring is cleaned up.
+func (k *keyring) Destruct() error {
+	close(k.stop)
+	<-k.done
+	return nil
+}
