@@ -120,3 +120,75 @@ http://localhost:9080 {
 	}
 	figure(t, "managed identity: Entra ID token asked %d time(s); user-delegation reads from Azurite over HTTPS in blob and container scope", calls.Load())
 }
+
+// TestIdentityKindsAgainstAzurite reads through Azurite with the Azure CLI
+// (an `az` on PATH that prints a token as `az account get-access-token`
+// does) and with Azure's default chain (which finds the managed-identity
+// endpoint), and shows a reload keeps the key it holds.
+func TestIdentityKindsAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t, azurite.OAuth())
+	az.CreateContainer(t, "photos", false)
+	data := []byte("VIA AZ CLI AND THE DEFAULT CHAIN")
+	az.Upload(t, "photos", "a.txt", data, "text/plain")
+	managedCalls := managedIdentityEndpoint(t, identityTenant)
+
+	bin := t.TempDir()
+	token := azurite.BearerToken(identityTenant, identityObjectID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	addSecret("the Azure CLI's token", token[len(token)-40:])
+	cliCalls := filepath.Join(t.TempDir(), "az-calls")
+	script := fmt.Sprintf("#!/bin/sh\necho called >> %s\ncase \"$*\" in\n*get-access-token*) printf '{\"accessToken\":\"%s\",\"expires_on\":%d,\"tokenType\":\"Bearer\"}\\n' ;;\n*) exit 1 ;;\nesac\n",
+		cliCalls, token, time.Now().Add(time.Hour).Unix())
+	if err := os.WriteFile(filepath.Join(bin, "az"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	for _, unset := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME"} {
+		t.Setenv(unset, "")
+		os.Unsetenv(unset)
+	}
+
+	config := func(extra string) string {
+		return caddyGlobals + fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob /cli/* {
+		strip_prefix /cli
+		endpoint %[1]s
+		container photos
+		identity azure_cli
+		tls_trust_pool file %[2]s
+	}
+	azure_blob /default/* {
+		strip_prefix /default
+		endpoint %[1]s
+		container photos
+		identity default
+		tls_trust_pool file %[2]s
+	}
+	%[3]s
+}`, az.Endpoint, az.CertFile, extra)
+	}
+	tester := startCaddy(t, config(""))
+	check := func() {
+		t.Helper()
+		for _, path := range []string{"/cli/a.txt", "/default/a.txt"} {
+			if resp, body := fetch(t, tester, http.MethodGet, path); resp.StatusCode != 200 || !bytes.Equal(body, data) {
+				t.Errorf("GET %s: %d %q", path, resp.StatusCode, body)
+			}
+		}
+	}
+	check()
+	calls, _ := os.ReadFile(cliCalls)
+	if n := bytes.Count(calls, []byte("called")); n != 1 || managedCalls.Load() != 1 {
+		t.Errorf("az ran %d times and the managed-identity endpoint was asked %d times; want once each", n, managedCalls.Load())
+	}
+	// A reload keeps the keys: no new sign-in, no new key.
+	if err := loadConfig(config("respond /health 200")); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	calls, _ = os.ReadFile(cliCalls)
+	if n := bytes.Count(calls, []byte("called")); n != 1 || managedCalls.Load() != 1 {
+		t.Errorf("after a reload az ran %d times and the endpoint was asked %d times; want no new sign-in", n, managedCalls.Load())
+	}
+	figure(t, "azure_cli and default identities read from Azurite; a reload signed in again 0 times")
+}
