@@ -3,10 +3,12 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/caddyserver/caddy/v2"
@@ -47,12 +49,19 @@ type Identity struct {
 	ClientSecret string `json:"client_secret,omitempty"`
 
 	// CertificateFile is a PEM or PKCS#12 file holding the app
-	// registration's certificate and its unencrypted private key.
+	// registration's certificate and its unencrypted RSA private key.
 	CertificateFile string `json:"certificate_file,omitempty"`
 
 	// TokenFile is workload identity's federated token file. Default:
 	// AZURE_FEDERATED_TOKEN_FILE, as AKS sets it.
 	TokenFile string `json:"token_file,omitempty"`
+
+	// AuthorityHost is the Entra ID (or AD FS) authority of a sovereign,
+	// private or disconnected cloud, e.g. https://login.microsoftonline.us/.
+	// Sign-in then skips instance discovery and trusts what the transport
+	// trusts (tls_trust_pool), as such clouds share a private CA. Default:
+	// AZURE_AUTHORITY_HOST, or Azure's public cloud.
+	AuthorityHost string `json:"authority_host,omitempty"`
 
 	// KeyLifetime is how long each user delegation key lives (Azure allows
 	// 7 days at most); it is renewed when a quarter of it is left. Default:
@@ -69,7 +78,7 @@ type Identity struct {
 //	identity client_certificate <tenant_id> <client_id> <certificate_file>
 //	identity azure_cli [<tenant_id>]
 //
-// and, in a block after it, key_lifetime <duration>.
+// and, in a block after it, key_lifetime <duration> and authority_host <url>.
 func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
@@ -96,18 +105,23 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 		*into[i] = value
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if d.Val() != "key_lifetime" {
-			return nil, d.Errf("unrecognized identity option %q", d.Val())
-		}
+		option := d.Val()
 		var value string
 		if !d.AllArgs(&value) {
 			return nil, d.ArgErr()
 		}
-		dur, err := caddy.ParseDuration(value)
-		if err != nil {
-			return nil, d.Errf("key_lifetime: %v", err)
+		switch option {
+		case "key_lifetime":
+			dur, err := caddy.ParseDuration(value)
+			if err != nil {
+				return nil, d.Errf("key_lifetime: %v", err)
+			}
+			id.KeyLifetime = caddy.Duration(dur)
+		case "authority_host":
+			id.AuthorityHost = value
+		default:
+			return nil, d.Errf("unrecognized identity option %q", option)
 		}
-		id.KeyLifetime = caddy.Duration(dur)
 	}
 	return id, nil
 }
@@ -132,30 +146,38 @@ func (id *Identity) validate() error {
 }
 
 // tokenCredential resolves the identity's placeholders and makes the
-// azidentity credential. Errors name the field, never a secret.
-func (id *Identity) tokenCredential() (azcore.TokenCredential, error) {
+// azidentity credential; client carries sign-in to a custom authority.
+// Errors name the field, never a secret.
+func (id *Identity) tokenCredential(client *http.Client) (azcore.TokenCredential, error) {
 	secret, err := resolveSecret("identity client_secret", id.ClientSecret)
 	if err != nil {
 		return nil, err
 	}
+	var opts azcore.ClientOptions
+	custom := id.AuthorityHost != ""
+	if custom {
+		opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: id.AuthorityHost}
+		opts.Transport = client
+	}
 	var cred azcore.TokenCredential
 	switch id.Kind {
 	case identityDefault:
-		cred, err = azidentity.NewDefaultAzureCredential(nil)
+		cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: custom})
 	case identityManaged:
-		opts := &azidentity.ManagedIdentityCredentialOptions{}
+		mi := &azidentity.ManagedIdentityCredentialOptions{}
 		if id.ClientID != "" {
-			opts.ID = azidentity.ClientID(id.ClientID)
+			mi.ID = azidentity.ClientID(id.ClientID)
 		}
-		cred, err = azidentity.NewManagedIdentityCredential(opts)
+		cred, err = azidentity.NewManagedIdentityCredential(mi)
 	case identityWorkload:
-		cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientID: id.ClientID, TenantID: id.TenantID, TokenFilePath: id.TokenFile})
+		cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: opts,
+			ClientID: id.ClientID, TenantID: id.TenantID, TokenFilePath: id.TokenFile, DisableInstanceDiscovery: custom})
 	case identityClientSecret:
 		if secret == "" {
 			return nil, errors.New("identity client_secret: the secret is empty")
 		}
-		cred, err = azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, secret, nil)
+		cred, err = azidentity.NewClientSecretCredential(id.TenantID, id.ClientID, secret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: custom})
 	case identityClientCertificate:
 		pem, readErr := os.ReadFile(id.CertificateFile)
 		if readErr != nil {
@@ -163,9 +185,10 @@ func (id *Identity) tokenCredential() (azcore.TokenCredential, error) {
 		}
 		certs, key, parseErr := azidentity.ParseCertificates(pem, nil)
 		if parseErr != nil {
-			return nil, errors.New("identity certificate_file: no certificate with an unencrypted private key in it")
+			return nil, errors.New("identity certificate_file: no certificate with an unencrypted RSA private key in it (PEM or PKCS#12)")
 		}
-		cred, err = azidentity.NewClientCertificateCredential(id.TenantID, id.ClientID, certs, key, nil)
+		cred, err = azidentity.NewClientCertificateCredential(id.TenantID, id.ClientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: custom})
 	case identityAzureCLI:
 		cred, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: id.TenantID})
 	default:

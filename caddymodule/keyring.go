@@ -72,7 +72,7 @@ func keyringID(endpoint, account string, id *Identity) string {
 func loadKeyring(endpoint, account string, id *Identity, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
 	name := keyringID(endpoint, account, id)
 	val, _, err := keyrings.LoadOrNew(name, func() (caddy.Destructor, error) {
-		cred, err := id.tokenCredential()
+		cred, err := id.tokenCredential(client)
 		if err != nil {
 			return nil, err
 		}

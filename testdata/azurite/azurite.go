@@ -131,6 +131,9 @@ type Server struct {
 	// CertFile is the PEM certificate an OAuth server serves HTTPS with, for
 	// clients to trust (Caddy: tls_trust_pool file <CertFile>).
 	CertFile string
+	// KeyFile is CertFile's private key, for a test server that must be
+	// trusted the same way (a stand-in for Entra ID, say).
+	KeyFile string
 
 	bin      string
 	cfg      config
@@ -168,7 +171,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s.scheme = "http"
 	if s.cfg.oauth {
 		certFile, keyFile, pool := makeCertificate(t, t.TempDir())
-		s.scheme, s.pool, s.CertFile = "https", pool, certFile
+		s.scheme, s.pool, s.CertFile, s.KeyFile = "https", pool, certFile, keyFile
 		s.tlsArgs = []string{"--cert", certFile, "--key", keyFile, "--oauth", "basic"}
 	}
 	// Registered after the temporary directories, so it runs before they are
