@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -51,26 +52,46 @@ type keyring struct {
 	current  atomic.Pointer[sas.DelegationKey]
 	fetches  atomic.Uint64
 	failures atomic.Uint64
+	ctx      context.Context // cancelled by Destruct: no fetch outlives the keyring
+	cancel   context.CancelFunc
 	stop     chan struct{}
 	done     chan struct{}
 }
 
-// keyringID names a keyring by everything that makes its keys, hashed so
-// that no secret is kept as a map key.
-func keyringID(endpoint, account string, id *Identity) string {
+// keyringID names a keyring by everything that makes its keys: the
+// endpoint, the account, the identity with its secret and certificate as
+// they are now (a rotated secret behind the same placeholder is another
+// keyring), and the connection settings (connection is the http
+// transport's JSON). It is a hash, so no secret is kept as a map key.
+func keyringID(endpoint, account string, id *Identity, connection []byte) (string, error) {
+	secret, err := resolveSecret("identity client_secret", id.ClientSecret)
+	if err != nil {
+		return "", err
+	}
+	var certificate []byte
+	if id.CertificateFile != "" {
+		if certificate, err = os.ReadFile(id.CertificateFile); err != nil {
+			return "", fmt.Errorf("identity certificate_file: %v", err)
+		}
+	}
+	h := sha256.New()
 	raw, _ := json.Marshal(struct {
-		Endpoint, Account string
-		Identity          *Identity
-	}{endpoint, account, id})
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
+		Endpoint, Account, Secret string
+		Identity                  *Identity
+		Certificate, Connection   []byte
+	}{endpoint, account, secret, id, certificate, connection})
+	h.Write(raw)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // loadKeyring returns the shared keyring for endpoint, account and id,
 // starting one (with a first key, or a clear error) when there is none.
 // Release it with keyrings.Delete(name).
-func loadKeyring(endpoint, account string, id *Identity, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
-	name := keyringID(endpoint, account, id)
+func loadKeyring(endpoint, account string, id *Identity, connection []byte, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
+	name, err := keyringID(endpoint, account, id, connection)
+	if err != nil {
+		return nil, "", err
+	}
 	val, _, err := keyrings.LoadOrNew(name, func() (caddy.Destructor, error) {
 		cred, err := id.tokenCredential(client)
 		if err != nil {
@@ -96,10 +117,12 @@ func loadKeyring(endpoint, account string, id *Identity, client *http.Client, lo
 func startKeyring(cred azcore.TokenCredential, client *http.Client, endpoint, account string, lifetime time.Duration, logger *zap.Logger) (*keyring, error) {
 	k := &keyring{cred: cred, client: client, endpoint: endpoint, account: account, lifetime: lifetime,
 		logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
-	ctx, cancel := context.WithTimeout(context.Background(), keyRequestTimeout)
+	k.ctx, k.cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
 	defer cancel()
 	first, err := k.fetch(ctx)
 	if err != nil {
+		k.cancel()
 		return nil, err
 	}
 	k.current.Store(first)
@@ -128,7 +151,7 @@ func (k *keyring) renew() {
 			return
 		}
 		for retry := time.Second; ; retry = min(2*retry, maxRetryWait) {
-			ctx, cancel := context.WithTimeout(context.Background(), keyRequestTimeout)
+			ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
 			next, err := k.fetch(ctx)
 			cancel()
 			if err == nil {
@@ -197,6 +220,7 @@ func (k *keyring) fetch(ctx context.Context) (*sas.DelegationKey, error) {
 // Destruct stops the renewal; the usage pool calls it when the last
 // transport using the keyring is cleaned up.
 func (k *keyring) Destruct() error {
+	k.cancel()
 	close(k.stop)
 	<-k.done
 	return nil

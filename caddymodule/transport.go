@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -208,7 +209,8 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		// Keys are asked for through the same connection settings (TLS
 		// trust, proxy, timeouts) as the blobs.
 		endpoint := o.scheme + "://" + o.host + o.basePath
-		k, name, err := loadKeyring(endpoint, o.account, t.Identity, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
+		connection, _ := json.Marshal(t.HTTPTransport)
+		k, name, err := loadKeyring(endpoint, o.account, t.Identity, connection, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
 		if err != nil {
 			return err
 		}
