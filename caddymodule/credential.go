@@ -22,9 +22,12 @@ type credential interface {
 	refused(container, blob string) bool
 }
 
-// signingCredential signs service SAS tokens with the account key and
-// caches them.
-type signingCredential struct{ signer *sas.Signer }
+// signingCredential signs service SAS tokens with the account key, or a
+// user delegation key, and caches them.
+type signingCredential struct {
+	signer    *sas.Signer
+	onRefused func() // an identity's keyring asks for a new key
+}
 
 func (c signingCredential) query(container, blob string) (string, error) {
 	q, err := c.signer.TokenFor(container, blob)
@@ -33,6 +36,9 @@ func (c signingCredential) query(container, blob string) (string, error) {
 
 func (c signingCredential) refused(container, blob string) bool {
 	c.signer.InvalidateFor(container, blob)
+	if c.onRefused != nil {
+		c.onRefused()
+	}
 	return true
 }
 
@@ -164,17 +170,24 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 		if o.account == "" {
 			return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
 		}
+		if !strings.EqualFold(o.scheme, "https") {
+			return nil, errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
+		}
 		signer, err := t.newDelegationSigner()
 		if err != nil {
 			return nil, err
 		}
-		o.cred = signingCredential{signer}
+		o.cred = signingCredential{signer: signer, onRefused: func() {
+			if t.keyring != nil {
+				t.keyring.refresh()
+			}
+		}}
 	case sharedKey != nil:
 		signer, err := t.newSigner(sharedKey)
 		if err != nil {
 			return nil, err
 		}
-		o.cred = signingCredential{signer}
+		o.cred = signingCredential{signer: signer}
 	case t.signedOnly() != "":
 		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
 			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())

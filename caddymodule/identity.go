@@ -135,6 +135,9 @@ func (id *Identity) validate() error {
 		return errors.New("identity client_secret needs tenant_id, client_id and client_secret")
 	case id.Kind == identityClientCertificate && (id.TenantID == "" || id.ClientID == "" || id.CertificateFile == ""):
 		return errors.New("identity client_certificate needs tenant_id, client_id and certificate_file")
+	case id.AuthorityHost != "" && (id.Kind == identityManaged || id.Kind == identityAzureCLI):
+		return fmt.Errorf("identity %s: authority_host does not apply (the %s signs in on its own)", id.Kind,
+			map[string]string{identityManaged: "managed-identity endpoint", identityAzureCLI: "Azure CLI"}[id.Kind])
 	case id.KeyLifetime < 0 || time.Duration(id.KeyLifetime) > maxKeyLifetime:
 		return fmt.Errorf("identity key_lifetime %s must be positive and at most 7 days", time.Duration(id.KeyLifetime))
 	}
@@ -154,7 +157,7 @@ func (id *Identity) tokenCredential(client *http.Client) (azcore.TokenCredential
 		return nil, err
 	}
 	var opts azcore.ClientOptions
-	custom := id.AuthorityHost != ""
+	custom := id.AuthorityHost != "" || os.Getenv("AZURE_AUTHORITY_HOST") != ""
 	if custom {
 		opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: id.AuthorityHost}
 		opts.Transport = client

@@ -107,6 +107,9 @@ http://localhost:9080 {
 	if n := calls.Load(); n > 1 {
 		t.Errorf("the managed-identity endpoint was asked %d times, want at most once", n)
 	}
+	if n := strings.Count(az.Output(1000), "comp=userdelegationkey"); n != 1 {
+		t.Errorf("Azurite was asked for %d user delegation keys, want one for both routes", n)
+	}
 	logs, _ := os.ReadFile(logFile)
 	if bytes.Contains(logs, []byte(`"level":"error"`)) {
 		t.Errorf("errors in the log:\n%s", lastLogLines(logs, 5))
@@ -204,6 +207,9 @@ http://localhost:9080 {
 	calls, _ = os.ReadFile(cliCalls)
 	if n := bytes.Count(calls, []byte("called")); n != 1 || managedCalls.Load() != before {
 		t.Errorf("after a reload az ran %d times and the endpoint was asked %d more times; want no new sign-in", n, managedCalls.Load()-before)
+	}
+	if n := strings.Count(az.Output(1000), "comp=userdelegationkey"); n != 2 {
+		t.Errorf("Azurite was asked for %d user delegation keys across the reload, want one per identity", n)
 	}
 	figure(t, "azure_cli and default identities read from Azurite; a reload signed in again 0 times")
 }

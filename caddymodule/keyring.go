@@ -36,6 +36,7 @@ const (
 	keyClockSkew       = 5 * time.Minute    // the key starts this much in the past
 	keyRequestTimeout  = 30 * time.Second
 	maxRetryWait       = time.Minute
+	minRefreshInterval = time.Minute
 )
 
 // keyring keeps a valid user delegation key: fetched at start, renewed in
@@ -43,11 +44,14 @@ const (
 // retried with backoff when that fails, while the key it holds serves on.
 type keyring struct {
 	cred     azcore.TokenCredential
-	client   *http.Client
 	endpoint string // the blob endpoint, no trailing slash
 	account  string
 	lifetime time.Duration
-	logger   *zap.Logger
+	// The newest config's: a reload may close the old one's log writer.
+	client atomic.Pointer[http.Client]
+	logger atomic.Pointer[zap.Logger]
+	wake   chan struct{} // a refused token asks for a new key at once
+	last   atomic.Int64  // unix nanoseconds of the last fetch, to rate-limit wakes
 
 	current  atomic.Pointer[sas.DelegationKey]
 	fetches  atomic.Uint64
@@ -92,7 +96,7 @@ func loadKeyring(endpoint, account string, id *Identity, connection []byte, clie
 	if err != nil {
 		return nil, "", err
 	}
-	val, _, err := keyrings.LoadOrNew(name, func() (caddy.Destructor, error) {
+	val, loaded, err := keyrings.LoadOrNew(name, func() (caddy.Destructor, error) {
 		cred, err := id.tokenCredential(client)
 		if err != nil {
 			return nil, err
@@ -110,13 +114,20 @@ func loadKeyring(endpoint, account string, id *Identity, connection []byte, clie
 	if err != nil {
 		return nil, "", err
 	}
-	return val.(*keyring), name, nil
+	k := val.(*keyring)
+	if loaded {
+		k.client.Store(client)
+		k.logger.Store(logger)
+	}
+	return k, name, nil
 }
 
 // startKeyring fetches a first key and starts renewing it.
 func startKeyring(cred azcore.TokenCredential, client *http.Client, endpoint, account string, lifetime time.Duration, logger *zap.Logger) (*keyring, error) {
-	k := &keyring{cred: cred, client: client, endpoint: endpoint, account: account, lifetime: lifetime,
-		logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	k := &keyring{cred: cred, endpoint: endpoint, account: account, lifetime: lifetime,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	k.client.Store(client)
+	k.logger.Store(logger)
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
 	defer cancel()
@@ -158,8 +169,11 @@ func (k *keyring) renew() {
 				k.current.Store(next)
 				break
 			}
+			if k.ctx.Err() != nil {
+				return // destructed: not a failure
+			}
 			k.failures.Add(1)
-			k.logger.Error("renewing the user delegation key failed; the current one serves until it expires",
+			k.logger.Load().Error("renewing the user delegation key failed; the current one serves until it expires",
 				zap.String("account", k.account), zap.Time("key_expiry", d.Expiry()), zap.Duration("retry_in", retry), zap.Error(err))
 			if !k.sleep(retry) {
 				return
@@ -168,15 +182,30 @@ func (k *keyring) renew() {
 	}
 }
 
-// sleep waits d, or reports false when the keyring is destructed.
+// sleep waits d, or until a refresh is asked; it reports false when the
+// keyring is destructed.
 func (k *keyring) sleep(d time.Duration) bool {
 	timer := time.NewTimer(max(d, 0))
 	defer timer.Stop()
 	select {
 	case <-timer.C:
 		return true
+	case <-k.wake:
+		return true
 	case <-k.stop:
 		return false
+	}
+}
+
+// refresh asks for a new key now (Azure refused a token: the keys may have
+// been revoked), at most once a minute.
+func (k *keyring) refresh() {
+	if time.Since(time.Unix(0, k.last.Load())) < minRefreshInterval {
+		return
+	}
+	select {
+	case k.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -184,12 +213,17 @@ func (k *keyring) sleep(d time.Duration) bool {
 // for the keyring's lifetime. Its errors carry no token or key.
 func (k *keyring) fetch(ctx context.Context) (*sas.DelegationKey, error) {
 	k.fetches.Add(1)
+	k.last.Store(time.Now().UnixNano())
+	// Caddy's http transport reads a replacer from the context (for a
+	// placeholder in tls_server_name, say).
+	ctx = context.WithValue(ctx, caddy.ReplacerCtxKey, caddy.NewReplacer())
 	tok, err := k.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{storageScope}})
 	if err != nil {
 		return nil, fmt.Errorf("signing in to Microsoft Entra ID: %v", err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	body := sas.UserDelegationKeyRequest(now.Add(-keyClockSkew), now.Add(min(k.lifetime, maxKeyLifetime)), "")
+	// Azure refuses an expiry past 7 days from its own clock: keep a margin.
+	body := sas.UserDelegationKeyRequest(now.Add(-keyClockSkew), now.Add(min(k.lifetime, maxKeyLifetime-keyClockSkew)), "")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.endpoint+"/?restype=service&comp=userdelegationkey", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -197,7 +231,7 @@ func (k *keyring) fetch(ctx context.Context) (*sas.DelegationKey, error) {
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
 	req.Header.Set("x-ms-version", sas.DefaultVersion)
 	req.Header.Set("Content-Type", "application/xml")
-	resp, err := k.client.Do(req)
+	resp, err := k.client.Load().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("Get User Delegation Key: %v", err) // the URL holds no secret
 	}

@@ -130,6 +130,34 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 	}
 }
 
+// TestKeyringRefreshesWhenAsked: a refused token asks for a new key at once
+// (the keys may have been revoked), at most once a minute.
+func TestKeyringRefreshesWhenAsked(t *testing.T) {
+	svc := newDelegationKeyService(t)
+	k, err := startKeyring(new(staticToken), svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", time.Hour, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := k.key()
+	k.refresh() // just fetched: too soon
+	k.last.Store(time.Now().Add(-2 * minRefreshInterval).UnixNano())
+	k.refresh()
+	if !eventually(5*time.Second, func() bool { d, _ := k.key(); return d != first }) {
+		t.Fatalf("no new key after a refresh; %d requests", svc.asked.Load())
+	}
+	if n := svc.asked.Load(); n != 2 {
+		t.Errorf("%d requests, want the first and one refresh", n)
+	}
+	if err := k.Destruct(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-k.done:
+	default:
+		t.Error("the renewal goroutine outlived Destruct")
+	}
+}
+
 func TestKeyringStartErrorsAreClear(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	svc.failing.Store(true)
