@@ -31,12 +31,9 @@ func init() {
 // strip_prefix), before Azure is contacted. The request continues
 // with path /container/<escaped name> and no query string.
 //
-// It sets these placeholders:
-//
-// Placeholder | Description
-// ------------|-------------
-// `{http.azure_blob.container}` | the container
-// `{http.azure_blob.blob}` | the blob name
+// The azure_blob transport that reads the blob sets the placeholders
+// {http.azure_blob.account}, {http.azure_blob.container} and
+// {http.azure_blob.blob}.
 type Handler struct {
 	// Container holds the blobs; required.
 	Container string `json:"container,omitempty"`
@@ -145,10 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if c := h.logger.Check(zapcore.DebugLevel, "mapped request to blob"); c != nil {
 		c.Write(zap.String("path", r.URL.Path), zap.String("container", h.Container), zap.String("blob", name))
 	}
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.azure_blob.container", h.Container)
-		repl.Set("http.azure_blob.blob", name)
-	}
+	// The placeholders are set by the transport, for the origin it reads.
 	r.URL.Path, r.URL.RawPath = blobURLPath("", h.Container, name)
 	r.URL.RawQuery, r.URL.ForceQuery = "", false
 	return next.ServeHTTP(w, r)

@@ -407,13 +407,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // 403: a rotated key, a revoked policy, a clock step. resigned reports the
 // second try.
 func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
-	retry := up.Clone(up.Context()) // send sets the query on its request
 	resp, err = t.send(up, container, blob)
 	if err != nil || resp.StatusCode != http.StatusForbidden || !t.origin.cred.refused(container, blob) {
 		return resp, false, err
 	}
+	// The first response is read and closed, and up has no body, so up can
+	// go again: send gives it a fresh query.
 	drain(resp)
-	resp, err = t.send(retry, container, blob)
+	resp, err = t.send(up, container, blob)
 	return resp, true, err
 }
 
