@@ -9,6 +9,9 @@
 #                       with Caddyfile.example on http://localhost:8080 and
 #                       print the URLs; Ctrl-C stops both. With --check it
 #                       fetches every URL, compares the bytes, and stops.
+#   ./xcaddy.sh bench   build, then measure azure_blob against plain
+#                       reverse_proxy on loopback (testdata/bench; its flags,
+#                       e.g. -seconds 10 -rounds 2, follow "bench")
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
 #                       Azurite from testdata/package-lock.json) and run every
 #                       test, the Azurite ones included, with the race detector.
@@ -237,10 +240,16 @@ demo_check() {
 
 case "${1:-build}" in
 build) build ;;
+bench)
+	shift
+	build
+	log "bench: caddy and a verifying upstream on 127.0.0.1"
+	go run ./testdata/bench -caddy ./caddy "$@"
+	;;
 demo) demo "${2:-}" ;;
 test) run_tests ;;
 *)
-	echo "usage: ./xcaddy.sh [build|demo [--check]|test]" >&2
+	echo "usage: ./xcaddy.sh [build|bench [flags]|demo [--check]|test]" >&2
 	exit 2
 	;;
 esac

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// upstream stands in for Azure Blob Storage at full speed. A blob's path,
+// /devstoreaccount1/photos/<size>/<n>.bin, says how many bytes it has; they
+// are streamed from one shared chunk, so a 1 GiB blob costs no memory. A
+// request with a query must carry a valid, unexpired SAS for that blob (or
+// its container), checked with the sas package; anything else is refused
+// and counted, so a wrong token shows as a failure, not as speed.
+type upstream struct {
+	key     *sas.SharedKey
+	refused atomic.Int64
+}
+
+var chunk = []byte(strings.Repeat("0123456789abcdef", 4096)) // 64 KiB
+
+func newUpstream(key *sas.SharedKey) *upstream { return &upstream{key: key} }
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/"+sas.DevAccountName+"/")
+	container, blob, _ := strings.Cut(rest, "/")
+	sizeText, _, _ := strings.Cut(blob, "/")
+	size, err := strconv.ParseInt(sizeText, 10, 64)
+	if !ok || err != nil || size < 0 {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if r.URL.RawQuery != "" && !u.valid(r.URL.RawQuery, container, blob) {
+		u.refused.Add(1)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	for size > 0 {
+		n := min(size, int64(len(chunk)))
+		if _, err := w.Write(chunk[:n]); err != nil {
+			return
+		}
+		size -= n
+	}
+}
+
+// valid checks a SAS the way Azure does: signature, resource and expiry.
+func (u *upstream) valid(query, container, blob string) bool {
+	tok, err := sas.Parse(query)
+	if err != nil || !tok.Expiry.After(time.Now()) {
+		return false
+	}
+	if tok.Resource == sas.ResourceContainer {
+		blob = ""
+	}
+	return tok.VerifyService(u.key, container, blob, "") == nil
+}
