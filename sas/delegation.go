@@ -149,16 +149,7 @@ func (t *serviceTemplate) signDelegated(d *DelegationKey, container, blob string
 	b := d.key.getState()
 	defer d.key.putState(b)
 
-	sts := t.permissions.appendTo(b.sts[:0])
-	sp := len(sts)
-	sts = append(sts, '\n')
-	if !start.IsZero() {
-		sts = appendTime(sts, start)
-	}
-	st := len(sts)
-	sts = append(sts, '\n')
-	sts = appendTime(sts, expiry)
-	se := len(sts)
+	sts, lead := t.appendLead(b.sts[:0], start, expiry)
 	sts = append(sts, '\n')
 	sts = appendCanonicalResource(sts, t.info, d.key.account, container, t.resource, blob)
 	for _, f := range [][]byte{[]byte(k.SignedOID), []byte(k.SignedTID), d.start, d.end, []byte(k.SignedService), []byte(k.SignedVersion)} {
@@ -194,9 +185,7 @@ func (t *serviceTemplate) signDelegated(d *DelegationKey, container, blob string
 	}
 
 	q := appendRawParam(b.query[:0], "sv", t.info.version)
-	q = appendRawParam(q, "sp", sts[:sp])
-	q = appendTimeParam(q, "st", sts[sp+1:st])
-	q = appendTimeParam(q, "se", sts[st+1:se])
+	q = lead.appendParams(q, sts)
 	q = appendParam(q, "skoid", k.SignedOID)
 	q = appendParam(q, "sktid", k.SignedTID)
 	q = appendTimeParam(q, "skt", d.start)
@@ -209,9 +198,5 @@ func (t *serviceTemplate) signDelegated(d *DelegationKey, container, blob string
 	q = appendParam(q, "skdutid", k.SignedDelegatedUserTenantID)
 	q = appendParam(q, "sduoid", v.DelegatedUserObjectID)
 	q = t.appendQueryRest(q)
-	b.sts = sts
-	b.macSTS()
-	q = appendSigParam(q, &b.sum)
-	b.query = q
-	return newQuery(string(q), expiry)
+	return b.finish(sts, q, expiry)
 }

@@ -320,30 +320,50 @@ func (t *serviceTemplate) sign(key *SharedKey, container, blob string, start, ex
 	b := key.getState()
 	defer key.putState(b)
 
-	sts := b.sts[:0]
-	// sp, st and se lead the string-to-sign; the query reuses their bytes.
-	sts = t.permissions.appendTo(sts)
-	sp := len(sts)
-	sts = append(sts, '\n')
-	if !start.IsZero() {
-		sts = appendTime(sts, start)
-	}
-	st := len(sts)
-	sts = append(sts, '\n')
-	if !expiry.IsZero() {
-		sts = appendTime(sts, expiry)
-	}
-	se := len(sts)
+	sts, lead := t.appendLead(b.sts[:0], start, expiry)
 	sts = t.appendRest(sts, key.account, container, blob)
 
 	q := b.query[:0]
 	if t.info.signsVersion() {
 		q = appendRawParam(q, "sv", t.info.version)
 	}
-	q = appendRawParam(q, "sp", sts[:sp])
-	q = appendTimeParam(q, "st", sts[sp+1:st])
-	q = appendTimeParam(q, "se", sts[st+1:se])
+	q = lead.appendParams(q, sts)
 	q = t.appendQueryRest(q)
+	return b.finish(sts, q, expiry)
+}
+
+// leadEnds are where sp, st and se end in a string-to-sign.
+type leadEnds struct{ sp, st, se int }
+
+// appendLead appends sp, st and se, which lead every service
+// string-to-sign; the query reuses their bytes (see appendParams).
+func (t *serviceTemplate) appendLead(sts []byte, start, expiry time.Time) ([]byte, leadEnds) {
+	var l leadEnds
+	sts = t.permissions.appendTo(sts)
+	l.sp = len(sts)
+	sts = append(sts, '\n')
+	if !start.IsZero() {
+		sts = appendTime(sts, start)
+	}
+	l.st = len(sts)
+	sts = append(sts, '\n')
+	if !expiry.IsZero() {
+		sts = appendTime(sts, expiry)
+	}
+	l.se = len(sts)
+	return sts, l
+}
+
+// appendParams appends sp, st and se to q, from their bytes in sts.
+func (l leadEnds) appendParams(q, sts []byte) []byte {
+	q = appendRawParam(q, "sp", sts[:l.sp])
+	q = appendTimeParam(q, "st", sts[l.sp+1:l.st])
+	return appendTimeParam(q, "se", sts[l.st+1:l.se])
+}
+
+// finish signs sts, appends the signature to q and returns the token; the
+// buffers go back to b for the next signing.
+func (b *signState) finish(sts, q []byte, expiry time.Time) Query {
 	b.sts = sts
 	b.macSTS()
 	q = appendSigParam(q, &b.sum)
