@@ -71,6 +71,7 @@ run_tests() {
 	export TEST_FIGURES
 	# The figures are shown even when a test fails: that is when they matter.
 	trap show_figures EXIT
+	check_user_build
 	log "go test -race ./... (Azurite tests included)"
 	go test -race -count=1 ./... ./testdata/azurite/...
 	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
@@ -88,6 +89,50 @@ run_tests() {
 			done
 		done
 	fi
+}
+
+# check_user_build builds Caddy the way README's install line does: what
+# `xcaddy build --with github.com/caddy-azure-sas/caddy-azure-sas/caddymodule`
+# does (xcaddy's builder.go and environment.go), in a fresh module outside
+# this one, with this checkout standing in for the published module.
+check_user_build() {
+	local here dir caddy_version modules
+	here=$PWD
+	dir=$(mktemp -d)
+	[ -d "$dir" ] || { echo "xcaddy.sh: mktemp -d failed" >&2; exit 1; }
+	caddy_version=$(go list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
+	cat >"$dir/main.go" <<'EOF'
+package main
+
+import (
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	// plug in Caddy modules here
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	_ "github.com/caddy-azure-sas/caddy-azure-sas/caddymodule"
+)
+
+func main() {
+	caddycmd.Main()
+}
+EOF
+	if ! (
+		cd "$dir" || exit 1
+		go mod init caddy 2>/dev/null
+		go mod edit -replace "github.com/caddy-azure-sas/caddy-azure-sas=$here"
+		go get "github.com/caddyserver/caddy/v2@$caddy_version" 2>/dev/null
+		go mod tidy -e 2>/dev/null # as xcaddy does before it builds
+		CGO_ENABLED=0 go build -trimpath -ldflags '-w -s' -tags nobadger,nomysql,nopgx -o caddy .
+	); then
+		echo "xcaddy.sh: a fresh module importing the plugin as README says does not build ($dir)" >&2
+		exit 1
+	fi
+	modules=$("$dir/caddy" list-modules)
+	for id in http.handlers.azure_blob http.reverse_proxy.transport.azure_blob http.reverse_proxy.upstreams.azure_blob; do
+		grep -qx "$id" <<<"$modules" || { echo "xcaddy.sh: a user's build lacks $id" >&2; exit 1; }
+	done
+	rm -rf "$dir"
+	log "a fresh module importing github.com/caddy-azure-sas/caddy-azure-sas/caddymodule builds Caddy with the plugin"
 }
 
 show_figures() {
@@ -124,10 +169,10 @@ smoke_test() {
 	local modules
 	# Captured first: grep -q quitting early would SIGPIPE caddy under pipefail.
 	modules=$(./caddy list-modules)
-	for id in http.handlers.azure_blob http.reverse_proxy.transport.azure_blob; do
+	for id in http.handlers.azure_blob http.reverse_proxy.transport.azure_blob http.reverse_proxy.upstreams.azure_blob; do
 		grep -qx "$id" <<<"$modules" || { echo "xcaddy.sh: ./caddy lacks $id" >&2; exit 1; }
 	done
-	log "./caddy has http.handlers.azure_blob and http.reverse_proxy.transport.azure_blob"
+	log "./caddy has http.handlers.azure_blob and the azure_blob transport and upstream source"
 	local diff
 	if ! diff=$(./caddy fmt --diff Caddyfile.example); then
 		echo "$diff" >&2

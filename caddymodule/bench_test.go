@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -21,9 +24,7 @@ import (
 // query are the plain reverse_proxy reference and are served unchecked.
 func verifyingUpstream(tb testing.TB, body []byte) (*httptest.Server, *atomic.Int64) {
 	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	refused := new(atomic.Int64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
@@ -60,12 +61,11 @@ func verifyingUpstream(tb testing.TB, body []byte) (*httptest.Server, *atomic.In
 func BenchmarkProxy(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 1024)
 	upstream, refused := verifyingUpstream(b, body)
-	k, _ := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	k, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(b, err)
 	token, err := (&sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "photos",
 		Expiry: time.Now().Add(24 * time.Hour)}).Sign(k)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Setenv("AZ_BENCH_TOKEN", token.Encode())
 	port := freePort(b)
 	endpoint := upstream.URL + "/" + sas.DevAccountName
@@ -117,24 +117,25 @@ http://127.0.0.1:%[1]d {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			b.ResetTimer()
+			// assert, not require: FailNow must not run on RunParallel's
+			// goroutines.
 			b.RunParallel(func(pb *testing.PB) {
 				for i := 0; pb.Next(); i++ {
 					resp, err := client.Get(urls[i%len(urls)])
-					if err != nil {
-						b.Error(err)
+					if !assert.NoError(b, err, route) {
 						return
 					}
-					n, _ := io.Copy(io.Discard, resp.Body)
+					n, err := io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK || n != int64(len(body)) {
-						b.Errorf("%s: %d, %d bytes", route, resp.StatusCode, n)
+					ok := assert.NoError(b, err, "%s: reading the body", route)
+					ok = assert.Equal(b, http.StatusOK, resp.StatusCode, "%s: status", route) && ok
+					ok = assert.Equal(b, int64(len(body)), n, "%s: bytes", route) && ok
+					if !ok {
 						return
 					}
 				}
 			})
-			if n := refused.Load() - before; n != 0 {
-				b.Errorf("%s: the upstream refused %d signatures", route, n)
-			}
+			assert.Equal(b, int64(0), refused.Load()-before, "%s: signatures the upstream refused", route)
 		})
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestBlobName(t *testing.T) {
@@ -37,9 +40,10 @@ func TestBlobName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := blobName(tt.prefix, tt.path)
-		if got != tt.want || err != tt.err {
-			t.Errorf("blobName(%q, %.40q) = %.40q, %v; want %.40q, %v", tt.prefix, tt.path, got, err, tt.want, tt.err)
-		}
+		assert.Equal(t, tt.want, got, "blobName(%q, %.40q)", tt.prefix, tt.path)
+		// The sentinel itself (the handler tells them apart with errors.Is),
+		// not an error of the same text nor one wrapping it.
+		assert.True(t, err == tt.err, "blobName(%q, %.40q) = %v, want %v", tt.prefix, tt.path, err, tt.err)
 	}
 }
 
@@ -60,29 +64,25 @@ func TestStripPathPrefix(t *testing.T) {
 		{"/é/x", "/é", "/x", true},
 	} {
 		got, ok := stripPathPrefix(tt.path, tt.prefix)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("stripPathPrefix(%q, %q) = %q, %v; want %q, %v", tt.path, tt.prefix, got, ok, tt.want, tt.ok)
-		}
+		assert.Equal(t, tt.want, got, "stripPathPrefix(%q, %q)", tt.path, tt.prefix)
+		assert.Equal(t, tt.ok, ok, "stripPathPrefix(%q, %q) ok", tt.path, tt.prefix)
 	}
 }
 
 func TestBlobURLPathEscapesEachSegment(t *testing.T) {
 	path, raw := blobURLPath("/devstoreaccount1", "photos", "2024/a b+c#d?e;f=g&h%20i.jpg")
-	if want := "/devstoreaccount1/photos/2024/a%20b+c%23d%3Fe%3Bf=g&h%2520i.jpg"; raw != want {
-		t.Errorf("raw path %q, want %q", raw, want)
-	}
+	assert.Equal(t, "/devstoreaccount1/photos/2024/a b+c#d?e;f=g&h%20i.jpg", path, "decoded path")
+	assert.Equal(t, "/devstoreaccount1/photos/2024/a%20b+c%23d%3Fe%3Bf=g&h%2520i.jpg", raw, "raw path")
 	u := &url.URL{Path: path, RawPath: raw}
-	if u.EscapedPath() != raw {
-		t.Errorf("net/url would send %q, not our escaping %q", u.EscapedPath(), raw)
-	}
+	assert.Equal(t, raw, u.EscapedPath(), "net/url would send another escaping than ours")
 	back, err := url.PathUnescape(raw)
-	if err != nil || back != path {
-		t.Errorf("escaped path decodes to %q (%v), want %q", back, err, path)
+	if assert.NoError(t, err, "unescaping the raw path") {
+		assert.Equal(t, path, back, "the escaped path decodes to another path")
 	}
 	c, b, ok := splitBlobPath("/devstoreaccount1", path)
-	if !ok || c != "photos" || b != "2024/a b+c#d?e;f=g&h%20i.jpg" {
-		t.Errorf("splitBlobPath = %q %q %v", c, b, ok)
-	}
+	assert.True(t, ok, "splitBlobPath refused %q", path)
+	assert.Equal(t, "photos", c, "splitBlobPath container")
+	assert.Equal(t, "2024/a b+c#d?e;f=g&h%20i.jpg", b, "splitBlobPath blob")
 }
 
 // FuzzBlobMapping checks the mapper's promise: every accepted path (with
@@ -103,25 +103,19 @@ func FuzzBlobMapping(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !strings.HasPrefix(name, prefix) {
-			t.Fatalf("%q maps to %q, outside prefix %q", path, name, prefix)
-		}
+		require.True(t, strings.HasPrefix(name, prefix), "%q maps to %q, outside prefix %q", path, name, prefix)
 		decoded, raw := blobURLPath("/acct", "photos", name)
 		u, perr := url.Parse("http://h" + raw)
-		if perr != nil {
-			t.Fatalf("upstream path %q does not parse: %v", raw, perr)
-		}
-		if u.Path != decoded || u.RawQuery != "" || u.Fragment != "" {
-			t.Fatalf("upstream %q reads back as path %q query %q fragment %q", raw, u.Path, u.RawQuery, u.Fragment)
-		}
+		require.NoError(t, perr, "upstream path %q does not parse", raw)
+		require.Equal(t, decoded, u.Path, "upstream %q reads back as another path", raw)
+		require.Empty(t, u.RawQuery, "upstream %q reads back with a query", raw)
+		require.Empty(t, u.Fragment, "upstream %q reads back with a fragment", raw)
 		c, b, ok := splitBlobPath("/acct", u.Path)
-		if !ok || c != "photos" || b != name {
-			t.Fatalf("upstream %q reads back as %q/%q, want photos/%q", raw, c, b, name)
-		}
+		require.True(t, ok, "upstream %q does not split into container and blob", raw)
+		require.Equal(t, "photos", c, "upstream %q reads back in another container", raw)
+		require.Equal(t, name, b, "upstream %q reads back as another blob", raw)
 		for seg := range strings.SplitSeq(name, "/") {
-			if seg == ".." || seg == "." {
-				t.Fatalf("accepted dot segment in %q", name)
-			}
+			require.NotContains(t, []string{".", ".."}, seg, "accepted dot segment in %q", name)
 		}
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	_ "github.com/caddy-azure-sas/caddy-azure-sas/caddymodule"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
@@ -30,25 +32,33 @@ import (
 func fetch(t *testing.T, tester *caddytest.Tester, method, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "%s %s", method, path)
 	for i := 0; i+1 < len(header); i += 2 {
 		if header[i+1] != "" {
 			req.Header.Set(header[i], header[i+1])
 		}
 	}
 	resp, err := tester.Client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	require.NoError(t, err, "%s %s", method, path)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, path, err)
-	}
+	require.NoError(t, err, "%s %s: reading the body", method, path)
 	suiteSawResponse(resp, body)
 	return resp, body
+}
+
+// adminGet reads path of the test server's admin API, which must answer
+// 200, and passes the answer through the suite's secret search.
+func adminGet(t *testing.T, path string) []byte {
+	t.Helper()
+	resp, err := http.Get("http://localhost:2999" + path)
+	require.NoError(t, err, "admin GET %s", path)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "admin GET %s: reading the body", path)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "admin GET %s: %s", path, body)
+	suiteSaw("admin GET "+path, body)
+	return body
 }
 
 // TestTransportThroughCaddyAgainstAzurite runs Caddy's own reverse_proxy
@@ -79,68 +89,69 @@ http://localhost:9080 {
 	}
 
 	resp, body := get("/photos/cat.jpg?comp=list&restype=container")
-	if resp.StatusCode != 200 || !bytes.Equal(body, cat) {
-		t.Fatalf("GET cat.jpg: %d, %d bytes", resp.StatusCode, len(body))
-	}
-	if resp.Header.Get("Content-Type") != "image/jpeg" || resp.Header.Get("Content-Length") != fmt.Sprint(len(cat)) ||
-		resp.Header.Get("ETag") == "" || resp.Header.Get("Last-Modified") == "" {
-		t.Errorf("headers %v", resp.Header)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET cat.jpg")
+	require.Len(t, body, len(cat), "GET cat.jpg")
+	require.True(t, bytes.Equal(body, cat), "GET cat.jpg: not the blob's bytes")
+	assert.Equal(t, "image/jpeg", resp.Header.Get("Content-Type"), "headers %v", resp.Header)
+	assert.Equal(t, fmt.Sprint(len(cat)), resp.Header.Get("Content-Length"), "headers %v", resp.Header)
+	assert.NotEmpty(t, resp.Header.Get("ETag"), "headers %v", resp.Header)
+	assert.NotEmpty(t, resp.Header.Get("Last-Modified"), "headers %v", resp.Header)
 	for name := range resp.Header {
-		if strings.HasPrefix(strings.ToLower(name), "x-ms-") || strings.Contains(resp.Header.Get("Server"), "Azurite") {
-			t.Errorf("response header %s: %s reached the client", name, resp.Header.Get(name))
-		}
+		assert.False(t, strings.HasPrefix(strings.ToLower(name), "x-ms-"), "response header %s: %s reached the client", name, resp.Header.Get(name))
 	}
+	assert.NotContains(t, resp.Header.Get("Server"), "Azurite", "Azurite's Server header reached the client")
 
-	if resp, body := get("/photos/2024/a%20b+c%23d%3Fe;f=g&h%2520%C3%A9.txt"); resp.StatusCode != 200 || string(body) != "odd name" {
-		t.Errorf("GET %q: %d %q", odd, resp.StatusCode, body)
+	if resp, body := get("/photos/2024/a%20b+c%23d%3Fe;f=g&h%2520%C3%A9.txt"); assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %q", odd) {
+		assert.Equal(t, "odd name", string(body), "GET %q", odd)
 	}
-	if resp, body := get("/photos/cat.jpg", "Range", "bytes=8-15"); resp.StatusCode != 206 || string(body) != "JPEGDATA" {
-		t.Errorf("Range: %d %q", resp.StatusCode, body)
+	if resp, body := get("/photos/cat.jpg", "Range", "bytes=8-15"); assert.Equal(t, http.StatusPartialContent, resp.StatusCode, "Range") {
+		assert.Equal(t, "JPEGDATA", string(body), "Range")
 	}
 	// Azure lacks suffix ranges; players and zip readers send them.
-	if resp, body := get("/photos/cat.jpg", "Range", "bytes=-8"); resp.StatusCode != 206 || string(body) != "JPEGDATA" ||
-		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", len(cat)-8, len(cat)-1, len(cat)) {
-		t.Errorf("suffix range: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Range"))
+	if resp, body := get("/photos/cat.jpg", "Range", "bytes=-8"); assert.Equal(t, http.StatusPartialContent, resp.StatusCode, "suffix range") {
+		assert.Equal(t, "JPEGDATA", string(body), "suffix range")
+		assert.Equal(t, fmt.Sprintf("bytes %d-%d/%d", len(cat)-8, len(cat)-1, len(cat)), resp.Header.Get("Content-Range"), "suffix range")
 	}
-	if resp, body := get("/photos/cat.jpg", "Range", "bytes=-999999"); resp.StatusCode != 206 || !bytes.Equal(body, cat) {
-		t.Errorf("suffix range over the size: %d, %d bytes", resp.StatusCode, len(body))
+	if resp, body := get("/photos/cat.jpg", "Range", "bytes=-999999"); assert.Equal(t, http.StatusPartialContent, resp.StatusCode, "suffix range over the size") {
+		assert.Len(t, body, len(cat), "suffix range over the size")
+		assert.True(t, bytes.Equal(body, cat), "suffix range over the size: not the blob's bytes")
 	}
-	if resp, _ := get("/photos/cat.jpg", "Range", "bytes=-0"); resp.StatusCode != 416 {
-		t.Errorf("bytes=-0: %d, want 416", resp.StatusCode)
-	}
-	if resp, body := get("/photos/cat.jpg", "Range", "bytes=0-3,8-11"); resp.StatusCode != 200 || !bytes.Equal(body, cat) {
-		t.Errorf("multi-range: %d, %d bytes; want the whole blob", resp.StatusCode, len(body))
+	resp0, _ := get("/photos/cat.jpg", "Range", "bytes=-0")
+	assert.Equal(t, http.StatusRequestedRangeNotSatisfiable, resp0.StatusCode, "bytes=-0")
+	if resp, body := get("/photos/cat.jpg", "Range", "bytes=0-3,8-11"); assert.Equal(t, http.StatusOK, resp.StatusCode, "multi-range: want the whole blob") {
+		assert.Len(t, body, len(cat), "multi-range: want the whole blob")
+		assert.True(t, bytes.Equal(body, cat), "multi-range: want the whole blob")
 	}
 	etag := resp.Header.Get("ETag")
-	if resp, _ := get("/photos/cat.jpg", "If-None-Match", etag); resp.StatusCode != 304 {
-		t.Errorf("If-None-Match: %d, want 304", resp.StatusCode)
+	resp304, _ := get("/photos/cat.jpg", "If-None-Match", etag)
+	assert.Equal(t, http.StatusNotModified, resp304.StatusCode, "If-None-Match")
+	// 412 and 416 keep Azure's status, never its XML error document.
+	resp412, body412 := get("/photos/cat.jpg", "If-Match", `"0x0"`)
+	assert.Equal(t, http.StatusPreconditionFailed, resp412.StatusCode, "If-Match mismatch")
+	assert.Empty(t, body412, "If-Match mismatch: Azure's error body reached the client")
+	resp416, body416 := get("/photos/cat.jpg", "Range", "bytes=999999-")
+	assert.Equal(t, http.StatusRequestedRangeNotSatisfiable, resp416.StatusCode, "unsatisfiable range")
+	assert.Empty(t, body416, "unsatisfiable range: Azure's error body reached the client")
+	for _, resp := range []*http.Response{resp412, resp416} {
+		assert.Empty(t, resp.Header.Get("Content-Type"), "%d: the type of Azure's error document", resp.StatusCode)
+		assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "%d", resp.StatusCode)
 	}
-	if resp, _ := get("/photos/cat.jpg", "If-Match", `"0x0"`); resp.StatusCode != 412 {
-		t.Errorf("If-Match mismatch: %d, want 412", resp.StatusCode)
-	}
-	if resp, _ := get("/photos/cat.jpg", "Range", "bytes=999999-"); resp.StatusCode != 416 {
-		t.Errorf("unsatisfiable range: %d, want 416", resp.StatusCode)
-	}
-	if resp, _ := get("/photos/missing.jpg"); resp.StatusCode != 404 {
-		t.Errorf("missing blob: %d, want 404", resp.StatusCode)
-	}
-	if resp, body := get("/photos/?restype=container&comp=list"); resp.StatusCode == 200 || bytes.Contains(body, []byte("EnumerationResults")) {
-		t.Errorf("a container listing was served: %d %q", resp.StatusCode, body)
-	}
-	if resp, _ := get("/other/cat.jpg"); resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("another container: %d, want 502 (refused by the transport)", resp.StatusCode)
-	}
+	assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "a blob served")
+	resp404, _ := get("/photos/missing.jpg")
+	assert.Equal(t, http.StatusNotFound, resp404.StatusCode, "missing blob")
+	// A path that names no blob, or another container, is refused by the
+	// transport itself with a 404 and its reason; no listing is asked for.
+	respList, bodyList := get("/photos/?restype=container&comp=list")
+	assert.Equal(t, http.StatusNotFound, respList.StatusCode, "a container listing was served")
+	assert.NotContains(t, string(bodyList), "EnumerationResults", "a container listing was served")
+	assert.Equal(t, "request path names no blob\n", string(bodyList), "a container listing: refused for another reason")
+	respOther, bodyOther := get("/other/cat.jpg")
+	assert.Equal(t, http.StatusNotFound, respOther.StatusCode, "another container: want 404 (refused by the transport)")
+	assert.Equal(t, "request addresses another container than the configured one\n", string(bodyOther), "another container: refused for another reason")
 
-	cfg, err := http.Get("http://localhost:2999/config/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cfg.Body.Close()
-	config, _ := io.ReadAll(cfg.Body)
-	if bytes.Contains(config, []byte(az.Key[:20])) || !bytes.Contains(config, []byte("{env.AZ_TEST_KEY}")) {
-		t.Errorf("admin config shows the key, or lost its placeholder: %s", config)
-	}
+	config := adminGet(t, "/config/")
+	assert.NotContains(t, string(config), az.Key[:20], "admin config shows the key")
+	assert.Contains(t, string(config), "{env.AZ_TEST_KEY}", "admin config lost the key's placeholder")
 }
 
 // TestDirectiveAgainstAzurite serves two private containers on one site
@@ -182,19 +193,23 @@ http://localhost:9080 {
 		return resp, string(body)
 	}
 
-	if resp, body := do("GET", "/images/cat.jpg?comp=list"); resp.StatusCode != 200 || body != string(cat) {
-		t.Errorf("GET /images/cat.jpg: %d, %d bytes", resp.StatusCode, len(body))
+	if resp, body := do("GET", "/images/cat.jpg?comp=list"); assert.Equal(t, http.StatusOK, resp.StatusCode, "GET /images/cat.jpg") {
+		assert.Len(t, body, len(cat), "GET /images/cat.jpg")
+		assert.True(t, body == string(cat), "GET /images/cat.jpg: not the blob's bytes")
 	}
-	if resp, body := do("HEAD", "/images/cat.jpg"); resp.StatusCode != 200 || body != "" || resp.ContentLength != int64(len(cat)) {
-		t.Errorf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
+	if resp, body := do("HEAD", "/images/cat.jpg"); assert.Equal(t, http.StatusOK, resp.StatusCode, "HEAD") {
+		assert.Empty(t, body, "HEAD")
+		assert.Equal(t, int64(len(cat)), resp.ContentLength, "HEAD: length")
 	}
-	if resp, body := do("GET", "/files/clip.webm"); resp.StatusCode != 200 || body != "WEBM" || resp.Header.Get("Content-Type") != "video/webm" {
-		t.Errorf("GET /files/clip.webm (sas_token origin): %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	if resp, body := do("GET", "/files/clip.webm"); assert.Equal(t, http.StatusOK, resp.StatusCode, "GET /files/clip.webm (sas_token origin)") {
+		assert.Equal(t, "WEBM", body, "GET /files/clip.webm (sas_token origin)")
+		assert.Equal(t, "video/webm", resp.Header.Get("Content-Type"), "GET /files/clip.webm (sas_token origin)")
 	}
 	// handle_path cleans the path before it strips the prefix (Caddy's
 	// rewrite), so a dot segment resolves inside the route, never above it.
-	if resp, body := do("GET", "/images/x/%2e%2e/cat.jpg"); resp.StatusCode != 200 || body != string(cat) {
-		t.Errorf("GET /images/x/../cat.jpg: %d, %d bytes; want cat.jpg", resp.StatusCode, len(body))
+	if resp, body := do("GET", "/images/x/%2e%2e/cat.jpg"); assert.Equal(t, http.StatusOK, resp.StatusCode, "GET /images/x/../cat.jpg: want cat.jpg") {
+		assert.Len(t, body, len(cat), "GET /images/x/../cat.jpg: want cat.jpg")
+		assert.True(t, body == string(cat), "GET /images/x/../cat.jpg: want cat.jpg")
 	}
 	for _, tc := range []struct {
 		method, path string
@@ -210,14 +225,12 @@ http://localhost:9080 {
 		{"DELETE", "/files/clip.webm", 405},
 	} {
 		resp, body := do(tc.method, tc.path)
-		if resp.StatusCode != tc.status || body != fmt.Sprintf("error page %d", tc.status) {
-			t.Errorf("%s %s: %d %q, want %d from the error page", tc.method, tc.path, resp.StatusCode, body, tc.status)
-		}
-		if strings.Contains(body, "<?xml") || strings.Contains(body, "BlobNotFound") {
-			t.Errorf("%s %s: Azure's error body reached the client", tc.method, tc.path)
-		}
-		if tc.status == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
-			t.Errorf("%s %s: Allow %q", tc.method, tc.path, resp.Header.Get("Allow"))
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s", tc.method, tc.path)
+		assert.Equal(t, fmt.Sprintf("error page %d", tc.status), body, "%s %s: want the error page", tc.method, tc.path)
+		assert.NotContains(t, body, "<?xml", "%s %s: Azure's error body reached the client", tc.method, tc.path)
+		assert.NotContains(t, body, "BlobNotFound", "%s %s: Azure's error body reached the client", tc.method, tc.path)
+		if tc.status == 405 {
+			assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"), "%s %s: Allow", tc.method, tc.path)
 		}
 	}
 }
@@ -227,14 +240,10 @@ http://localhost:9080 {
 func mediaToken(t *testing.T, key string) string {
 	t.Helper()
 	k, err := sas.NewSharedKey(sas.DevAccountName, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v := sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "media", Expiry: time.Now().Add(time.Hour)}
 	q, err := v.Sign(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addSecret("a sas_token", q.Encode())
 	return q.Encode()
 }
@@ -303,21 +312,12 @@ http://localhost:9080 {
 		{"GET", "/rotated/cat.jpg", "", 502},
 	} {
 		resp, body := fetch(t, tester, tc.method, tc.path, "Range", tc.rangeHeader)
-		if resp.StatusCode != tc.status {
-			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
-		}
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s", tc.method, tc.path)
 		fmt.Fprintf(&responses, "%d %v %s\n", resp.StatusCode, resp.Header, body)
 	}
-	cfg, err := http.Get("http://localhost:2999/config/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config, _ := io.ReadAll(cfg.Body)
-	cfg.Body.Close()
+	config := adminGet(t, "/config/")
 	logs, err := os.ReadFile(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	tokenSig := strings.TrimPrefix(token[strings.Index(token, "sig="):], "sig=")
 	secrets := map[string]string{
@@ -330,20 +330,13 @@ http://localhost:9080 {
 				// The client's own ?sig=client is logged as the client sent it.
 				text = strings.ReplaceAll(text, "sig=client", "")
 			}
-			if strings.Contains(text, secret) {
-				t.Errorf("%s shows %s", where, what)
-			}
+			assert.NotContains(t, text, secret, "%s shows %s", where, what)
 		}
 	}
-	if !bytes.Contains(logs, []byte(`"azure_error_code":"AuthorizationFailure"`)) {
-		t.Error("the refused key was not logged with Azure's error code")
-	}
-	if n := bytes.Count(logs, []byte(`"msg":"azure blob request","container":"photos","blob":"cat.jpg"`)); n < 3 {
-		t.Errorf("%d upstream requests for cat.jpg logged; the refused one should have been tried twice", n)
-	}
-	if !bytes.Contains(logs, []byte(`"msg":"mapped request to blob"`)) {
-		t.Error("no debug log of the mapping: was debug logging on?")
-	}
+	assert.Contains(t, string(logs), `"azure_error_code":"AuthorizationFailure"`, "the refused key was not logged with Azure's error code")
+	assert.GreaterOrEqual(t, bytes.Count(logs, []byte(`"msg":"azure blob request","container":"photos","blob":"cat.jpg"`)), 3,
+		"upstream requests for cat.jpg logged; the refused one should have been tried twice")
+	assert.Contains(t, string(logs), `"msg":"mapped request to blob"`, "no debug log of the mapping: was debug logging on?")
 }
 
 // TestDirectiveSendsOnlyWhatAzureNeeds puts a recording stand-in for Azure
@@ -374,7 +367,8 @@ http://localhost:9080 {
 	}
 }`, upstream.URL))
 
-	req, _ := http.NewRequest("GET", "http://localhost:9080/images/a%20b%23c.jpg?comp=list&restype=container&sig=x&snapshot=1", nil)
+	req, err := http.NewRequest("GET", "http://localhost:9080/images/a%20b%23c.jpg?comp=list&restype=container&sig=x&snapshot=1", nil)
+	require.NoError(t, err)
 	for name, value := range map[string]string{
 		"Authorization": "Bearer x", "Cookie": "s=1", "Proxy-Authorization": "Basic eA==",
 		"X-Ms-Copy-Source": "https://evil.example/x", "X-Ms-Range": "bytes=0-1", "X-Ms-Version": "2009-09-19",
@@ -383,43 +377,32 @@ http://localhost:9080 {
 		req.Header.Set(name, value)
 	}
 	resp, err := tester.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	require.NoError(t, err, "reading the body")
 	suiteSawResponse(resp, body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "status")
+	assert.Equal(t, "bytes", string(body))
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 1 {
-		t.Fatalf("%d upstream requests, want 1", len(got))
-	}
+	require.Len(t, got, 1, "upstream requests")
 	up := got[0]
-	if up.URL.EscapedPath() != "/devstoreaccount1/photos/public/a%20b%23c.jpg" {
-		t.Errorf("upstream path %q", up.URL.EscapedPath())
-	}
+	assert.Equal(t, "/devstoreaccount1/photos/public/a%20b%23c.jpg", up.URL.EscapedPath(), "upstream path")
 	q := up.URL.Query()
 	for _, name := range []string{"comp", "restype", "snapshot"} {
-		if q.Has(name) {
-			t.Errorf("the client's %s reached Azure", name)
-		}
+		assert.False(t, q.Has(name), "the client's %s reached Azure", name)
 	}
-	if len(q["sig"]) != 1 || q.Get("sig") == "x" || q.Get("sp") != "r" {
-		t.Errorf("query %v: want exactly our read token", q)
-	}
+	// Exactly our read token.
+	assert.Len(t, q["sig"], 1, "query %v", q)
+	assert.NotEqual(t, "x", q.Get("sig"), "the client's sig reached Azure")
+	assert.Equal(t, "r", q.Get("sp"), "query %v", q)
 	for name := range up.Header {
-		switch name {
-		case "If-None-Match", "X-Ms-Version", "Accept-Encoding", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via":
-		default:
-			t.Errorf("client header %s reached Azure: %q", name, up.Header.Get(name))
-		}
+		assert.Contains(t, []string{"If-None-Match", "X-Ms-Version", "Accept-Encoding", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via"},
+			name, "client header %s reached Azure: %q", name, up.Header.Get(name))
 	}
-	if up.Header.Get("X-Ms-Version") != sas.DefaultVersion {
-		t.Errorf("x-ms-version %q", up.Header.Get("X-Ms-Version"))
-	}
+	assert.Equal(t, sas.DefaultVersion, up.Header.Get("X-Ms-Version"), "x-ms-version")
+	assert.Equal(t, `"0x1"`, up.Header.Get("If-None-Match"), "the client's condition, which Azure needs, did not reach it")
 }
 
 // TestCredentialsAndOptionsAgainstAzurite covers the credentials and
@@ -483,8 +466,9 @@ http://localhost:9080 {
 		{"/not-public/digits.txt", "", 502, ""}, // a private container refuses anonymous reads
 	} {
 		resp, body := fetch(t, tester, http.MethodGet, tc.path, "Range", tc.rangeHeader)
-		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
-			t.Errorf("GET %s (Range %q): %d %q, want %d %q", tc.path, tc.rangeHeader, resp.StatusCode, body, tc.status, tc.body)
+		assert.Equal(t, tc.status, resp.StatusCode, "GET %s (Range %q)", tc.path, tc.rangeHeader)
+		if tc.body != "" {
+			assert.Equal(t, tc.body, string(body), "GET %s (Range %q)", tc.path, tc.rangeHeader)
 		}
 	}
 }
@@ -494,7 +478,10 @@ http://localhost:9080 {
 func TestDirectiveMapsAzureStatuses(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var status int
-		fmt.Sscanf(path.Base(r.URL.Path), "%d", &status)
+		if _, err := fmt.Sscanf(path.Base(r.URL.Path), "%d", &status); !assert.NoError(t, err, "the stand-in for Azure got %q", r.URL.Path) {
+			w.WriteHeader(http.StatusTeapot)
+			return
+		}
 		w.Header().Set("x-ms-error-code", "SomeAzureCode")
 		switch status {
 		case 503:
@@ -524,34 +511,24 @@ http://localhost:9080 {
 	for _, tc := range []struct {
 		azure, want int
 		retryAfter  string
-		azureBody   bool // Azure's body reaches the client (412 and 416 only)
+		body        string // the error page; 412 and 416 pass as they are, without Azure's error document
 	}{
-		{412, 412, "", true},
-		{416, 416, "", true},
-		{404, 404, "", false},
-		{503, 503, "30", false},
-		{500, 502, "", false},
-		{400, 502, "", false},
-		{403, 502, "", false},
+		{412, 412, "", ""},
+		{416, 416, "", ""},
+		{404, 404, "", "error page 404"},
+		{503, 503, "30", "error page 503"},
+		{500, 502, "", "error page 502"},
+		{400, 502, "", "error page 502"},
+		{403, 502, "", "error page 502"},
 	} {
 		resp, body := fetch(t, tester, http.MethodGet, fmt.Sprintf("/%d", tc.azure))
-		if resp.StatusCode != tc.want {
-			t.Errorf("Azure %d: client got %d, want %d", tc.azure, resp.StatusCode, tc.want)
-		}
-		if got := resp.Header.Get("Retry-After"); got != tc.retryAfter {
-			t.Errorf("Azure %d: Retry-After %q, want %q", tc.azure, got, tc.retryAfter)
-		}
-		if xml := bytes.Contains(body, []byte("<Error>")); xml != tc.azureBody {
-			t.Errorf("Azure %d: body %q; Azure's body expected: %v", tc.azure, body, tc.azureBody)
-		}
-		if !tc.azureBody && string(body) != fmt.Sprintf("error page %d", tc.want) {
-			t.Errorf("Azure %d: body %q, want the error page", tc.azure, body)
-		}
-		if resp.Header.Get("x-ms-error-code") != "" {
-			t.Errorf("Azure %d: x-ms-error-code reached the client", tc.azure)
-		}
-		if tc.azure == 416 && resp.Header.Get("Content-Range") != "bytes */100" {
-			t.Errorf("416 lost its Content-Range: %q", resp.Header.Get("Content-Range"))
+		assert.Equal(t, tc.want, resp.StatusCode, "Azure %d: the client's status", tc.azure)
+		assert.Equal(t, tc.retryAfter, resp.Header.Get("Retry-After"), "Azure %d: Retry-After", tc.azure)
+		assert.NotContains(t, string(body), "<Error>", "Azure %d: Azure's error document reached the client", tc.azure)
+		assert.Equal(t, tc.body, string(body), "Azure %d: body", tc.azure)
+		assert.Empty(t, resp.Header.Get("x-ms-error-code"), "Azure %d: x-ms-error-code reached the client", tc.azure)
+		if tc.azure == 416 {
+			assert.Equal(t, "bytes */100", resp.Header.Get("Content-Range"), "416 lost its Content-Range")
 		}
 	}
 }

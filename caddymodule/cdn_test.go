@@ -1,7 +1,6 @@
 package caddymodule_test
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
@@ -116,16 +118,16 @@ http://localhost:9080 {
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	get := func(path string, header ...string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
+		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
+		require.NoError(t, err, "GET %s", path)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}
 		resp, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
+		require.NoError(t, err, "GET %s", path)
 		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err, "GET %s: reading the body", path)
 		suiteSawResponse(resp, body)
 		return resp, string(body)
 	}
@@ -150,11 +152,11 @@ http://localhost:9080 {
 		{"/policy/new.jpg", "200", "NEW", "", "devstoreaccount1/media/new.jpg"},
 	} {
 		resp, body := get(tc.path)
-		if fmt.Sprint(resp.StatusCode) != tc.status || body != tc.body || resp.Header.Get("Location") != tc.location {
-			t.Errorf("GET %s: %d %q Location %q; want %s %q %q", tc.path, resp.StatusCode, body, resp.Header.Get("Location"), tc.status, tc.body, tc.location)
-		}
-		if tc.blobHeader != "" && resp.Header.Get("X-Blob") != tc.blobHeader {
-			t.Errorf("GET %s: placeholders gave X-Blob %q, want %q", tc.path, resp.Header.Get("X-Blob"), tc.blobHeader)
+		assert.Equal(t, tc.status, fmt.Sprint(resp.StatusCode), "GET %s: status", tc.path)
+		assert.Equal(t, tc.body, body, "GET %s: body", tc.path)
+		assert.Equal(t, tc.location, resp.Header.Get("Location"), "GET %s: Location", tc.path)
+		if tc.blobHeader != "" {
+			assert.Equal(t, tc.blobHeader, resp.Header.Get("X-Blob"), "GET %s: the placeholders in X-Blob", tc.path)
 		}
 	}
 
@@ -162,43 +164,41 @@ http://localhost:9080 {
 	// which are for the page, not the index (an If-Match is answered 412
 	// already by the first GET: the blob docs does not exist).
 	for _, h := range [][]string{{"If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT"}, {"If-None-Match", `"x"`}, {"Range", "bytes=100-"}} {
-		if resp, _ := get("/site/docs", h...); resp.StatusCode != 308 || resp.Header.Get("Location") != "./docs/" {
-			t.Errorf("GET /site/docs with %s: %d %q, want 308 to ./docs/", h[0], resp.StatusCode, resp.Header.Get("Location"))
-		}
+		resp, _ := get("/site/docs", h...)
+		assert.Equal(t, http.StatusPermanentRedirect, resp.StatusCode, "GET /site/docs with %s: want 308 to ./docs/", h[0])
+		assert.Equal(t, "./docs/", resp.Header.Get("Location"), "GET /site/docs with %s: want 308 to ./docs/", h[0])
 	}
 
 	// Header overrides are signed into the token and sent by Azurite.
 	resp, body := get("/dl/new.jpg")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "GET /dl/new.jpg")
+	assert.Equal(t, "NEW", body, "GET /dl/new.jpg")
 	for name, want := range map[string]string{
 		"Cache-Control": "public, max-age=31536000, immutable", "Content-Type": "application/x-download",
 		"Content-Disposition": `attachment; filename="download.bin"`, "Content-Encoding": "identity", "Content-Language": "fr-CA",
 	} {
-		if got := resp.Header.Get(name); resp.StatusCode != 200 || body != "NEW" || got != want {
-			t.Errorf("override %s: %d %q, got %q, want %q", name, resp.StatusCode, body, got, want)
-		}
+		assert.Equal(t, want, resp.Header.Get(name), "override %s", name)
 	}
 	for path, want := range map[string]string{
 		"/guess/clip.mp4": "video/mp4", "/guess/data.unknownext": "application/octet-stream", "/guess/new.jpg": "image/jpeg",
 		"/img/new.jpg": "image/jpeg",
 	} {
-		if resp, _ := get(path); resp.Header.Get("Content-Type") != want {
-			t.Errorf("GET %s: Content-Type %q, want %q", path, resp.Header.Get("Content-Type"), want)
-		}
+		resp, _ := get(path)
+		assert.Equal(t, want, resp.Header.Get("Content-Type"), "GET %s: Content-Type", path)
 	}
-	if resp, _ := get("/img/clip.mp4"); resp.Header.Get("Content-Type") != "application/octet-stream" {
-		t.Errorf("without guess_content_type: Content-Type %q", resp.Header.Get("Content-Type"))
-	}
+	resp, _ = get("/img/clip.mp4")
+	assert.Equal(t, "application/octet-stream", resp.Header.Get("Content-Type"), "without guess_content_type: Content-Type")
 
 	// Revocation: once the policy is gone, the tokens naming it fail.
 	az.RemoveAccessPolicy(t, "media", "cdn-readers")
-	if resp, body := get("/policy/new.jpg"); resp.StatusCode != http.StatusBadGateway || body != "error 502" {
-		t.Errorf("after the policy was removed: %d %q, want 502", resp.StatusCode, body)
-	}
-	logs, _ := os.ReadFile(logFile)
-	if !bytes.Contains(logs, []byte(`Azure refused a freshly signed token that names a stored access policy: the policy was removed or changed (revoked)`)) ||
-		!bytes.Contains(logs, []byte(`"policy":"cdn-readers"`)) {
-		t.Errorf("no log line says the policy was revoked:\n%s", lastLogLines(logs, 5))
-	}
+	resp, body = get("/policy/new.jpg")
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode, "after the policy was removed")
+	assert.Equal(t, "error 502", body, "after the policy was removed")
+	logs, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(logs), `Azure refused a freshly signed token that names a stored access policy: the policy was removed or changed (revoked)`,
+		"no log line says the policy was revoked:\n%s", lastLogLines(logs, 5))
+	assert.Contains(t, string(logs), `"policy":"cdn-readers"`, "no log line names the revoked policy:\n%s", lastLogLines(logs, 5))
 
 	metrics := scrapeMetrics(t)
 	for _, want := range []struct {
@@ -215,20 +215,27 @@ http://localhost:9080 {
 		{"caddy_azure_blob_upstream_auth_failures_total", `account="devstoreaccount1",container="media"`, 1},
 	} {
 		got, ok := metricValue(metrics, want.name, want.labels)
-		if !ok || got != want.value {
-			t.Errorf("%s{%s} = %v (found: %v), want %v", want.name, want.labels, got, ok, want.value)
+		if assert.True(t, ok, "%s{%s} not found", want.name, want.labels) {
+			assert.Equal(t, want.value, got, "%s{%s}", want.name, want.labels)
 		}
 	}
 	// One signature per blob token: each a miss, none renewed yet; the
 	// repeated paths hit the cache.
-	signed, _ := metricValue(metrics, "caddy_azure_blob_signatures_total", `account="devstoreaccount1",container="site"`)
-	misses, _ := metricValue(metrics, "caddy_azure_blob_token_cache_misses_total", `account="devstoreaccount1",container="site"`)
-	hits, _ := metricValue(metrics, "caddy_azure_blob_token_cache_hits_total", `account="devstoreaccount1",container="site"`)
-	if signed < 5 || signed != misses || hits < 5 {
-		t.Errorf("site: %v signatures, %v misses, %v hits; want one signature per miss and the repeated paths served from the cache", signed, misses, hits)
+	site := func(name string) float64 {
+		t.Helper()
+		v, ok := metricValue(metrics, name, `account="devstoreaccount1",container="site"`)
+		assert.True(t, ok, "%s for the site not found", name)
+		return v
 	}
-	if left, ok := metricValue(metrics, "caddy_azure_blob_sas_token_expiry_seconds", `account="devstoreaccount1",container="media"`); !ok || left <= 3000 || left > 3600 {
-		t.Errorf("sas_token_expiry_seconds = %v (found: %v), want the hour the token has left", left, ok)
+	signed, misses, hits := site("caddy_azure_blob_signatures_total"), site("caddy_azure_blob_token_cache_misses_total"), site("caddy_azure_blob_token_cache_hits_total")
+	assert.GreaterOrEqual(t, signed, 5.0, "site: signatures")
+	assert.Equal(t, misses, signed, "site: want one signature per cache miss")
+	assert.GreaterOrEqual(t, hits, 5.0, "site: cache hits; the repeated paths should be served from the cache")
+	left, ok := metricValue(metrics, "caddy_azure_blob_sas_token_expiry_seconds", `account="devstoreaccount1",container="media"`)
+	if assert.True(t, ok, "sas_token_expiry_seconds not found") {
+		// The hour the token has left.
+		assert.Greater(t, left, 3000.0, "sas_token_expiry_seconds")
+		assert.LessOrEqual(t, left, 3600.0, "sas_token_expiry_seconds")
 	}
 	figure(t, "index, redirects, 5 header overrides, guessed types, 3 fallbacks, policy revocation and %d metric lines checked against Azurite",
 		strings.Count(metrics, "caddy_azure_blob_"))
@@ -237,14 +244,7 @@ http://localhost:9080 {
 // scrapeMetrics reads the admin endpoint's /metrics.
 func scrapeMetrics(t *testing.T) string {
 	t.Helper()
-	resp, err := http.Get("http://localhost:2999/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	suiteSaw("admin GET /metrics", body)
-	return string(body)
+	return string(adminGet(t, "/metrics"))
 }
 
 // metricValue finds the sample of name with exactly labels (sorted, as
@@ -292,10 +292,9 @@ http://localhost:9080 {
 		}
 	}
 }`, az.Endpoint))
-	if resp, body := fetch(t, tester, http.MethodGet, "/x/there.jpg"); resp.StatusCode != 200 || string(body) != "THERE" {
-		t.Errorf("GET /x/there.jpg: %d %q", resp.StatusCode, body)
-	}
-	if _, body := fetch(t, tester, http.MethodGet, "/x/secret.txt"); string(body) != "NOT FOUND PAGE" {
-		t.Errorf("GET /x/secret.txt: %q, want the error page", body)
-	}
+	resp, body := fetch(t, tester, http.MethodGet, "/x/there.jpg")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "GET /x/there.jpg")
+	assert.Equal(t, "THERE", string(body), "GET /x/there.jpg")
+	_, body = fetch(t, tester, http.MethodGet, "/x/secret.txt")
+	assert.Equal(t, "NOT FOUND PAGE", string(body), "GET /x/secret.txt: want the error page")
 }

@@ -39,6 +39,13 @@ func envCredential() (*signingKey, error) {
 // counts as unset. Errors name the variables and never quote a key.
 func credentialFrom(getenv func(string) string) (*signingKey, error) {
 	connStr, account, key, endpoint := getenv(envConnectionString), getenv(envAccount), getenv(envKey), getenv(envBlobEndpoint)
+	if account != "" {
+		// Checked before it is quoted anywhere: a key in the wrong
+		// variable must not reach the terminal.
+		if err := sas.CheckAccountName(account); err != nil {
+			return nil, fmt.Errorf("%s: %w", envAccount, err)
+		}
+	}
 	var shared *sas.SharedKey
 	switch {
 	case connStr != "":
@@ -73,7 +80,9 @@ func credentialFrom(getenv func(string) string) (*signingKey, error) {
 		}
 		if endpoint == "" {
 			endpoint = "https://" + account + ".blob.core.windows.net"
-		} else if named := sas.AccountFromEndpoint(endpoint); named != "" && named != account {
+		} else if named := sas.AccountFromEndpoint(endpoint); named != "" && sas.CheckAccountName(named) != nil {
+			return nil, fmt.Errorf("%s names no valid account", envBlobEndpoint)
+		} else if named != "" && named != account {
 			return nil, fmt.Errorf("%s %q differs from the account %q that %s names", envAccount, account, named, envBlobEndpoint)
 		}
 		var err error

@@ -96,59 +96,21 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	if err != nil {
 		return nil, err
 	}
-	account, err := caddy.NewReplacer().ReplaceOrErr(t.Account, true, true)
-	if err != nil && t.Account != "" {
-		return nil, fmt.Errorf("account: %w", err)
-	}
-	endpoint, err := caddy.NewReplacer().ReplaceOrErr(t.Endpoint, true, true)
-	if err != nil && t.Endpoint != "" {
-		return nil, fmt.Errorf("endpoint: %w", err)
-	}
 	if err := exactlyOneCredential(key != "", connStr != "", token != "", t.Anonymous, t.Identity != nil); err != nil {
 		return nil, err
 	}
-
-	o := &origin{account: account}
+	addr, err := resolveAddress(t.Account, t.Endpoint, connStr)
+	if err != nil {
+		return nil, err
+	}
+	o := &origin{account: addr.account, scheme: addr.endpoint.Scheme, host: addr.endpoint.Host, basePath: addr.endpoint.Path}
 	var sharedKey *sas.SharedKey
 	var parsedToken *sas.Token
-	if connStr != "" {
-		cs, err := sas.ParseConnectionString(connStr)
-		if err != nil {
-			return nil, fmt.Errorf("connection_string: %w", err)
-		}
-		if o.account == "" {
-			o.account = cs.AccountName
-		} else if cs.AccountName != "" && cs.AccountName != o.account {
-			return nil, fmt.Errorf("account %q differs from the connection string's %q", o.account, cs.AccountName)
-		}
-		switch {
-		case endpoint == "":
-			endpoint = cs.BlobEndpoint
-		case !sameEndpoint(endpoint, cs.BlobEndpoint):
-			// The directive dials endpoint; requests must not carry another
-			// account's Host and token there.
-			return nil, errors.New("endpoint differs from the connection string's blob endpoint; give one of them")
-		}
+	if cs := addr.connStr; cs != nil {
 		sharedKey, parsedToken = cs.Key, cs.SAS
 		if sharedKey == nil && parsedToken == nil {
 			return nil, errors.New("connection_string: has neither AccountKey nor SharedAccessSignature")
 		}
-	}
-	if endpoint == "" && o.account != "" {
-		endpoint = "https://" + o.account + ".blob.core.windows.net"
-	}
-	if endpoint == "" {
-		return nil, errors.New("endpoint: cannot tell where the storage account is: set account, endpoint or a connection string")
-	}
-	if err := o.setEndpoint(endpoint); err != nil {
-		return nil, err
-	}
-	switch named := sas.AccountFromEndpoint(endpoint); {
-	case o.account == "":
-		o.account = named
-	case named != "" && named != o.account:
-		// Tokens for one account sent to another's endpoint.
-		return nil, fmt.Errorf("account %q differs from the account %q the endpoint names", o.account, named)
 	}
 
 	switch {
@@ -202,6 +164,81 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	return o, nil
 }
 
+// originAddress is where an origin's blobs are: the account, its blob
+// endpoint, and the connection string that named them, if any.
+type originAddress struct {
+	account  string
+	endpoint *url.URL // scheme, host and path ("" on Azure, "/devstoreaccount1" on Azurite)
+	connStr  *sas.ConnectionString
+}
+
+// resolveAddress resolves the account and endpoint fields (placeholders
+// included) and reconciles them with connStr, an already resolved
+// connection string or "". The transport signs for the account it returns
+// and the azure_blob upstream source dials its endpoint, so both read the
+// same inputs the same way. Errors name the field and never quote a
+// secret.
+func resolveAddress(accountField, endpointField, connStr string) (*originAddress, error) {
+	account, err := caddy.NewReplacer().ReplaceOrErr(accountField, true, true)
+	if err != nil && accountField != "" {
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	if account != "" {
+		// Checked before it is quoted anywhere: a placeholder in the wrong
+		// field may have put a key here.
+		if err := sas.CheckAccountName(account); err != nil {
+			return nil, fmt.Errorf("account: %w", err)
+		}
+	}
+	endpoint, err := caddy.NewReplacer().ReplaceOrErr(endpointField, true, true)
+	if err != nil && endpointField != "" {
+		return nil, fmt.Errorf("endpoint: %w", err)
+	}
+	a := &originAddress{account: account}
+	if connStr != "" {
+		if a.connStr, err = sas.ParseConnectionString(connStr); err != nil {
+			return nil, fmt.Errorf("connection_string: %w", err)
+		}
+		cs := a.connStr
+		if a.account == "" {
+			a.account = cs.AccountName
+		} else if cs.AccountName != "" && cs.AccountName != a.account {
+			// Both names passed CheckAccountName: neither is a secret.
+			return nil, fmt.Errorf("account %q differs from the connection string's %q", a.account, cs.AccountName)
+		}
+		switch {
+		case endpoint == "":
+			endpoint = cs.BlobEndpoint
+		case !sameEndpoint(endpoint, cs.BlobEndpoint):
+			// Requests must not carry another account's Host and token to
+			// the address dialed.
+			return nil, errors.New("endpoint differs from the connection string's blob endpoint; give one of them")
+		}
+	}
+	if endpoint == "" && a.account != "" {
+		endpoint = "https://" + a.account + ".blob.core.windows.net"
+	}
+	if endpoint == "" {
+		return nil, errors.New("endpoint: cannot tell where the storage account is: set account, endpoint or a connection string")
+	}
+	u, err := parseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	a.endpoint = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimRight(u.Path, "/")}
+	switch named := sas.AccountFromEndpoint(endpoint); {
+	case named != "" && sas.CheckAccountName(named) != nil:
+		return nil, errors.New("endpoint: names no valid account: give a blob endpoint such as https://<account>.blob.core.windows.net")
+	case a.account == "":
+		a.account = named
+	case named != "" && named != a.account:
+		// Tokens for one account sent to another's endpoint. Both names
+		// passed CheckAccountName, so neither is a secret.
+		return nil, fmt.Errorf("account %q differs from the account %q the endpoint names", a.account, named)
+	}
+	return a, nil
+}
+
 func exactlyOneCredential(key, connStr, token, anonymous, identity bool) error {
 	var given []string
 	for _, c := range []struct {
@@ -219,15 +256,6 @@ func exactlyOneCredential(key, connStr, token, anonymous, identity bool) error {
 		return errors.New("credential: give one of account_key, connection_string, sas_token, identity or anonymous")
 	}
 	return fmt.Errorf("credential: give only one of account_key, connection_string, sas_token, identity or anonymous, not %s", strings.Join(given, " and "))
-}
-
-func (o *origin) setEndpoint(endpoint string) error {
-	u, err := parseEndpoint(endpoint)
-	if err != nil {
-		return err
-	}
-	o.scheme, o.host, o.basePath = u.Scheme, u.Host, strings.TrimRight(u.Path, "/")
-	return nil
 }
 
 // parseEndpoint checks a blob endpoint. Its errors never quote it: a pasted

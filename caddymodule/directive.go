@@ -1,16 +1,12 @@
 package caddymodule
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
 func init() {
@@ -70,7 +66,7 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	}
 	h.Next() // the directive name, again
 	if h.NextArg() {
-		return nil, h.Errf("azure_blob takes a matcher and a block, not %q", h.Val())
+		return nil, h.Err("azure_blob takes a matcher and a block, and no other argument")
 	}
 	var main blobOrigin
 	var fallbacks []caddyfile.Segment
@@ -135,37 +131,6 @@ func (t *Transport) checkAtAdapt() error {
 	}
 	_, err := c.provisionOrigin()
 	return err
-}
-
-// adaptEndpoint is the blob endpoint, which Caddy needs when it loads the
-// config: given, from a literal connection string, or from the account.
-func (t *Transport) adaptEndpoint() (string, error) {
-	switch {
-	case t.Endpoint != "" && hasPlaceholder(t.Endpoint):
-		return "", errors.New("endpoint: Caddy needs the storage address when it loads the config; " +
-			"write it literally ({$VAR} works, it is not a secret)")
-	case t.Endpoint != "":
-		return t.Endpoint, nil
-	case t.ConnectionString != "" && !hasPlaceholder(t.ConnectionString):
-		cs, err := sas.ParseConnectionString(t.ConnectionString)
-		if err != nil {
-			return "", fmt.Errorf("connection_string: %w", err)
-		}
-		return cs.BlobEndpoint, nil
-	case t.Account != "" && !hasPlaceholder(t.Account):
-		return "https://" + t.Account + ".blob.core.windows.net", nil
-	}
-	return "", errors.New("set endpoint or account: Caddy needs the storage address when it loads the config, " +
-		"and the connection string comes from a placeholder")
-}
-
-// dialAddress is the host:port of an endpoint.
-func dialAddress(endpoint string) (string, error) {
-	u, err := parseEndpoint(endpoint)
-	if err != nil {
-		return "", err
-	}
-	return hostPort(u), nil
 }
 
 func hasPlaceholder(values ...string) bool {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -41,9 +43,7 @@ type faultRelay struct {
 
 func newFaultRelay(t *testing.T, target string) *faultRelay {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := &faultRelay{ln: ln, target: target, done: make(chan struct{})}
 	r.mode.Store(new(faultMode))
 	r.wg.Add(1)
@@ -107,7 +107,8 @@ func getWithError(t *testing.T, tester *caddytest.Tester, path string) (status i
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost:9080"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost:9080"+path, nil)
+	require.NoError(t, err, "GET %s", path)
 	resp, err := tester.Client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -153,9 +154,10 @@ http://localhost:9080 {
 	expectWhole := func(path string) {
 		t.Helper()
 		status, body, err := getWithError(t, tester, path)
-		if err != nil || status != 200 || !bytes.Equal(body, video) {
-			t.Fatalf("GET %s: %d, %d bytes, %v; want 200 and the whole blob", path, status, len(body), err)
-		}
+		require.NoError(t, err, "GET %s", path)
+		require.Equal(t, http.StatusOK, status, "GET %s", path)
+		require.Len(t, body, len(video), "GET %s: want the whole blob", path)
+		require.True(t, bytes.Equal(body, video), "GET %s: not the blob's bytes", path)
 	}
 	expectWhole("/direct/clip.mp4")
 	expectWhole("/relay/clip.mp4")
@@ -164,46 +166,44 @@ http://localhost:9080 {
 	az.Stop()
 	start := time.Now()
 	status, _, err := getWithError(t, tester, "/direct/clip.mp4")
-	if err != nil || status != http.StatusBadGateway {
-		t.Errorf("Azurite stopped: %d, %v; want 502", status, err)
-	}
+	assert.NoError(t, err, "Azurite stopped")
+	assert.Equal(t, http.StatusBadGateway, status, "Azurite stopped")
 	took := time.Since(start)
-	if took >= 3*time.Second {
-		t.Errorf("Azurite stopped: the 502 took %v, as long as dialing may; a refused connection should answer at once", took)
-	}
+	assert.Less(t, took, 3*time.Second, "Azurite stopped: the 502 took as long as dialing may; a refused connection should answer at once")
 	figure(t, "Azurite stopped: 502 after %v", took.Round(time.Millisecond))
-	if logs, _ := os.ReadFile(logFile); !bytes.Contains(logs, []byte("connection refused")) {
-		t.Errorf("no log line names the refused connection:\n%s", lastLogLines(logs, 5))
-	}
+	logs, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(logs), "connection refused", "no log line names the refused connection:\n%s", lastLogLines(logs, 5))
 	// It comes back: so does service, with nothing done to Caddy.
 	az.Restart(t)
 	expectWhole("/direct/clip.mp4")
 
 	// Headers later than response_header_timeout: 504.
 	relay.set(faultMode{delay: 3 * time.Second})
-	if status, _, err := getWithError(t, tester, "/relay/clip.mp4"); err != nil || status != http.StatusGatewayTimeout {
-		t.Errorf("slow headers: %d, %v; want 504", status, err)
-	}
+	status, _, err = getWithError(t, tester, "/relay/clip.mp4")
+	assert.NoError(t, err, "slow headers")
+	assert.Equal(t, http.StatusGatewayTimeout, status, "slow headers")
 	// A body that stops mid-way, with the connection open or cut: the
 	// client must see a broken response, never a complete-looking one.
 	for _, m := range []faultMode{{stallFrom: 256 << 10}, {cutAfter: 256 << 10}} {
 		relay.set(m)
 		status, body, err := getWithError(t, tester, "/relay/clip.mp4")
-		if err == nil || len(body) >= len(video) {
-			t.Errorf("%+v: %d, %d of %d bytes, read error %v; want a cut-off body and an error", m, status, len(body), len(video), err)
-		}
-		if len(body) > 0 && !bytes.Equal(body, video[:len(body)]) {
-			t.Errorf("%+v: the bytes before the cut are not the blob's", m)
+		// The headers went out before the cut: the body must end in an
+		// error, as a body shorter than its Content-Length.
+		assert.Equal(t, http.StatusOK, status, "%+v", m)
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "%+v: want a cut-off body and a read error", m)
+		assert.Less(t, len(body), len(video), "%+v: want a cut-off body", m)
+		if len(body) > 0 && len(body) <= len(video) {
+			assert.True(t, bytes.Equal(body, video[:len(body)]), "%+v: the bytes before the cut are not the blob's", m)
 		}
 	}
 	relay.set(faultMode{})
 	expectWhole("/relay/clip.mp4")
 
-	logs, _ := os.ReadFile(logFile)
+	logs, err = os.ReadFile(logFile)
+	require.NoError(t, err)
 	for _, want := range []string{"timeout awaiting response headers", "i/o timeout"} {
-		if !bytes.Contains(logs, []byte(want)) {
-			t.Errorf("no log line says %q:\n%s", want, lastLogLines(logs, 8))
-		}
+		assert.Contains(t, string(logs), want, "no log line says %q:\n%s", want, lastLogLines(logs, 8))
 	}
 }
 

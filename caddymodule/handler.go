@@ -93,13 +93,13 @@ func (h *Handler) Validate() error {
 		}
 	}
 	if h.Index != "" && (strings.Contains(h.Index, "/") || checkBlobName(h.Index) != nil) {
-		return fmt.Errorf("index %q must be a blob name without '/'", h.Index)
+		return errors.New("index must be a blob name without '/'")
 	}
 	if h.IndexProbe && h.Index == "" {
 		return errors.New("index_probe needs index")
 	}
 	if h.StripPrefix != "" && (!strings.HasPrefix(h.StripPrefix, "/") || strings.Contains(h.StripPrefix, "*")) {
-		return fmt.Errorf("strip_prefix %q must be a path starting with / and without *", h.StripPrefix)
+		return errors.New("strip_prefix must be a path starting with / and without *")
 	}
 	return nil
 }
@@ -134,6 +134,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	caddyhttp.SetVar(r.Context(), varFallback, h.Fallback && !h.IndexProbe)
 	name, err := blobName(h.Prefix, path)
 	switch {
+	case err != nil && h.IndexProbe:
+		// The path itself was a valid name (the origins before the probe
+		// mapped it); with the index added it is too long or too deep, so
+		// no such directory can exist.
+		return caddyhttp.Error(http.StatusNotFound, err)
 	case errors.Is(err, errNoBlobName):
 		return caddyhttp.Error(http.StatusNotFound, err)
 	case err != nil:

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -53,20 +56,16 @@ func (rec *recordingAzure) requests() []*http.Request {
 func rawRequest(t *testing.T, request string) (int, string) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", "127.0.0.1:9080", 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatalf("writing %.60q: %v", request, err)
-	}
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(conn, request)
+	require.NoError(t, err, "writing %.60q", request)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading the answer to %.60q: %v", request, err)
-	}
+	require.NoError(t, err, "reading the answer to %.60q", request)
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err, "reading the body of the answer to %.60q", request)
 	suiteSawResponse(resp, body)
 	return resp.StatusCode, string(body)
 }
@@ -148,18 +147,14 @@ http://:9080 {
 	}
 	for _, tc := range cases {
 		status, body := rawRequest(t, tc.request)
-		if status != tc.status {
-			t.Errorf("%s: %d %.60q, want %d", tc.name, status, body, tc.status)
-		}
-		if status == 200 && body != "CAT" {
-			t.Errorf("%s: body %q", tc.name, body)
+		assert.Equal(t, tc.status, status, "%s: body %.60q", tc.name, body)
+		if status == 200 {
+			assert.Equal(t, "CAT", body, "%s: body", tc.name)
 		}
 	}
 
 	seen := azure.requests()
-	if len(seen) == 0 {
-		t.Fatal("the stand-in for Azure saw nothing")
-	}
+	require.NotEmpty(t, seen, "the stand-in for Azure saw nothing")
 	for _, up := range seen {
 		checkUpstreamRequest(t, up, azure.Listener.Addr().String())
 	}
@@ -172,44 +167,33 @@ http://:9080 {
 func checkUpstreamRequest(t *testing.T, up *http.Request, host string) {
 	t.Helper()
 	name, ok := strings.CutPrefix(up.URL.Path, "/devstoreaccount1/photos/public/")
-	switch {
-	case up.Method != http.MethodGet && up.Method != http.MethodHead:
-		t.Errorf("Azure got a %s", up.Method)
-	case !ok || name == "":
-		t.Errorf("Azure got a request outside photos/public/: %q", up.URL.EscapedPath())
-	case up.Host != host:
-		t.Errorf("Azure got Host %q", up.Host)
-	case up.ContentLength > 0 || len(up.TransferEncoding) > 0:
-		t.Errorf("Azure got a body with %q", up.URL.EscapedPath())
+	assert.Contains(t, []string{http.MethodGet, http.MethodHead}, up.Method, "Azure got a %s", up.Method)
+	if assert.True(t, ok, "Azure got a request outside photos/public/: %q", up.URL.EscapedPath()) {
+		assert.NotEmpty(t, name, "Azure got a request for no blob: %q", up.URL.EscapedPath())
 	}
-	if back, err := url.PathUnescape(up.URL.EscapedPath()); err != nil || back != up.URL.Path {
-		t.Errorf("upstream path %q does not decode back to %q", up.URL.EscapedPath(), up.URL.Path)
+	assert.Equal(t, host, up.Host, "Azure got another Host")
+	assert.Zero(t, up.ContentLength, "Azure got a body with %q", up.URL.EscapedPath())
+	assert.Empty(t, up.TransferEncoding, "Azure got a body with %q", up.URL.EscapedPath())
+	back, err := url.PathUnescape(up.URL.EscapedPath())
+	if assert.NoError(t, err, "upstream path %q does not decode", up.URL.EscapedPath()) {
+		assert.Equal(t, up.URL.Path, back, "upstream path %q does not decode back", up.URL.EscapedPath())
 	}
 	for seg := range strings.SplitSeq(name, "/") {
-		if seg == "." || seg == ".." || strings.ContainsAny(seg, "\x00\r\n\\") {
-			t.Errorf("Azure got the segment %q in %q", seg, name)
-		}
+		assert.NotContains(t, []string{".", ".."}, seg, "Azure got a dot segment in %q", name)
+		assert.False(t, strings.ContainsAny(seg, "\x00\r\n\\"), "Azure got the segment %q in %q", seg, name)
 	}
 	q := up.URL.Query()
 	for key := range q {
-		switch key {
-		case "sv", "se", "sr", "sp", "sig", "spr":
-		default:
-			t.Errorf("Azure got query parameter %q for %q", key, name)
-		}
+		assert.Contains(t, []string{"sv", "se", "sr", "sp", "sig", "spr"}, key, "Azure got query parameter %q for %q", key, name)
 	}
-	if len(q["sig"]) != 1 || len(q["sp"]) != 1 || q.Get("sp") != "r" || q.Get("sig") == "forged" {
-		t.Errorf("Azure got sp %q and %d sig for %q: want our read token only", q["sp"], len(q["sig"]), name)
-	}
+	// Our read token only.
+	assert.Len(t, q["sig"], 1, "Azure got %d sig for %q", len(q["sig"]), name)
+	assert.NotEqual(t, "forged", q.Get("sig"), "Azure got the client's sig for %q", name)
+	assert.Equal(t, []string{"r"}, q["sp"], "Azure got sp %q for %q", q["sp"], name)
 	for header := range up.Header {
-		switch header {
-		case "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "X-Ms-Version",
-			"Accept-Encoding", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via":
-		default:
-			t.Errorf("Azure got header %s for %q", header, name)
-		}
+		assert.Contains(t, []string{"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "X-Ms-Version",
+			"Accept-Encoding", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via"},
+			header, "Azure got header %s for %q", header, name)
 	}
-	if got := up.Header.Get("X-Forwarded-Host"); got != "" && got != "localhost:9080" && got != "x" {
-		t.Errorf("Azure got X-Forwarded-Host %q", got)
-	}
+	assert.Contains(t, []string{"", "localhost:9080", "x"}, up.Header.Get("X-Forwarded-Host"), "Azure got X-Forwarded-Host")
 }

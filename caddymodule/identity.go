@@ -95,7 +95,7 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 	}
 	into, ok := fields[id.Kind]
 	if !ok {
-		return nil, d.Errf("identity %q is not default, managed, workload, client_secret, client_certificate or azure_cli", id.Kind)
+		return nil, d.Err(errIdentityKind.Error())
 	}
 	required := map[string]int{identityClientSecret: 3, identityClientCertificate: 3}[id.Kind]
 	if len(args)-1 > len(into) || len(args)-1 < required {
@@ -120,11 +120,18 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 		case "authority_host":
 			id.AuthorityHost = value
 		default:
-			return nil, d.Errf("unrecognized identity option %q", option)
+			if isPlainName(option) {
+				return nil, d.Errf("unrecognized identity option %q", option)
+			}
+			return nil, d.Err("unrecognized identity option (not quoted: it may be a value in the wrong place)")
 		}
 	}
 	return id, nil
 }
+
+// errIdentityKind does not quote the kind given: it may be a secret
+// written in the wrong place.
+var errIdentityKind = errors.New("identity kind must be default, managed, workload, client_secret, client_certificate or azure_cli")
 
 // validate checks what needs no resolving; a nil identity is valid.
 func (id *Identity) validate() error {
@@ -145,7 +152,7 @@ func (id *Identity) validate() error {
 	case identityDefault, identityManaged, identityWorkload, identityClientSecret, identityClientCertificate, identityAzureCLI:
 		return nil
 	}
-	return fmt.Errorf("identity %q is not default, managed, workload, client_secret, client_certificate or azure_cli", id.Kind)
+	return errIdentityKind
 }
 
 // tokenCredential resolves the identity's placeholders and makes the
@@ -195,7 +202,7 @@ func (id *Identity) tokenCredential(client *http.Client) (azcore.TokenCredential
 	case identityAzureCLI:
 		cred, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: id.TenantID})
 	default:
-		return nil, fmt.Errorf("identity %q is not default, managed, workload, client_secret, client_certificate or azure_cli", id.Kind)
+		return nil, errIdentityKind
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: %v", id.Kind, err)

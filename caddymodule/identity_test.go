@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -94,33 +97,27 @@ http://localhost:9080 {
 
 	for _, path := range []string{"/b/cat.jpg", "/c/cat.jpg", "/b/cat.jpg"} {
 		resp, body := fetch(t, tester, http.MethodGet, path)
-		if resp.StatusCode != 200 || !bytes.Equal(body, data) {
-			t.Errorf("GET %s: %d, %d bytes", path, resp.StatusCode, len(body))
-		}
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s", path)
+		// Not assert.Equal: a diff of 7000 bytes says less than this.
+		assert.True(t, bytes.Equal(body, data), "GET %s: %d bytes, not the %d uploaded", path, len(body), len(data))
 	}
-	if resp, _ := fetch(t, tester, http.MethodGet, "/b/missing.jpg"); resp.StatusCode != 404 {
-		t.Errorf("missing blob: %d", resp.StatusCode)
-	}
+	resp, _ := fetch(t, tester, http.MethodGet, "/b/missing.jpg")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "missing blob")
 	// One keyring serves both routes: one token, one key. (MSAL keeps
 	// managed-identity tokens process-wide, so a test before this one may
 	// have left it one.)
-	if n := calls.Load(); n > 1 {
-		t.Errorf("the managed-identity endpoint was asked %d times, want at most once", n)
-	}
-	if n := strings.Count(az.Output(1000), "comp=userdelegationkey"); n != 1 {
-		t.Errorf("Azurite was asked for %d user delegation keys, want one for both routes", n)
-	}
-	logs, _ := os.ReadFile(logFile)
-	if bytes.Contains(logs, []byte(`"level":"error"`)) {
-		t.Errorf("errors in the log:\n%s", lastLogLines(logs, 5))
-	}
-	if v, ok := metricValue(scrapeMetrics(t), "caddy_azure_blob_delegation_key_failures_total", `account="devstoreaccount1",container="photos"`); !ok || v != 0 {
-		t.Errorf("delegation_key_failures_total = %v (found: %v), want 0", v, ok)
-	}
+	assert.LessOrEqual(t, calls.Load(), int64(1), "times the managed-identity endpoint was asked")
+	assert.Equal(t, 1, strings.Count(az.Output(1000), "comp=userdelegationkey"), "user delegation keys Azurite was asked for, want one for both routes")
+	logs, err := os.ReadFile(logFile)
+	require.NoError(t, err, "Caddy's log")
+	assert.NotContains(t, string(logs), `"level":"error"`, "errors in the log:\n%s", lastLogLines(logs, 5))
+	v, ok := metricValue(scrapeMetrics(t), "caddy_azure_blob_delegation_key_failures_total", `account="devstoreaccount1",container="photos"`)
+	assert.True(t, ok, "delegation_key_failures_total not found")
+	assert.Zero(t, v, "delegation_key_failures_total")
 
 	// An identity Entra ID refuses stops a config from loading, saying why.
 	t.Setenv("IDENTITY_HEADER", "wrong")
-	err := loadConfig(caddyGlobals + fmt.Sprintf(`
+	err = loadConfig(caddyGlobals + fmt.Sprintf(`
 http://localhost:9080 {
 	azure_blob {
 		endpoint %s
@@ -129,9 +126,7 @@ http://localhost:9080 {
 		tls_trust_pool file %s
 	}
 }`, az.Endpoint, az.CertFile))
-	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("identity managed: getting a user delegation key: signing in to Microsoft Entra ID")) {
-		t.Errorf("a refused identity: %v", err)
-	}
+	assert.ErrorContains(t, err, "identity managed: getting a user delegation key: signing in to Microsoft Entra ID", "a refused identity")
 	figure(t, "managed identity: Entra ID token asked %d time(s); user-delegation reads from Azurite over HTTPS in blob and container scope", calls.Load())
 }
 
@@ -152,9 +147,7 @@ func TestIdentityKindsAgainstAzurite(t *testing.T) {
 	cliCalls := filepath.Join(t.TempDir(), "az-calls")
 	script := fmt.Sprintf("#!/bin/sh\necho called >> %s\ncase \"$*\" in\n*get-access-token*) printf '{\"accessToken\":\"%s\",\"expires_on\":%d,\"tokenType\":\"Bearer\"}\\n' ;;\n*) exit 1 ;;\nesac\n",
 		cliCalls, token, time.Now().Add(time.Hour).Unix())
-	if err := os.WriteFile(filepath.Join(bin, "az"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "az"), []byte(script), 0o755))
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, unset := range []string{"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME"} {
 		t.Setenv(unset, "")
@@ -185,32 +178,28 @@ http://localhost:9080 {
 	check := func() {
 		t.Helper()
 		for _, path := range []string{"/cli/a.txt", "/default/a.txt"} {
-			if resp, body := fetch(t, tester, http.MethodGet, path); resp.StatusCode != 200 || !bytes.Equal(body, data) {
-				t.Errorf("GET %s: %d %q", path, resp.StatusCode, body)
-			}
+			resp, body := fetch(t, tester, http.MethodGet, path)
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s", path)
+			assert.Equal(t, string(data), string(body), "GET %s", path)
 		}
 	}
 	check()
 	// az ran for the azure_cli route only: the default chain used the
 	// managed identity (whose token MSAL may already hold from another test
 	// in this process, hence at most one call).
-	calls, _ := os.ReadFile(cliCalls)
-	if n := bytes.Count(calls, []byte("called")); n != 1 || managedCalls.Load() > 1 {
-		t.Errorf("az ran %d times and the managed-identity endpoint was asked %d times; want once and at most once", n, managedCalls.Load())
-	}
+	calls, err := os.ReadFile(cliCalls)
+	require.NoError(t, err, "az never ran")
+	assert.Equal(t, 1, bytes.Count(calls, []byte("called")), "times az ran")
+	assert.LessOrEqual(t, managedCalls.Load(), int64(1), "times the managed-identity endpoint was asked")
 	before := managedCalls.Load()
 	// A reload keeps the keys: no new sign-in, no new key.
-	if err := loadConfig(config("respond /health 200")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, loadConfig(config("respond /health 200")), "reload")
 	check()
-	calls, _ = os.ReadFile(cliCalls)
-	if n := bytes.Count(calls, []byte("called")); n != 1 || managedCalls.Load() != before {
-		t.Errorf("after a reload az ran %d times and the endpoint was asked %d more times; want no new sign-in", n, managedCalls.Load()-before)
-	}
-	if n := strings.Count(az.Output(1000), "comp=userdelegationkey"); n != 2 {
-		t.Errorf("Azurite was asked for %d user delegation keys across the reload, want one per identity", n)
-	}
+	calls, err = os.ReadFile(cliCalls)
+	require.NoError(t, err)
+	assert.Equal(t, 1, bytes.Count(calls, []byte("called")), "times az ran after a reload, want no new sign-in")
+	assert.Equal(t, before, managedCalls.Load(), "times the managed-identity endpoint was asked after a reload, want no new sign-in")
+	assert.Equal(t, 2, strings.Count(az.Output(1000), "comp=userdelegationkey"), "user delegation keys Azurite was asked for across the reload, want one per identity")
 	figure(t, "azure_cli and default identities read from Azurite; a reload signed in again 0 times")
 }
 
@@ -268,9 +257,7 @@ func entraAuthority(t *testing.T, az *azurite.Server, secret, federatedToken str
 	})
 	srv := httptest.NewUnstartedServer(mux)
 	cert, err := tls.LoadX509KeyPair(az.CertFile, az.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -291,9 +278,7 @@ func TestIdentityAppRegistrationsAgainstAzurite(t *testing.T) {
 	addSecret("the app's client secret", secret)
 	federated := "federated-token-from-the-kubelet-0123456789"
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte(federated), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(tokenFile, []byte(federated), 0o600))
 	appCert := appCertificate(t)
 	authority, grants := entraAuthority(t, az, secret, federated)
 	t.Setenv("AZ_APP_SECRET", secret)
@@ -317,13 +302,11 @@ func TestIdentityAppRegistrationsAgainstAzurite(t *testing.T) {
 	}
 	tester := startCaddy(t, caddyGlobals+"http://localhost:9080 {"+routes.String()+"\n}")
 	for _, path := range []string{"/secret/a.txt", "/cert/a.txt", "/workload/a.txt"} {
-		if resp, body := fetch(t, tester, http.MethodGet, path); resp.StatusCode != 200 || !bytes.Equal(body, data) {
-			t.Errorf("GET %s: %d %q", path, resp.StatusCode, body)
-		}
+		resp, body := fetch(t, tester, http.MethodGet, path)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s", path)
+		assert.Equal(t, string(data), string(body), "GET %s", path)
 	}
-	if n := grants.Load(); n != 3 {
-		t.Errorf("%d tokens granted, want one per app", n)
-	}
+	assert.Equal(t, int64(3), grants.Load(), "tokens granted, want one per app")
 	figure(t, "client_secret, client_certificate and workload identities signed in at a custom authority (%d grants) and read from Azurite", grants.Load())
 }
 
@@ -332,24 +315,16 @@ func TestIdentityAppRegistrationsAgainstAzurite(t *testing.T) {
 func appCertificate(t *testing.T) string {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "caddy app"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
 	file := filepath.Join(t.TempDir(), "app.pem")
-	if err := os.WriteFile(file, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, out, 0o600))
 	return file
 }

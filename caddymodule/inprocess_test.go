@@ -6,6 +6,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -15,9 +17,7 @@ import (
 func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
@@ -31,28 +31,20 @@ func runCaddyInProcess(t testing.TB, caddyfile string) {
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	cfg, warnings, err := adapter.Adapt([]byte(caddyfile), nil)
-	if err != nil {
-		t.Fatalf("adapting the Caddyfile: %v", err)
-	}
+	require.NoError(t, err, "adapting the Caddyfile")
 	if len(warnings) > 0 {
 		t.Logf("adapt warnings: %v", warnings)
 	}
 	wasRunning := caddy.ActiveContext().Context != nil
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("starting Caddy: %v", err)
-	}
+	require.NoError(t, caddy.Load(cfg, true), "starting Caddy")
 	t.Cleanup(func() {
-		if err := caddy.Stop(); err != nil {
-			t.Errorf("stopping Caddy: %v", err)
-		}
+		assert.NoError(t, caddy.Stop(), "stopping Caddy")
 		if wasRunning {
 			restore, _, err := adapter.Adapt([]byte(caddyGlobals), nil)
 			if err == nil {
 				err = caddy.Load(restore, true)
 			}
-			if err != nil {
-				t.Errorf("restoring caddytest's admin endpoint: %v", err)
-			}
+			assert.NoError(t, err, "restoring caddytest's admin endpoint")
 		}
 	})
 }

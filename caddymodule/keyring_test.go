@@ -7,13 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -64,16 +65,9 @@ func newDelegationKeyService(t *testing.T) *delegationKeyService {
 	return s
 }
 
-// eventually polls cond every 50 ms for up to limit: a bound, not a timing
-// the test asserts.
-func eventually(limit time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
+// poll is how often the keyring tests look again: the limits they wait
+// with are bounds, not timings the tests assert.
+const poll = 50 * time.Millisecond
 
 // TestKeyringRenewsOnceAndServesThroughFailures runs a keyring with 3-second
 // keys: it renews each with one request before it expires; when renewal
@@ -84,50 +78,58 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 	cred := new(staticToken)
 	core, logs := observer.New(zap.ErrorLevel)
 	k, err := startKeyring(cred, svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", 3*time.Second, zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer k.Destruct()
 	first, err := k.key()
-	if err != nil || svc.asked.Load() != 1 {
-		t.Fatalf("first key: %v after %d requests", err, svc.asked.Load())
-	}
-	// Renewed before it expires, with one request.
-	if !eventually(10*time.Second, func() bool { d, _ := k.key(); return d != first }) {
-		t.Fatal("the key was not renewed")
-	}
-	if n := svc.asked.Load(); n != 2 {
-		t.Errorf("%d requests for two keys", n)
-	}
-	second, _ := k.key()
-	if !second.Expiry().After(first.Expiry()) {
-		t.Errorf("renewed key expires %v, the first %v", second.Expiry(), first.Expiry())
-	}
+	require.NoError(t, err, "first key")
+	require.Equal(t, int64(1), svc.asked.Load(), "requests for the first key")
+	// Renewed before it expires, with one request: no key() call in
+	// between fails.
+	var gap atomic.Bool
+	require.Eventually(t, func() bool {
+		d, err := k.key()
+		if err != nil {
+			gap.Store(true)
+		}
+		return err == nil && d != first
+	}, 10*time.Second, poll, "the key was not renewed")
+	assert.False(t, gap.Load(), "the first key expired before it was renewed")
+	assert.Equal(t, int64(2), svc.asked.Load(), "requests for two keys")
+	second, err := k.key()
+	require.NoError(t, err, "renewed key")
+	assert.Greater(t, second.Expiry(), first.Expiry(), "the renewed key expires no later than the first")
 
 	// Azure refuses: the held key serves on, failures are logged and counted.
 	svc.failing.Store(true)
-	if !eventually(10*time.Second, func() bool { return k.failures.Load() >= 2 }) {
-		t.Fatalf("%d failures counted", k.failures.Load())
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, k.failures.Load(), uint64(1), "failures counted")
+	}, 10*time.Second, poll)
+	// The first renewal fails with a quarter of the key's life left: the
+	// held key serves on.
+	held, err := k.key()
+	if assert.NoError(t, err, "the held key after a failed renewal") {
+		assert.Same(t, second, held, "the held key after a failed renewal")
 	}
-	if logs.FilterMessage("renewing the user delegation key failed; the current one serves until it expires").Len() < 2 {
-		t.Errorf("failures not logged: %v", logs.All())
-	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, k.failures.Load(), uint64(2), "failures counted")
+	}, 10*time.Second, poll)
+	const failed = "renewing the user delegation key failed; the current one serves until it expires"
+	failures := logs.FilterMessage(failed).All()
+	require.GreaterOrEqual(t, len(failures), 2, "failures not logged: %v", logs.All())
+	// With backoff: the retry waits double.
+	assert.Equal(t, time.Second, failures[0].ContextMap()["retry_in"], "first retry")
+	assert.Equal(t, 2*time.Second, failures[1].ContextMap()["retry_in"], "second retry")
 	for _, e := range logs.All() {
-		if strings.Contains(fmt.Sprint(e.ContextMap()), "c2VjcmV0") || strings.Contains(fmt.Sprint(e.ContextMap()), "entra-token") {
-			t.Errorf("a log line holds the key or the token: %v", e.ContextMap())
-		}
+		assert.NotContains(t, fmt.Sprint(e.ContextMap()), "c2VjcmV0", "a log line holds the key")
+		assert.NotContains(t, fmt.Sprint(e.ContextMap()), "entra-token", "a log line holds the token")
 	}
-	if !eventually(10*time.Second, func() bool { _, err := k.key(); return err != nil }) {
-		t.Fatal("an expired key was still handed out")
-	}
-	if _, err := k.key(); !strings.Contains(err.Error(), "expired") {
-		t.Errorf("past expiry: %v", err)
-	}
+	require.Eventually(t, func() bool { _, err := k.key(); return err != nil }, 10*time.Second, poll,
+		"an expired key was still handed out")
+	_, err = k.key()
+	assert.ErrorContains(t, err, "expired", "past expiry")
 	// Azure comes back: so does the key, with nothing done.
 	svc.failing.Store(false)
-	if !eventually(10*time.Second, func() bool { _, err := k.key(); return err == nil }) {
-		t.Fatal("no recovery")
-	}
+	require.Eventually(t, func() bool { _, err := k.key(); return err == nil }, 10*time.Second, poll, "no recovery")
 }
 
 // TestKeyringRefreshesWhenAsked: a refused token asks for a new key at once
@@ -135,34 +137,36 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 func TestKeyringRefreshesWhenAsked(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	k, err := startKeyring(new(staticToken), svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", time.Hour, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _ := k.key()
+	require.NoError(t, err)
+	first, err := k.key()
+	require.NoError(t, err, "first key")
 	k.refresh() // just fetched: too soon
+	// refresh wakes the renewal through k.wake, buffered: a refresh too soon
+	// after a fetch must leave it empty.
+	assert.Empty(t, k.wake, "a refresh right after a fetch asked for a key")
 	k.last.Store(time.Now().Add(-2 * minRefreshInterval).UnixNano())
 	k.refresh()
-	if !eventually(5*time.Second, func() bool { d, _ := k.key(); return d != first }) {
-		t.Fatalf("no new key after a refresh; %d requests", svc.asked.Load())
-	}
-	if n := svc.asked.Load(); n != 2 {
-		t.Errorf("%d requests, want the first and one refresh", n)
-	}
-	if err := k.Destruct(); err != nil {
-		t.Fatal(err)
-	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		d, err := k.key()
+		assert.NoError(c, err)
+		assert.NotSame(c, first, d, "no new key after a refresh; %d requests", svc.asked.Load())
+	}, 5*time.Second, poll)
+	assert.Equal(t, int64(2), svc.asked.Load(), "requests, want the first and one refresh")
+	require.NoError(t, k.Destruct())
 	select {
 	case <-k.done:
 	default:
-		t.Error("the renewal goroutine outlived Destruct")
+		assert.Fail(t, "the renewal goroutine outlived Destruct")
 	}
 }
 
 func TestKeyringStartErrorsAreClear(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	svc.failing.Store(true)
-	_, err := startKeyring(new(staticToken), svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", time.Hour, zap.NewNop())
-	if err == nil || !strings.Contains(err.Error(), "403 AuthorizationPermissionMismatch") || !strings.Contains(err.Error(), "Storage Blob Delegator") {
-		t.Errorf("start with a refused identity: %v", err)
-	}
+	k, err := startKeyring(new(staticToken), svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", time.Hour, zap.NewNop())
+	assert.Nil(t, k, "a keyring without a key")
+	require.Error(t, err, "start with a refused identity")
+	assert.ErrorContains(t, err, "403 AuthorizationPermissionMismatch", "start with a refused identity")
+	assert.ErrorContains(t, err, "Storage Blob Delegator", "start with a refused identity")
+	assert.NotContains(t, err.Error(), "entra-token", "the error holds the token")
 }

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -28,9 +31,8 @@ import (
 func loadDuration(t *testing.T) time.Duration {
 	if s := os.Getenv("LOAD_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("LOAD_SECONDS=%q is not a positive number of seconds", s)
-		}
+		require.NoError(t, err, "LOAD_SECONDS=%q is not a positive number of seconds", s)
+		require.Positive(t, n, "LOAD_SECONDS=%q is not a positive number of seconds", s)
 		return time.Duration(n) * time.Second
 	}
 	return 30 * time.Second
@@ -110,9 +112,7 @@ type azureRecorder struct {
 
 func newAzureRecorder(t *testing.T, azuriteURL string) *azureRecorder {
 	target, err := url.Parse(azuriteURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rec := new(azureRecorder)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
@@ -194,30 +194,29 @@ http://localhost:9080 {
 	}
 	figure(t, "%v of load: %d requests, %d failed; Azurite got %d, answered %d with other than 200; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
 		duration, res.requests.Load(), res.failures.Load(), len(seen), refused, len(tokens["b"]), len(tokens["c"]))
-	if res.failures.Load() != 0 {
-		t.Errorf("%d of %d requests failed, first: %q", res.failures.Load(), res.requests.Load(), res.firstFailures)
-	}
-	if refused != 0 {
-		t.Errorf("Azurite answered %d requests with other than 200", refused)
-	}
+	assert.Zero(t, res.failures.Load(), "of %d requests failed, first: %q", res.requests.Load(), res.firstFailures)
+	assert.Zero(t, refused, "Azurite answered requests with other than 200")
 	// A token lives 2 s before renewal: a run of d seconds needs about d/2
 	// per key; ask for a third of that, so a slow machine still passes.
-	minTokens := int(duration / (6 * time.Second))
-	if len(tokens["c"]) < max(minTokens, 2) || len(tokens["b"]) < blobs*max(minTokens, 2) {
-		t.Errorf("Azurite saw %d container and %d blob tokens in %v: the tokens did not roll over", len(tokens["c"]), len(tokens["b"]), duration)
-	}
+	minTokens := max(int(duration/(6*time.Second)), 2)
+	assert.GreaterOrEqual(t, len(tokens["c"]), minTokens, "container tokens Azurite saw in %v: the tokens did not roll over", duration)
+	assert.GreaterOrEqual(t, len(tokens["b"]), blobs*minTokens, "blob tokens Azurite saw in %v: the tokens did not roll over", duration)
 	// The metrics tell the same story: every token Azurite saw was signed
 	// once, as a miss or a renewal, and the rest of the requests hit.
 	metrics := scrapeMetrics(t)
-	labels := `account="devstoreaccount1",container="media"`
-	signed, _ := metricValue(metrics, "caddy_azure_blob_signatures_total", labels)
-	renewed, _ := metricValue(metrics, "caddy_azure_blob_token_renewals_total", labels)
-	hits, _ := metricValue(metrics, "caddy_azure_blob_token_cache_hits_total", labels)
-	figure(t, "metrics: %v signatures (%v renewals), %v cache hits", signed, renewed, hits)
-	if int(signed) < len(tokens["b"])+len(tokens["c"]) || renewed == 0 || hits < float64(res.requests.Load())/2 {
-		t.Errorf("metrics: %v signatures, %v renewals, %v hits for %d requests and %d distinct tokens",
-			signed, renewed, hits, res.requests.Load(), len(tokens["b"])+len(tokens["c"]))
+	media := func(name string) float64 {
+		t.Helper()
+		v, ok := metricValue(metrics, name, `account="devstoreaccount1",container="media"`)
+		assert.True(t, ok, "%s for media not found", name)
+		return v
 	}
+	signed := media("caddy_azure_blob_signatures_total")
+	renewed := media("caddy_azure_blob_token_renewals_total")
+	hits := media("caddy_azure_blob_token_cache_hits_total")
+	figure(t, "metrics: %v signatures (%v renewals), %v cache hits", signed, renewed, hits)
+	assert.GreaterOrEqual(t, int(signed), len(tokens["b"])+len(tokens["c"]), "metrics: signatures, for %d distinct tokens", len(tokens["b"])+len(tokens["c"]))
+	assert.Positive(t, renewed, "metrics: renewals")
+	assert.GreaterOrEqual(t, hits, float64(res.requests.Load())/2, "metrics: cache hits, for %d requests", res.requests.Load())
 }
 
 // TestKeyRotationReloadUnderLoad rotates the account key the way an
@@ -281,12 +280,12 @@ http://localhost:9080 {
 		}
 		return fmt.Sprintf("http://localhost:9080/before-%d.jpg", i%blobs)
 	}, func(i int64) []byte { return content[i%blobs] })
-	if err := <-reloadErr; err != nil {
-		t.Fatalf("reload to key2 under load: %v", err)
-	}
+	require.NoError(t, <-reloadErr, "reload to key2 under load")
 
-	k1, _ := sas.NewSharedKey("rotacct", key1)
-	k2, _ := sas.NewSharedKey("rotacct", key2)
+	k1, err := sas.NewSharedKey("rotacct", key1)
+	require.NoError(t, err)
+	k2, err := sas.NewSharedKey("rotacct", key2)
+	require.NoError(t, err)
 	signed := map[string]map[string]int{"before": {}, "after": {}}
 	for _, r := range rec.requests() {
 		blob := strings.TrimPrefix(r.path, "/rotacct/media/")
@@ -306,28 +305,25 @@ http://localhost:9080 {
 	}
 	figure(t, "%v of load, reloaded from key1 to key2 after %v: %d requests, %d failed; Azurite got, for requests started before the reload returned: %v; after: %v",
 		duration, duration/2, res.requests.Load(), res.failures.Load(), signed["before"], signed["after"])
-	if res.failures.Load() != 0 {
-		t.Errorf("%d of %d requests failed across the reload, first: %q", res.failures.Load(), res.requests.Load(), res.firstFailures)
-	}
-	if signed["before"]["key1"] == 0 || signed["after"]["key2"] == 0 || len(signed["after"]) != 1 || signed["before"]["neither key"] != 0 {
-		t.Errorf("want key1 tokens before the reload, and key2 tokens only after it")
-	}
+	assert.Zero(t, res.failures.Load(), "of %d requests failed across the reload, first: %q", res.requests.Load(), res.firstFailures)
+	// key1 tokens before the reload, and key2 tokens only after it.
+	assert.Positive(t, signed["before"]["key1"], "requests started before the reload signed with key1")
+	assert.Zero(t, signed["before"]["neither key"], "requests started before the reload signed with neither key")
+	assert.Positive(t, signed["after"]["key2"], "requests started after the reload signed with key2")
+	assert.Len(t, signed["after"], 1, "requests started after the reload signed otherwise than with key2: %v", signed["after"])
 
 	// key1 is regenerated: Azurite now holds key2 and key3.
 	az.Restart(t, azurite.Accounts(azurite.Account{Name: "rotacct", Keys: []string{key2, key3}}))
-	if resp, body := fetch(t, tester, http.MethodGet, "/after-1.jpg"); resp.StatusCode != 200 || !bytes.Equal(body, content[1]) {
-		t.Errorf("key2 after key1 was regenerated: %d", resp.StatusCode)
-	}
-	if err := loadConfig(config("AZ_KEY1")); err != nil {
-		t.Fatal(err)
-	}
-	if resp, _ := fetch(t, tester, http.MethodGet, "/after-1.jpg"); resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("signing with the regenerated key1: %d, want 502", resp.StatusCode)
-	}
-	logs, _ := os.ReadFile(logFile)
-	if !bytes.Contains(logs, []byte("Azure refused a freshly signed token: the account key is not one it accepts")) {
-		t.Errorf("the refused key was not reported as such:\n%s", lastLogLines(logs, 5))
-	}
+	resp, body := fetch(t, tester, http.MethodGet, "/after-1.jpg")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "key2 after key1 was regenerated")
+	assert.True(t, bytes.Equal(body, content[1]), "key2 after key1 was regenerated: %d bytes, not the blob's", len(body))
+	require.NoError(t, loadConfig(config("AZ_KEY1")))
+	resp, _ = fetch(t, tester, http.MethodGet, "/after-1.jpg")
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode, "signing with the regenerated key1")
+	logs, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(logs), "Azure refused a freshly signed token: the account key is not one it accepts",
+		"the refused key was not reported as such:\n%s", lastLogLines(logs, 5))
 }
 
 // testKey is a made-up account key, base64 of 64 bytes.

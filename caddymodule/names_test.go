@@ -1,11 +1,14 @@
 package caddymodule_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -82,15 +85,14 @@ var unholdableBlobPaths = []string{
 
 // TestOddBlobNamesAgainstAzurite uploads every odd name to Azurite and reads
 // each back byte-exact through Caddy, with a token per blob and with one
-// container token; names Azure cannot hold get our 400.
+// container token; names Azure cannot hold get our 400, without asking it.
 func TestOddBlobNamesAgainstAzurite(t *testing.T) {
+	require.GreaterOrEqual(t, len(oddBlobNames), 40, "odd names")
 	az := azurite.Start(t)
 	az.CreateContainer(t, "odd", false)
 	content := make(map[string][]byte, len(oddBlobNames))
 	for i, name := range oddBlobNames {
-		if content[name] != nil {
-			t.Fatalf("%q is twice in the table", name)
-		}
+		require.NotContains(t, content, name, "a name is twice in the table")
 		content[name] = fmt.Appendf(nil, "blob %d: %s", i, name)
 		az.Upload(t, "odd", name, content[name], "application/octet-stream")
 	}
@@ -116,24 +118,29 @@ http://localhost:9080 {
 	}
 }`, az.Endpoint))
 
-	if len(oddBlobNames) < 40 {
-		t.Fatalf("only %d odd names", len(oddBlobNames))
-	}
 	for _, scope := range []string{"/b", "/c"} {
 		for _, name := range oddBlobNames {
 			path := scope + "/" + azurite.EscapeBlobPath(name)
 			resp, body := fetch(t, tester, http.MethodGet, path)
-			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, content[name]) {
-				t.Errorf("GET %s (%.60q): %d %.60q, want 200 %.60q", path[:min(len(path), 80)], name, resp.StatusCode, body, content[name])
-			}
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s (%.60q)", path[:min(len(path), 80)], name)
+			assert.Equal(t, string(content[name]), string(body), "GET %s (%.60q)", path[:min(len(path), 80)], name)
 		}
 		for _, path := range unholdableBlobPaths {
 			resp, body := fetch(t, tester, http.MethodGet, scope+path)
-			if resp.StatusCode != http.StatusBadRequest || string(body) != "error 400" {
-				t.Errorf("GET %.80s: %d %q, want our 400", scope+path, resp.StatusCode, body)
-			}
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "GET %.80s, want our 400", scope+path)
+			assert.Equal(t, "error 400", string(body), "GET %.80s, want our 400", scope+path)
 		}
 	}
+	// Azure is not asked for the names it cannot hold: Azurite's access log
+	// shows one GET per odd name and scope, and none else. It logs a request
+	// when it answers, so a last request, once logged, marks the end of the
+	// lines of those before it.
+	resp, _ := fetch(t, tester, http.MethodGet, "/b/"+azurite.EscapeBlobPath(oddBlobNames[0]))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the last request")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		gets := strings.Count(az.Output(1<<20), `"GET /`+az.Account+`/odd/`)
+		assert.Equal(c, 2*len(oddBlobNames)+1, gets, "GETs Azurite logged")
+	}, 5*time.Second, 50*time.Millisecond)
 	figure(t, "%d odd blob names served from Azurite in blob and container scope, byte-exact; %d names Azure cannot hold answered 400 by us",
 		len(oddBlobNames), len(unholdableBlobPaths))
 }

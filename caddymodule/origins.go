@@ -18,7 +18,8 @@ import (
 type blobOrigin struct {
 	handler   Handler
 	transport Transport
-	dial      string
+	dial      string     // the endpoint's address, when the config gives it
+	source    *Upstreams // else this finds it when the config is provisioned
 }
 
 // originIdentity are the options that say which account is read and how:
@@ -93,24 +94,39 @@ func (o blobOrigin) fallback(segment caddyfile.Segment) (blobOrigin, error) {
 	return f, nil
 }
 
-// pin checks the origin as far as can be done without secrets and fixes the
-// endpoint Caddy dials, so that a connection string resolved later cannot
-// point the tokens elsewhere.
+// pin checks the origin as far as can be done without secrets and fixes
+// the address Caddy dials. A literal address is pinned into the config,
+// so that a connection string resolved later cannot point the tokens
+// elsewhere; one that comes from placeholders (a connection string in the
+// environment, say) is left to the azure_blob upstream source, which
+// resolves it from the same options as the transport when the config is
+// provisioned.
 func (o *blobOrigin) pin() error {
 	o.transport.Container = o.handler.Container
 	if err := o.handler.Validate(); err != nil {
 		return err
 	}
-	endpoint, err := o.transport.adaptEndpoint()
-	if err != nil {
-		return err
-	}
-	o.transport.Endpoint = endpoint
 	if err := o.transport.checkAtAdapt(); err != nil {
 		return err
 	}
-	o.dial, err = dialAddress(endpoint)
-	return err
+	t := &o.transport
+	if t.Endpoint == "" || hasPlaceholder(t.Endpoint) {
+		if hasPlaceholder(t.Account, t.Endpoint, t.ConnectionString) {
+			o.source = &Upstreams{Account: t.Account, Endpoint: t.Endpoint, ConnectionString: t.ConnectionString}
+			return nil
+		}
+		addr, err := resolveAddress(t.Account, t.Endpoint, t.ConnectionString)
+		if err != nil {
+			return err
+		}
+		t.Endpoint = addr.endpoint.String()
+	}
+	u, err := parseEndpoint(t.Endpoint)
+	if err != nil {
+		return err
+	}
+	o.dial = hostPort(u)
+	return nil
 }
 
 // originChain is the handlers that read origins[i]: its azure_blob handler
@@ -133,9 +149,13 @@ func originChain(origins []blobOrigin, i int, probe bool) []json.RawMessage {
 		missing = []json.RawMessage{staticError(404, "blob not found")}
 	}
 	proxy := reverseproxy.Handler{
-		Upstreams:      reverseproxy.UpstreamPool{{Dial: o.dial}},
 		TransportRaw:   caddyconfig.JSONModuleObject(o.transport, "protocol", "azure_blob", nil),
 		HandleResponse: azureResponseHandlers(missing, probe),
+	}
+	if o.source != nil {
+		proxy.DynamicUpstreamsRaw = caddyconfig.JSONModuleObject(o.source, "source", "azure_blob", nil)
+	} else {
+		proxy.Upstreams = reverseproxy.UpstreamPool{{Dial: o.dial}}
 	}
 	if probe {
 		// A HEAD that asks whether the index exists, whatever the client's
@@ -151,8 +171,8 @@ func originChain(origins []blobOrigin, i int, probe bool) []json.RawMessage {
 }
 
 // azureResponseHandlers turn Azure's statuses into what a CDN origin
-// answers: 412 and 416 pass as they are (PRODUCT.md: their body and status
-// come from Azure); 404 runs missing (the next origin, or a 404 error); 503
+// answers: 412 and 416 pass with Azure's status and headers (the
+// transport has emptied their body); 404 runs missing (the next origin, or a 404 error); 503
 // (ServerBusy) becomes a Caddy 503 error that keeps Azure's Retry-After;
 // any other 4xx or 5xx (our token or request was wrong, or Azure failed)
 // is a 502 error. Errors carry none of Azure's body, so handle_errors pages

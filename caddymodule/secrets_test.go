@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -68,12 +70,12 @@ func startCaddy(t *testing.T, config string) *caddytest.Tester {
 	t.Cleanup(func() {
 		for _, path := range []string{"/config/", "/reverse_proxy/upstreams", "/metrics"} {
 			resp, err := http.Get("http://localhost:2999" + path)
-			if err != nil {
-				t.Errorf("admin GET %s: %v", path, err)
+			if !assert.NoError(t, err, "admin GET %s", path) {
 				continue
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			assert.NoError(t, err, "admin GET %s: reading the body", path)
 			suiteSaw("admin GET "+path, body)
 		}
 	})
@@ -280,14 +282,15 @@ func TestMain(m *testing.M) {
 // TestFindSecrets shows the search finds tokens and keys in the forms they
 // would leak in, and leaves alone what clients send and Azure's headers.
 func TestFindSecrets(t *testing.T) {
-	key, _ := sas.NewSharedKey(sas.DevAccountName, testKey(9))
+	key, err := sas.NewSharedKey(sas.DevAccountName, testKey(9))
+	require.NoError(t, err)
 	q, err := (&sas.ServiceValues{Resource: sas.ResourceBlob, Permissions: sas.PermRead, Container: "photos", Blob: "b",
 		Expiry: time.Now().Add(time.Hour)}).Sign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	token := q.Encode()
-	sig, _ := url.ParseQuery(token)
+	sig, err := url.ParseQuery(token)
+	require.NoError(t, err)
+	require.NotEmpty(t, sig.Get("sig"), "the token has no sig")
 	for _, leak := range []string{
 		`{"msg":"x","uri":"/c/b?` + token + `"}`,
 		`{"query":"` + url.QueryEscape(token) + `"}`,
@@ -298,16 +301,12 @@ func TestFindSecrets(t *testing.T) {
 		`{"url":"/x?` + url.QueryEscape(url.QueryEscape(token)) + `"}`,
 		`{"msg":"key starts ` + sas.DevAccountKey[5:30] + `"}`,
 	} {
-		if len(findSecrets([]byte(leak))) == 0 {
-			t.Errorf("no secret found in %.50q…", leak)
-		}
+		assert.NotEmpty(t, findSecrets([]byte(leak)), "no secret found in %.50q…", leak)
 	}
 	for _, clean := range []string{
 		`{"uri":"/cat.jpg?sig=forged&sp=racwd","Content-Md5":["Q2hlY2sgSW50ZWdyaXR5IQ=="]}`,
 		`{"x-ms-request-id":"1b0a6c8e-1c2d-4e5f-8a9b-0c1d2e3f4a5b","etag":"\"0x8DC9A1B2C3D4E5F\""}`,
 	} {
-		if found := findSecrets([]byte(clean)); len(found) != 0 {
-			t.Errorf("%q: found %v", clean, found)
-		}
+		assert.Empty(t, findSecrets([]byte(clean)), "%q", clean)
 	}
 }

@@ -1,13 +1,14 @@
 package caddymodule
 
 import (
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestTimeoutDefaults(t *testing.T) {
@@ -32,9 +33,12 @@ func TestTimeoutDefaults(t *testing.T) {
 	} {
 		h := tt.given
 		setTimeoutDefaults(&h)
-		if h.ResponseHeaderTimeout != tt.header || h.ReadTimeout != tt.read || h.KeepAlive.IdleConnTimeout != tt.idle || h.DialTimeout != tt.dialed {
-			t.Errorf("%s: header %v read %v idle %v dial %v", tt.name, h.ResponseHeaderTimeout, h.ReadTimeout, h.KeepAlive.IdleConnTimeout, h.DialTimeout)
+		assert.Equal(t, tt.header, h.ResponseHeaderTimeout, "%s: response header timeout", tt.name)
+		assert.Equal(t, tt.read, h.ReadTimeout, "%s: read timeout", tt.name)
+		if assert.NotNil(t, h.KeepAlive, "%s: keepalive", tt.name) {
+			assert.Equal(t, tt.idle, h.KeepAlive.IdleConnTimeout, "%s: idle timeout", tt.name)
 		}
+		assert.Equal(t, tt.dialed, h.DialTimeout, "%s: dial timeout", tt.name)
 	}
 }
 
@@ -44,10 +48,10 @@ func TestProvisionAppliesTimeoutDefaults(t *testing.T) {
 	tr := devTransport("http://127.0.0.1:1")
 	provisionTransport(t, tr)
 	rt := tr.HTTPTransport.Transport
-	if rt == nil || rt.ResponseHeaderTimeout != defaultResponseHeaderTimeout || rt.IdleConnTimeout != defaultIdleTimeout ||
-		time.Duration(tr.ReadTimeout) != defaultReadTimeout {
-		t.Errorf("provisioned transport: header %v idle %v read %v", rt.ResponseHeaderTimeout, rt.IdleConnTimeout, tr.ReadTimeout)
-	}
+	require.NotNil(t, rt, "no http.Transport provisioned")
+	assert.Equal(t, defaultResponseHeaderTimeout, rt.ResponseHeaderTimeout, "provisioned transport: response header timeout")
+	assert.Equal(t, defaultIdleTimeout, rt.IdleConnTimeout, "provisioned transport: idle timeout")
+	assert.Equal(t, defaultReadTimeout, time.Duration(tr.ReadTimeout), "provisioned transport: read timeout")
 }
 
 func TestUnsafeHTTPTransportOptionsRefused(t *testing.T) {
@@ -63,12 +67,9 @@ func TestUnsafeHTTPTransportOptionsRefused(t *testing.T) {
 		if err == nil {
 			err = tr.Validate()
 		}
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want an error saying %q", option, err, want)
-		}
+		assert.ErrorContains(t, err, want, "%s", option)
 	}
 	ok := new(Transport)
-	if err := ok.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\nversions 1.1 2\ntls_server_name x.example\n}")); err != nil || ok.Validate() != nil {
-		t.Errorf("safe options refused: %v, %v", err, ok.Validate())
-	}
+	require.NoError(t, ok.UnmarshalCaddyfile(caddyfile.NewTestDispenser("azure_blob {\nversions 1.1 2\ntls_server_name x.example\n}")), "safe options refused")
+	assert.NoError(t, ok.Validate(), "safe options refused")
 }

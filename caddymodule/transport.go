@@ -50,9 +50,16 @@ const (
 // ever reaches Caddy's logs, placeholders or error messages. The client's
 // query string is dropped; only Range and the If-Match, If-None-Match,
 // If-Modified-Since and If-Unmodified-Since conditions of the client's
-// headers are sent, with x-ms-version set to the signed version. A 403 from
-// Azure drops the cached token and tries once more with a fresh one.
-// x-ms-* and Server response headers are removed.
+// headers are sent, with x-ms-version set to the signed version. A request
+// it will not send is answered, not failed, so that reverse_proxy's health
+// checks never count a client's mistake against Azure: 405 with Allow for
+// a method other than GET and HEAD, 404 for a path that names no blob of
+// the allowed container, 400 for a name Azure cannot hold. A suffix range
+// is sized with a HEAD and read with a GET tied to the version sized
+// (If-Match). A 403 from Azure drops the cached token and tries once more
+// with a fresh one. x-ms-* and Server response headers and Azure's error
+// bodies are removed; every response carries X-Content-Type-Options:
+// nosniff.
 //
 // It sets these placeholders, for logs and response headers (none ever
 // holds a token):
@@ -171,9 +178,6 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	t.origin = o
 	t.counters = new(transportCounters)
-	if err := registerMetrics(ctx.GetMetricsRegistry(), t); err != nil {
-		return fmt.Errorf("metrics: %v", err)
-	}
 	if o.token != nil && !o.token.ReadOnly() {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
 			zap.String("permissions", o.token.PermissionString()))
@@ -209,12 +213,20 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 		// Keys are asked for through the same connection settings (TLS
 		// trust, proxy, timeouts) as the blobs.
 		endpoint := o.scheme + "://" + o.host + o.basePath
-		connection, _ := json.Marshal(t.HTTPTransport)
+		connection, err := json.Marshal(t.HTTPTransport)
+		if err != nil {
+			return fmt.Errorf("identity: %v", err)
+		}
 		k, name, err := loadKeyring(endpoint, o.account, t.Identity, connection, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
 		if err != nil {
 			return err
 		}
 		t.keyring, t.keyringName = k, name
+	}
+	// Last: the collector reads the transport from the moment it is
+	// registered, so everything it reads must be in place.
+	if err := registerMetrics(ctx.GetMetricsRegistry(), t); err != nil {
+		return fmt.Errorf("metrics: %v", err)
 	}
 	return nil
 }
@@ -260,7 +272,7 @@ func (t *Transport) Validate() error {
 	switch t.Scope {
 	case "", scopeBlob, scopeContainer:
 	default:
-		return fmt.Errorf("scope %q is not blob or container", t.Scope)
+		return errors.New("scope must be blob or container")
 	}
 	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
 		return err
@@ -272,7 +284,7 @@ func (t *Transport) Validate() error {
 		return errors.New("policy: a user-delegation token (identity) cannot name a stored access policy")
 	}
 	if t.Version != "" && !slices.Contains(sas.KnownVersions(), t.Version) {
-		return fmt.Errorf("version %q is not a known Azure Storage service version", t.Version)
+		return fmt.Errorf("version: not a known Azure Storage service version (oldest %s, newest %s)", sas.KnownVersions()[0], sas.KnownVersions()[len(sas.KnownVersions())-1])
 	}
 	ttl, renew := time.Duration(t.TTL), time.Duration(t.RenewBefore)
 	switch {
@@ -343,26 +355,17 @@ func (t *Transport) Cleanup() error {
 	return t.HTTPTransport.Cleanup()
 }
 
-// RoundTrip sends a blob read to Azure on a signed clone of req.
+// RoundTrip sends a blob read to Azure on a signed clone of req. A request
+// that cannot be a read of an allowed blob is answered here (405, 404,
+// 400), not with an error: it is the client's mistake, and reverse_proxy
+// would count an error against the upstream's health.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		return nil, fmt.Errorf("azure_blob reads blobs only, not %s", req.Method)
-	}
-	container, blob, ok := splitBlobPath("", req.URL.Path)
-	if !ok {
-		return nil, errors.New("request path is not /container/blob")
-	}
-	switch {
-	case t.Container != "" && container != t.Container:
-		return nil, errors.New("request addresses another container than the configured one")
-	case t.Container == "" && strings.HasPrefix(container, "$"):
-		// $logs, $root, $web: never by way of a path a client chose.
-		return nil, errors.New("request addresses a system container; name it with container to serve it")
-	case blob == "":
-		return nil, errNoBlobName // a container listing is never ours to ask for
-	}
-	if err := checkBlobName(blob); err != nil {
-		return nil, err
+	container, blob, refused := t.mapRequest(req)
+	if refused != nil {
+		if c := t.logger.Check(zapcore.DebugLevel, "request refused before Azure"); c != nil {
+			c.Write(zap.Int("status", refused.code), zap.String("reason", refused.reason))
+		}
+		return refused.response(req), nil
 	}
 	if fallback, _ := caddyhttp.GetVar(req.Context(), varFallback).(bool); fallback {
 		t.counters.fallbacks.Add(1)
@@ -373,10 +376,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		repl.Set("http.azure_blob.blob", blob)
 	}
 	up := t.upstreamRequest(req, container, blob)
-	if err := t.resolveSuffixRange(up, container, blob); err != nil {
+	clientIfMatch := up.Header.Values("If-Match")
+	pinned, err := t.resolveSuffixRange(up, container, blob)
+	if err != nil {
 		return nil, err
 	}
 	resp, resigned, err := t.sendHealing(up, container, blob)
+	if err == nil && pinned && resp.StatusCode == http.StatusPreconditionFailed {
+		// The blob changed between the HEAD that sized the suffix range and
+		// this GET, so the offsets are stale: serve the whole blob under the
+		// client's own conditions (RFC 9110 lets a server ignore Range).
+		drain(resp)
+		up.Header.Del("Range")
+		up.Header.Del("If-Match")
+		for _, v := range clientIfMatch {
+			up.Header.Add("If-Match", v)
+		}
+		resp, resigned, err = t.sendHealing(up, container, blob)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +417,38 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		guessContentType(resp.Header, blob)
 	}
+	// A blob is data, never a page or script the browser should guess
+	// from its bytes; an upload of HTML under image/png stays an image.
+	resp.Header.Set("X-Content-Type-Options", "nosniff")
+	// The signed clone stays here: handle_response routes and other
+	// modules that read resp.Request see the client's request, no token.
+	resp.Request = req
 	return resp, nil
+}
+
+// mapRequest reads the container and blob of a request, or says why the
+// request is refused.
+func (t *Transport) mapRequest(req *http.Request) (container, blob string, refused *refusal) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return "", "", &refusal{http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"}
+	}
+	container, blob, ok := splitBlobPath("", req.URL.Path)
+	switch {
+	case !ok:
+		return "", "", &refusal{http.StatusNotFound, "request path is not /container/blob"}
+	case t.Container != "" && container != t.Container:
+		return "", "", &refusal{http.StatusNotFound, "request addresses another container than the configured one"}
+	case t.Container == "" && strings.HasPrefix(container, "$"):
+		// $logs, $root, $web: never by way of a path a client chose.
+		return "", "", &refusal{http.StatusNotFound, "request addresses a system container; name it with container to serve it"}
+	case blob == "":
+		// A container listing is never ours to ask for.
+		return "", "", &refusal{http.StatusNotFound, errNoBlobName.Error()}
+	}
+	if err := checkBlobName(blob); err != nil {
+		return "", "", &refusal{http.StatusBadRequest, err.Error()}
+	}
+	return container, blob, nil
 }
 
 // sendHealing sends up, and once more with a fresh token if Azure answers
@@ -438,40 +486,61 @@ func (t *Transport) send(up *http.Request, container, blob string) (*http.Respon
 
 // resolveSuffixRange turns a suffix range, bytes=-N, which Azure does not
 // support, into an absolute one from the blob's length, asked with a HEAD.
-// When the HEAD cannot tell the length (the blob is missing, say), the range
-// is dropped and Azure answers the whole request.
-func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string) error {
+// The GET is tied to the version the HEAD saw with If-Match (pinned), so a
+// blob replaced in between cannot answer with its bytes at offsets worked
+// out from the old length. When the HEAD cannot tell the length (the blob
+// is missing, say), or the client's own If-Match names another version,
+// the range is dropped and Azure answers the whole request.
+func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string) (pinned bool, err error) {
 	suffix, ok := strings.CutPrefix(up.Header.Get("Range"), "bytes=-")
 	if !ok {
-		return nil
+		return false, nil
 	}
 	n, err := strconv.ParseInt(suffix, 10, 64)
 	if err != nil {
 		up.Header.Del("Range")
-		return nil
+		return false, nil
 	}
 	head := up.Clone(up.Context())
 	head.Method = http.MethodHead
 	head.Header = http.Header{"X-Ms-Version": {t.Version}}
 	resp, _, err := t.sendHealing(head, container, blob)
 	if err != nil {
-		return err
+		return false, err
 	}
 	drain(resp)
-	if resp.StatusCode != http.StatusOK || resp.ContentLength < 0 {
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 0 || etag == "" || !ifMatchAllows(up.Header.Values("If-Match"), etag) {
 		up.Header.Del("Range")
-		return nil
+		return false, nil
 	}
+	up.Header.Set("If-Match", etag)
 	size := resp.ContentLength
 	if n == 0 {
 		// bytes=-0 selects nothing: ask for a range past the end, which
 		// Azure answers 416, as RFC 9110 wants. (Azurite serves a range
 		// that starts exactly at the end, hence one byte more.)
 		up.Header.Set("Range", "bytes="+strconv.FormatInt(size+1, 10)+"-")
-		return nil
+		return true, nil
 	}
 	up.Header.Set("Range", "bytes="+strconv.FormatInt(max(size-n, 0), 10)+"-")
-	return nil
+	return true, nil
+}
+
+// ifMatchAllows reports whether the If-Match values a client sent (none,
+// "*", or a list of entity tags) let a version with etag through.
+func ifMatchAllows(values []string, etag string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		for tag := range strings.SplitSeq(v, ",") {
+			if tag = strings.TrimSpace(tag); tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // upstreamRequest makes the request Azure gets: a clone of req with the
@@ -492,17 +561,17 @@ func (t *Transport) upstreamRequest(req *http.Request, container, blob string) *
 	return up
 }
 
-// dropErrorBody empties Azure's body on error statuses but 412 and 416:
-// Azure's error documents can quote the string-to-sign
-// (AuthenticationErrorDetail), and clients have no use for them.
+// dropErrorBody empties Azure's body on every error status, 412 and 416
+// included: Azure's error documents can quote the string-to-sign
+// (AuthenticationErrorDetail), and clients have no use for them. Headers
+// that describe the blob, such as a 416's Content-Range, stay.
 func dropErrorBody(resp *http.Response) {
-	if resp.StatusCode < 400 || resp.StatusCode == http.StatusPreconditionFailed ||
-		resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+	if resp.StatusCode < 400 {
 		return
 	}
 	drain(resp)
 	resp.Body, resp.ContentLength = http.NoBody, 0
-	resp.Header.Del("Content-Length")
+	resp.Header.Set("Content-Length", "0")
 	resp.Header.Del("Content-Type")
 	resp.Header.Del("Content-Encoding")
 }

@@ -2,16 +2,21 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -35,7 +40,8 @@ func newRecordingAzure(t *testing.T, statuses ...int) *recordingAzure {
 	t.Helper()
 	a := &recordingAzure{statuses: statuses}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		body, err := io.ReadAll(r.Body)
+		assert.NoError(t, err, "the stand-in for Azure reading a request's body")
 		a.mu.Lock()
 		a.got = append(a.got, r.Clone(context.Background()))
 		a.bodies = append(a.bodies, string(body))
@@ -75,10 +81,8 @@ func provisionTransport(t *testing.T, tr *Transport) *observer.ObservedLogs {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
-	if err := tr.Provision(ctx); err != nil {
-		t.Fatalf("Provision: %v", err)
-	}
-	t.Cleanup(func() { _ = tr.Cleanup() })
+	require.NoError(t, tr.Provision(ctx), "Provision")
+	t.Cleanup(func() { assert.NoError(t, tr.Cleanup(), "Cleanup") })
 	core, logs := observer.New(zapcore.DebugLevel)
 	tr.logger = zap.New(core)
 	return logs
@@ -118,62 +122,46 @@ func TestTransportSendsOnlyWhatAzureNeeds(t *testing.T) {
 	in.URL.Path = "/photos/2024/a b+c#d.jpg"
 	inQuery, inHeaders := in.URL.RawQuery, in.Header.Clone()
 	resp, err := tr.RoundTrip(atUpstream(in, azure))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "blob bytes" {
-		t.Fatalf("got %d %q", resp.StatusCode, body)
-	}
-	if resp.Header.Get("Server") != "" || resp.Header.Get("x-ms-request-id") != "" || resp.Header.Get("ETag") == "" {
-		t.Errorf("response headers %v: want Server and x-ms-* removed, ETag kept", resp.Header)
-	}
+	require.NoError(t, err, "reading the response body")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "blob bytes", string(body))
+	assert.Empty(t, resp.Header.Get("Server"), "response headers %v: want Server removed", resp.Header)
+	assert.Empty(t, resp.Header.Get("x-ms-request-id"), "response headers %v: want x-ms-* removed", resp.Header)
+	assert.NotEmpty(t, resp.Header.Get("ETag"), "response headers %v: want ETag kept", resp.Header)
 
 	got := azure.requests()
-	if len(got) != 1 {
-		t.Fatalf("%d upstream requests, want 1", len(got))
-	}
+	require.Len(t, got, 1, "upstream requests")
 	up := got[0]
-	if up.URL.EscapedPath() != "/devstoreaccount1/photos/2024/a%20b+c%23d.jpg" {
-		t.Errorf("upstream path %q", up.URL.EscapedPath())
-	}
-	if up.Host != strings.TrimPrefix(azure.URL, "http://") {
-		t.Errorf("upstream Host %q", up.Host)
-	}
+	assert.Equal(t, "/devstoreaccount1/photos/2024/a%20b+c%23d.jpg", up.URL.EscapedPath(), "upstream path")
+	assert.Equal(t, strings.TrimPrefix(azure.URL, "http://"), up.Host, "upstream Host")
 	q := up.URL.Query()
 	for _, forbidden := range []string{"comp", "restype"} {
-		if q.Has(forbidden) {
-			t.Errorf("client's %s reached Azure", forbidden)
-		}
+		assert.False(t, q.Has(forbidden), "client's %s reached Azure", forbidden)
 	}
-	if q.Get("sp") != "r" || q.Get("sr") != "b" || q.Get("sv") != sas.DefaultVersion || len(q["sig"]) != 1 || q.Get("sig") == "mine" {
-		t.Errorf("upstream query %v: want one read-only blob token of ours", q)
-	}
+	// One read-only blob token of ours.
+	assert.Equal(t, "r", q.Get("sp"), "upstream query %v", q)
+	assert.Equal(t, "b", q.Get("sr"), "upstream query %v", q)
+	assert.Equal(t, sas.DefaultVersion, q.Get("sv"), "upstream query %v", q)
+	assert.Len(t, q["sig"], 1, "upstream query %v", q)
+	assert.NotEqual(t, "mine", q.Get("sig"), "the client's sig reached Azure")
 	tok, err := sas.Parse(up.URL.RawQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
-	if err := tok.VerifyService(key, "photos", "2024/a b+c#d.jpg", ""); err != nil {
-		t.Errorf("the token does not sign the blob's decoded name: %v", err)
-	}
+	require.NoError(t, err)
+	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(t, err)
+	assert.NoError(t, tok.VerifyService(key, "photos", "2024/a b+c#d.jpg", ""), "the token does not sign the blob's decoded name")
 	want := http.Header{"Range": {"bytes=0-3"}, "If-None-Match": {`"0x0"`}, "X-Ms-Version": {sas.DefaultVersion}}
 	for name := range up.Header {
-		switch name {
-		case "Range", "If-None-Match", "X-Ms-Version", "Accept-Encoding", "User-Agent":
-		default:
-			t.Errorf("header %s reached Azure", name)
-		}
+		assert.Contains(t, []string{"Range", "If-None-Match", "X-Ms-Version", "Accept-Encoding", "User-Agent"}, name, "header %s reached Azure", name)
 	}
 	for name, v := range want {
-		if up.Header.Get(name) != v[0] {
-			t.Errorf("upstream %s = %q, want %q", name, up.Header.Get(name), v[0])
-		}
+		assert.Equal(t, v[0], up.Header.Get(name), "upstream %s", name)
 	}
-	if in.URL.RawQuery != inQuery || fmt.Sprint(in.Header) != fmt.Sprint(inHeaders) || in.URL.Host != strings.TrimPrefix(azure.URL, "http://") {
-		t.Error("RoundTrip changed the request it was given")
-	}
+	assert.Equal(t, inQuery, in.URL.RawQuery, "RoundTrip changed the request it was given")
+	assert.Equal(t, inHeaders, in.Header, "RoundTrip changed the request it was given")
+	assert.Equal(t, strings.TrimPrefix(azure.URL, "http://"), in.URL.Host, "RoundTrip changed the request it was given")
 }
 
 // TestTransportRetriesOnceAfter403: a refusal is retried once with a fresh
@@ -193,16 +181,14 @@ func TestTransportRetriesOnceAfter403(t *testing.T) {
 			tr := devTransport(azure.URL)
 			logs := provisionTransport(t, tr)
 			resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/photos/a.jpg"), azure))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
-			if resp.StatusCode != tc.want || len(azure.requests()) != 2 {
-				t.Fatalf("status %d after %d upstream requests; want %d after exactly 2", resp.StatusCode, len(azure.requests()), tc.want)
-			}
+			require.Equal(t, tc.want, resp.StatusCode, "status")
+			require.Len(t, azure.requests(), 2, "upstream requests: want exactly 2")
 			entries := logs.FilterMessage(logRefusedResigned).All()
-			if len(entries) != tc.logged || (tc.logged > 0 && entries[0].ContextMap()["azure_error_code"] != "AuthenticationFailed") {
-				t.Fatalf("log entries %v: want %d naming AuthenticationFailed", entries, tc.logged)
+			require.Len(t, entries, tc.logged, "log entries %v", entries)
+			if tc.logged > 0 {
+				assert.Equal(t, "AuthenticationFailed", entries[0].ContextMap()["azure_error_code"], "the log entry names Azure's code")
 			}
 			assertNoToken(t, azure, logs)
 		})
@@ -210,12 +196,11 @@ func TestTransportRetriesOnceAfter403(t *testing.T) {
 }
 
 func TestTransportSASTokenAndAnonymous(t *testing.T) {
-	key, _ := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(t, err)
 	v := sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead | sas.PermList, Container: "photos", Expiry: time.Now().Add(time.Hour)}
 	q, err := v.Sign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name      string
 		tr        func(endpoint string) *Transport
@@ -231,17 +216,16 @@ func TestTransportSASTokenAndAnonymous(t *testing.T) {
 			tr := tc.tr(azure.URL)
 			logs := provisionTransport(t, tr)
 			resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodHead, "http://x/photos/a.jpg"), azure))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
+			assert.Equal(t, http.StatusForbidden, resp.StatusCode, "Azure's refusal is passed on")
 			got := azure.requests()
-			if len(got) != 1 || got[0].URL.RawQuery != tc.wantQuery || got[0].Method != http.MethodHead {
-				t.Fatalf("%d requests, query %q: want one HEAD with %q (re-signing cannot help a given token)", len(got), got[0].URL.RawQuery, tc.wantQuery)
-			}
-			if logs.FilterMessage(logRefused).Len() != 1 {
-				t.Error("a refused token was not logged")
-			}
+			require.Len(t, got, 1, "want one request: re-signing cannot help a given token")
+			assert.Equal(t, tc.wantQuery, got[0].URL.RawQuery, "query")
+			assert.Equal(t, http.MethodHead, got[0].Method)
+			entries := logs.FilterMessage(logRefused).All()
+			require.Len(t, entries, 1, "a refused token was not logged")
+			assert.Equal(t, "AuthenticationFailed", entries[0].ContextMap()["azure_error_code"], "the log entry names Azure's code")
 		})
 	}
 }
@@ -250,24 +234,32 @@ func TestTransportRefusesWhatItMustNotSend(t *testing.T) {
 	azure := newRecordingAzure(t)
 	tr := devTransport(azure.URL)
 	provisionTransport(t, tr)
-	for _, r := range []*http.Request{
-		httptest.NewRequest(http.MethodPut, "http://x/photos/a.jpg", nil),
-		httptest.NewRequest(http.MethodDelete, "http://x/photos/a.jpg", nil),
-		httptest.NewRequest(http.MethodGet, "http://x/videos/a.jpg", nil),
-		httptest.NewRequest(http.MethodGet, "http://x/photos/a/../b.jpg", nil),
-		httptest.NewRequest(http.MethodGet, "http://x/", nil),
+	// A refusal is answered by the transport itself, with the reason, not
+	// with an error that reverse_proxy would count against the upstream.
+	for _, tc := range []struct {
+		r      *http.Request
+		status int
+		reason string
+	}{
+		{httptest.NewRequest(http.MethodPut, "http://x/photos/a.jpg", nil), http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"},
+		{httptest.NewRequest(http.MethodDelete, "http://x/photos/a.jpg", nil), http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"},
+		{httptest.NewRequest(http.MethodGet, "http://x/videos/a.jpg", nil), http.StatusNotFound, "request addresses another container than the configured one"},
+		{httptest.NewRequest(http.MethodGet, "http://x/photos/a/../b.jpg", nil), http.StatusBadRequest, errDotSegment.Error()},
+		{httptest.NewRequest(http.MethodGet, "http://x/", nil), http.StatusNotFound, "request path is not /container/blob"},
 	} {
-		if r.URL.Path == "/photos/a/b.jpg" {
-			r.URL.Path = "/photos/a/../b.jpg"
-		}
-		if resp, err := tr.RoundTrip(atUpstream(r, azure)); err == nil {
-			resp.Body.Close()
-			t.Errorf("%s %s was sent", r.Method, r.URL.Path)
+		r := tc.r
+		resp, err := tr.RoundTrip(atUpstream(r, azure))
+		require.NoError(t, err, "%s %s", r.Method, r.URL.Path)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err, "%s %s: reading the body", r.Method, r.URL.Path)
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s", r.Method, r.URL.Path)
+		assert.Equal(t, tc.reason+"\n", string(body), "%s %s: refused for another reason", r.Method, r.URL.Path)
+		if tc.status == http.StatusMethodNotAllowed {
+			assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"), "%s %s", r.Method, r.URL.Path)
 		}
 	}
-	if n := len(azure.requests()); n != 0 {
-		t.Errorf("%d refused requests reached Azure", n)
-	}
+	assert.Empty(t, azure.requests(), "refused requests reached Azure")
 }
 
 func TestTransportErrorsCarryNoToken(t *testing.T) {
@@ -276,12 +268,9 @@ func TestTransportErrorsCarryNoToken(t *testing.T) {
 	logs := provisionTransport(t, tr)
 	azure.Close() // connection refused from now on
 	_, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/photos/a.jpg"), azure))
-	if err == nil {
-		t.Fatal("no error from a closed upstream")
-	}
-	if strings.Contains(err.Error(), "sig=") || strings.Contains(err.Error(), "se=") {
-		t.Errorf("error carries the token: %v", err)
-	}
+	require.Error(t, err, "no error from a closed upstream")
+	assert.NotContains(t, err.Error(), "sig=", "error carries the token")
+	assert.NotContains(t, err.Error(), "se=", "error carries the token")
 	assertNoToken(t, azure, logs)
 }
 
@@ -297,9 +286,7 @@ func assertNoToken(t *testing.T, azure *recordingAzure, logs *observer.ObservedL
 	for _, e := range logs.All() {
 		text := e.Message + fmt.Sprint(e.ContextMap())
 		for _, s := range append(sigs, "sig=", sas.DevAccountKey) {
-			if strings.Contains(text, s) {
-				t.Errorf("log %q carries a secret", text)
-			}
+			assert.NotContains(t, text, s, "log %q carries a secret", text)
 		}
 	}
 }
@@ -319,8 +306,8 @@ func TestTransportProvisionErrors(t *testing.T) {
 		{"empty env", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_EMPTY}"}, "account_key: evaluated placeholder {env.AZ_EMPTY} is empty"},
 		{"renew not below ttl", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", TTL: caddy.Duration(time.Minute), RenewBefore: caddy.Duration(time.Minute)}, "renew_before 1m0s must be less than ttl 1m0s"},
 		{"fractional ttl", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", TTL: caddy.Duration(1500 * time.Millisecond)}, "ttl 1.5s must be a positive whole number of seconds"},
-		{"scope", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Scope: "account"}, `scope "account" is not blob or container`},
-		{"version", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Version: "2099-01-01"}, `version "2099-01-01" is not a known`},
+		{"scope", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Scope: "account"}, "scope must be blob or container"},
+		{"version", Transport{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Version: "2099-01-01"}, "version: not a known Azure Storage service version"},
 		{"endpoint", Transport{Endpoint: "ftp://x", AccountKey: "{env.AZ_KEY}"}, "endpoint is not an http(s) URL"},
 		{"no account", Transport{Endpoint: "https://cdn.example.com", AccountKey: "{env.AZ_KEY}"}, "account: needed to sign with account_key"},
 		{"nowhere", Transport{AccountKey: "{env.AZ_KEY}"}, "endpoint: cannot tell where the storage account is"},
@@ -333,23 +320,19 @@ func TestTransportProvisionErrors(t *testing.T) {
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 			defer cancel()
 			err := tt.tr.Provision(ctx)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), sas.DevAccountKey[:20]) || strings.Contains(err.Error(), "sig=") {
-				t.Errorf("error quotes a secret: %v", err)
-			}
+			require.ErrorContains(t, err, tt.want)
+			assert.NotContains(t, err.Error(), sas.DevAccountKey[:20], "error quotes the key")
+			assert.NotContains(t, err.Error(), "sig=", "error quotes a token")
 		})
 	}
 }
 
 func expiredToken(t *testing.T) string {
-	key, _ := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(t, err)
 	v := sas.ServiceValues{Permissions: sas.PermRead, Container: "photos", Blob: "a.jpg", Expiry: time.Now().Add(-time.Minute)}
 	q, err := v.Sign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return q.Encode()
 }
 
@@ -369,21 +352,19 @@ func TestTransportResolvesSuffixRanges(t *testing.T) {
 			in := httptest.NewRequest(http.MethodGet, "http://x/photos/a.jpg", nil)
 			in.Header.Set("Range", tc.asked)
 			resp, err := tr.RoundTrip(atUpstream(in, azure))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
 			got := azure.requests()
+			require.NotEmpty(t, got, "nothing reached Azure")
 			last := got[len(got)-1]
-			if last.Method != http.MethodGet || last.Header.Get("Range") != tc.sent {
-				t.Errorf("Azure got %s with Range %q, want GET with %q", last.Method, last.Header.Get("Range"), tc.sent)
-			}
-			suffix := strings.HasPrefix(tc.asked, "bytes=-") && tc.sent != ""
-			if suffix && (len(got) != 2 || got[0].Method != http.MethodHead || got[0].Header.Get("Range") != "") {
-				t.Errorf("a suffix range was resolved without a plain HEAD first: %d requests", len(got))
-			}
-			if !suffix && len(got) != 1 {
-				t.Errorf("%d requests, want 1", len(got))
+			assert.Equal(t, http.MethodGet, last.Method, "Azure's last request")
+			assert.Equal(t, tc.sent, last.Header.Get("Range"), "Range Azure got")
+			if suffix := strings.HasPrefix(tc.asked, "bytes=-") && tc.sent != ""; suffix {
+				require.Len(t, got, 2, "a suffix range is resolved with a plain HEAD first")
+				assert.Equal(t, http.MethodHead, got[0].Method, "a suffix range is resolved with a plain HEAD first")
+				assert.Empty(t, got[0].Header.Get("Range"), "a suffix range is resolved with a plain HEAD first")
+			} else {
+				assert.Len(t, got, 1, "requests")
 			}
 		})
 	}
@@ -400,32 +381,32 @@ func TestTransportSendsNoBodyOrTrailers(t *testing.T) {
 			in.Header.Set("Range", rangeHeader)
 		}
 		resp, err := tr.RoundTrip(atUpstream(in, azure))
-		if err != nil {
-			t.Fatalf("Range %q: %v", rangeHeader, err)
-		}
+		require.NoError(t, err, "Range %q", rangeHeader)
 		resp.Body.Close()
-		for i, r := range azure.requests() {
-			if azure.bodies[i] != "" || r.ContentLength > 0 || len(r.Trailer) > 0 {
-				t.Errorf("Range %q: request %d carried the client's body %q or trailers %v", rangeHeader, i, azure.bodies[i], r.Trailer)
-			}
+		got := azure.requests()
+		require.NotEmpty(t, got, "Range %q: nothing reached Azure", rangeHeader)
+		for i, r := range got {
+			assert.Empty(t, azure.bodies[i], "Range %q: request %d carried the client's body", rangeHeader, i)
+			assert.Zero(t, r.ContentLength, "Range %q: request %d carried a body", rangeHeader, i)
+			assert.Empty(t, r.Trailer, "Range %q: request %d carried the client's trailers", rangeHeader, i)
 		}
 	}
 }
 
+// TestTransportDropsAzureErrorBodies: Azure's error documents can quote the
+// string-to-sign; no client gets one, whatever the status.
 func TestTransportDropsAzureErrorBodies(t *testing.T) {
-	for status, keep := range map[int]bool{403: false, 404: false, 500: false, 400: false, 412: true, 416: true} {
+	for _, status := range []int{403, 404, 500, 400, 412, 416} {
 		azure := newRecordingAzure(t, status, status)
 		tr := devTransport(azure.URL)
 		provisionTransport(t, tr)
 		resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/photos/a.jpg"), azure))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
+		require.NoError(t, err, "Azure %d", status)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != status || strings.Contains(string(body), "String to sign") != keep {
-			t.Errorf("Azure %d: client got %d %q; Azure's body kept: %v, want %v", status, resp.StatusCode, body, !keep, keep)
-		}
+		require.NoError(t, err, "Azure %d: reading the body", status)
+		assert.Equal(t, status, resp.StatusCode, "Azure %d: the client's status", status)
+		assert.Empty(t, body, "Azure %d: Azure's body should be dropped", status)
 	}
 }
 
@@ -436,44 +417,51 @@ func TestTransportHealsARefusedSuffixRangeHead(t *testing.T) {
 	in := clientRequest(http.MethodGet, "http://x/photos/a.jpg")
 	in.Header.Set("Range", "bytes=-4")
 	resp, err := tr.RoundTrip(atUpstream(in, azure))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	// HEAD, HEAD again with a fresh token, GET bytes=6-.
 	got := azure.requests()
-	if len(got) != 3 || got[0].Method != http.MethodHead || got[1].Method != http.MethodHead || got[2].Header.Get("Range") != "bytes=6-" {
-		t.Fatalf("requests %d, last Range %q: want HEAD, HEAD again with a fresh token, GET bytes=6-", len(got), got[len(got)-1].Header.Get("Range"))
-	}
+	require.Len(t, got, 3, "want HEAD, HEAD again with a fresh token, GET bytes=6-")
+	assert.Equal(t, http.MethodHead, got[0].Method)
+	assert.Equal(t, http.MethodHead, got[1].Method)
+	assert.Equal(t, http.MethodGet, got[2].Method)
+	assert.Equal(t, "bytes=6-", got[2].Header.Get("Range"))
 }
 
 func TestTransportWithoutContainerRefusesSystemContainers(t *testing.T) {
 	azure := newRecordingAzure(t)
 	tr := &Transport{Endpoint: azure.URL + "/devstoreaccount1", AccountKey: sas.DevAccountKey}
-	logs := provisionTransport(t, tr)
+	provisionTransport(t, tr)
 	for _, c := range []string{"$logs", "$root", "$web"} {
-		if resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/"+c+"/a.log"), azure)); err == nil {
-			resp.Body.Close()
-			t.Errorf("%s was read", c)
-		}
+		resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/"+c+"/a.log"), azure))
+		require.NoError(t, err, "%s: a refusal is an answer, not an error", c)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err, "%s: reading the body", c)
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s was read", c)
+		assert.Equal(t, "request addresses a system container; name it with container to serve it\n", string(body), "%s: refused for another reason", c)
 	}
-	if len(azure.requests()) != 0 {
-		t.Error("a system container request reached Azure")
-	}
+	assert.Empty(t, azure.requests(), "a system container request reached Azure")
+	// Any other container is read.
 	resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/videos/a.mp4"), azure))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	_ = logs
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	got := azure.requests()
+	require.Len(t, got, 1)
+	assert.Equal(t, "/devstoreaccount1/videos/a.mp4", got[0].URL.Path)
 }
 
 func TestTransportKeepsTheUpstreamAndPassesGzipAsStored(t *testing.T) {
 	gz := []byte{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}
-	var gotHost, gotURLHost, gotAE string
+	var gotHost, gotAE string
+	var aeSent bool
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotHost, gotURLHost, gotAE = r.Host, r.URL.Host, r.Header.Get("Accept-Encoding")
+		gotHost, gotAE = r.Host, r.Header.Get("Accept-Encoding")
+		_, aeSent = r.Header["Accept-Encoding"]
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write(gz)
+		_, _ = w.Write(gz)
 	}))
 	defer upstream.Close()
 	// The endpoint names another host: requests still go where reverse_proxy
@@ -483,18 +471,16 @@ func TestTransportKeepsTheUpstreamAndPassesGzipAsStored(t *testing.T) {
 	in := clientRequest(http.MethodGet, "http://x/photos/a.js")
 	in.URL.Scheme, in.URL.Host = "", strings.TrimPrefix(upstream.URL, "http://")
 	resp, err := tr.RoundTrip(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	require.NoError(t, err, "the request did not reach the upstream reverse_proxy chose")
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if gotHost != "blob.internal:8080" {
-		t.Errorf("Host %q, want the endpoint's", gotHost)
-	}
-	if resp.Header.Get("Content-Encoding") != "gzip" || string(body) != string(gz) {
-		t.Errorf("a gzip blob came back as %q with Content-Encoding %q: want it as stored", body, resp.Header.Get("Content-Encoding"))
-	}
-	_, _ = gotURLHost, gotAE
+	require.NoError(t, err, "reading the body")
+	assert.Equal(t, "blob.internal:8080", gotHost, "Host: want the endpoint's")
+	// Compression is off: the transport asks for no encoding of its own, and
+	// the gzip blob comes back as stored.
+	assert.False(t, aeSent, "the transport sent Accept-Encoding %q: it would ask Azure to encode", gotAE)
+	assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "a gzip blob must keep its Content-Encoding")
+	assert.Equal(t, gz, body, "a gzip blob must come back as stored")
 }
 
 func TestTransportEndpointErrorsQuoteNoSig(t *testing.T) {
@@ -511,38 +497,144 @@ func TestTransportEndpointErrorsQuoteNoSig(t *testing.T) {
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 		err := tc.tr.Provision(ctx)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "TOPSECRET") {
-			t.Errorf("error %v, want %q and no sig", err, tc.want)
+		if assert.ErrorContains(t, err, tc.want) {
+			assert.NotContains(t, err.Error(), "TOPSECRET", "the error quotes the sig")
 		}
 	}
 }
 
-func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
-	key, _ := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
-	v := sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "photos", Expiry: time.Now().Add(2 * time.Hour)}
-	q, err := v.Sign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &Transport{Endpoint: "http://127.0.0.1:1/devstoreaccount1", Container: "photos", SASToken: q.Encode()}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	if err := tr.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// Two hours left: the day-before warning is past; an hour, a minute and
-	// the expiry itself are ahead.
-	if n := len(tr.expiryTimers); n != 3 {
-		t.Fatalf("%d warnings scheduled, want 3", n)
-	}
-	if err := tr.Cleanup(); err != nil {
-		t.Fatal(err)
-	}
-	for i, timer := range tr.expiryTimers {
-		if timer.Stop() {
-			t.Errorf("warning %d still scheduled after Cleanup", i)
+// logEntry is what a test reads of one line of a JSON log.
+type logEntry struct {
+	Level  string    `json:"level"`
+	Logger string    `json:"logger"`
+	Msg    string    `json:"msg"`
+	Expiry time.Time `json:"expiry"` // RFC 3339, as loadLoggedTransport's log writes times
+}
+
+// loadLoggedTransport loads an azure_blob transport from its JSON config as
+// Caddy does, in a config whose log "test" writes every entry, as JSON, to
+// logFile. It returns the transport and unload, which cancels the
+// transport's context as a reload or a stop does.
+func loadLoggedTransport(t *testing.T, logFile, config string) (tr *Transport, unload func()) {
+	t.Helper()
+	cfg := &caddy.Config{Logging: new(caddy.Logging)}
+	require.NoError(t, json.Unmarshal([]byte(fmt.Sprintf(`{"logs": {"test": {
+		"writer": {"output": "file", "filename": %q, "roll": false},
+		"encoder": {"format": "json", "time_format": "rfc3339_nano"},
+		"level": "DEBUG"}}}`, logFile)), cfg.Logging))
+	base, err := caddy.ProvisionContext(cfg)
+	require.NoError(t, err, "setting up the log")
+	ctx, cancel := caddy.NewContext(base)
+	var once sync.Once
+	unload = func() { once.Do(cancel) }
+	t.Cleanup(unload)
+	mod, err := ctx.LoadModuleByID("http.reverse_proxy.transport.azure_blob", json.RawMessage(config))
+	require.NoError(t, err, "loading the transport")
+	tr, ok := mod.(*Transport)
+	require.True(t, ok, "loaded a %T", mod)
+	return tr, unload
+}
+
+// loggedEntries is the entries of the JSON log in logFile so far with
+// message msg and the expiry field expiry.
+func loggedEntries(t *testing.T, logFile, msg string, expiry time.Time) []logEntry {
+	t.Helper()
+	data, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	var entries []logEntry
+	for _, line := range lines[:len(lines)-1] { // the last one is not finished
+		var e logEntry
+		require.NoError(t, json.Unmarshal([]byte(line), &e), "log line %s", line)
+		if e.Msg == msg && e.Expiry.Equal(expiry) {
+			entries = append(entries, e)
 		}
 	}
+	return entries
+}
+
+// TestTransportSchedulesSASTokenExpiryWarnings: a sas_token's expiry is
+// warned of a day, an hour and a minute before, and logged as an error when
+// it passes, each naming the expiry; thresholds already past when the
+// config loads are not logged, and a config that was unloaded logs nothing
+// more.
+func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
+	const (
+		soonMsg    = "sas_token expires soon; replace it and reload"
+		expiredMsg = "sas_token has expired; Azure refuses every request until it is replaced"
+	)
+	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(t, err)
+	// token is a container read token with left to live (as se, in whole
+	// seconds), and its expiry.
+	token := func(left time.Duration) (string, time.Time) {
+		v := sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "photos", Expiry: time.Now().Add(left)}
+		q, err := v.Sign(key)
+		require.NoError(t, err)
+		tok, err := sas.Parse(q.Encode())
+		require.NoError(t, err)
+		return q.Encode(), tok.Expiry
+	}
+	config := func(token string) string {
+		return fmt.Sprintf(`{"endpoint": "http://127.0.0.1:1/devstoreaccount1", "container": "photos", "sas_token": %q}`, token)
+	}
+
+	t.Run("scheduled, and stopped by Cleanup", func(t *testing.T) {
+		tok, _ := token(2 * time.Hour)
+		tr := &Transport{Endpoint: "http://127.0.0.1:1/devstoreaccount1", Container: "photos", SASToken: tok}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		defer cancel()
+		require.NoError(t, tr.Provision(ctx))
+		// Two hours left: the day-before warning is past; an hour, a minute
+		// and the expiry itself are ahead.
+		require.Len(t, tr.expiryTimers, 3, "warnings scheduled")
+		require.NoError(t, tr.Cleanup())
+		for i, timer := range tr.expiryTimers {
+			assert.False(t, timer.Stop(), "warning %d still scheduled after Cleanup", i)
+		}
+	})
+
+	t.Run("logged", func(t *testing.T) {
+		// The three configs log to one file, as Caddy's log would be, told
+		// apart by the expiry their entries name.
+		logFile := filepath.Join(t.TempDir(), "caddy.log")
+		logged := func(msg string, expiry time.Time) []logEntry { return loggedEntries(t, logFile, msg, expiry) }
+		// A minute and 2 s left: the minute-before warning is due in 1-2 s;
+		// the day and the hour before are past, and the expiry a minute away.
+		soonToken, soonExpiry := token(time.Minute + 2*time.Second)
+		loadLoggedTransport(t, logFile, config(soonToken))
+		// 2 s left, and unloaded at once, as by a reload: its expiry must
+		// never be logged.
+		unloadedToken, unloadedExpiry := token(2 * time.Second)
+		_, unload := loadLoggedTransport(t, logFile, config(unloadedToken))
+		unload()
+		// 3 s left, so a second or more after the unloaded one: only the
+		// expiry is ahead.
+		expiringToken, expiringExpiry := token(3 * time.Second)
+		loadLoggedTransport(t, logFile, config(expiringToken))
+		require.True(t, expiringExpiry.After(unloadedExpiry), "the unloaded token must expire first")
+
+		// checkEntry checks that one entry was logged, at level.
+		checkEntry := func(what string, entries []logEntry, level string) {
+			t.Helper()
+			if assert.Len(t, entries, 1, "%s: entries %+v", what, entries) {
+				assert.Equal(t, level, entries[0].Level, "%s: level", what)
+				assert.Equal(t, "http.reverse_proxy.transport.azure_blob", entries[0].Logger, "%s: logger", what)
+			}
+		}
+		assert.Eventually(t, func() bool { return len(logged(soonMsg, soonExpiry)) > 0 }, 10*time.Second, 20*time.Millisecond,
+			"no %q warning a minute before the expiry at %v", soonMsg, soonExpiry)
+		checkEntry("a minute before", logged(soonMsg, soonExpiry), "warn")
+		assert.Empty(t, logged(expiredMsg, soonExpiry), "a token with a minute left was logged as expired")
+
+		assert.Eventually(t, func() bool { return len(logged(expiredMsg, expiringExpiry)) > 0 }, 10*time.Second, 20*time.Millisecond,
+			"no %q error at the expiry at %v", expiredMsg, expiringExpiry)
+		checkEntry("at the expiry", logged(expiredMsg, expiringExpiry), "error")
+		assert.Empty(t, logged(soonMsg, expiringExpiry), "thresholds already past when the config loaded were logged")
+
+		assert.Empty(t, logged(expiredMsg, unloadedExpiry), "an unloaded config logged its token's expiry")
+		assert.Empty(t, logged(soonMsg, unloadedExpiry), "an unloaded config logged a warning")
+	})
 }
 
 func TestLiteralSecretsAreNamed(t *testing.T) {
@@ -559,8 +651,6 @@ func TestLiteralSecretsAreNamed(t *testing.T) {
 		{Transport{ConnectionString: "AccountName=a;AccountKey=ZHVtbXk="}, "connection_string"},
 		{Transport{SASToken: "sv=2025-11-05&sig=x"}, "sas_token"},
 	} {
-		if got := tc.tr.literalSecret(); got != tc.want {
-			t.Errorf("%+v: %q, want %q", tc.tr, got, tc.want)
-		}
+		assert.Equal(t, tc.want, tc.tr.literalSecret(), "%+v", tc.tr)
 	}
 }

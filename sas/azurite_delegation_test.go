@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -20,23 +22,19 @@ const (
 // bearer token, as the plugin does with a token from azidentity.
 func getDelegationKey(t *testing.T, az *azurite.Server, start, expiry time.Time) sas.UserDelegationKey {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, az.Endpoint+"/?restype=service&comp=userdelegationkey",
+	req, err := http.NewRequest(http.MethodPost, az.Endpoint+"/?restype=service&comp=userdelegationkey",
 		bytes.NewReader(sas.UserDelegationKeyRequest(start, expiry, "")))
+	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+azurite.BearerToken(testTenant, testObjectID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour)))
 	req.Header.Set("x-ms-version", sas.DefaultVersion)
 	resp, err := az.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("Get User Delegation Key: %d %s", resp.StatusCode, resp.Header.Get("x-ms-error-code"))
-	}
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "Get User Delegation Key: x-ms-error-code %q", resp.Header.Get("x-ms-error-code"))
 	k, err := sas.ParseUserDelegationKey(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -52,43 +50,39 @@ func TestAzuriteUserDelegation(t *testing.T) {
 	az.Upload(t, "photos", "cat 1.jpg", data, "image/jpeg")
 	now := time.Now().UTC().Truncate(time.Second)
 	k := getDelegationKey(t, az, now.Add(-time.Minute), now.Add(2*time.Hour))
-	if k.SignedOID != testObjectID || k.SignedTID != testTenant {
-		t.Fatalf("the key is for %s in %s", k.SignedOID, k.SignedTID)
-	}
+	require.Equal(t, testObjectID, k.SignedOID, "the key is for another identity")
+	require.Equal(t, testTenant, k.SignedTID, "the key is for another tenant")
 	d, err := sas.NewDelegationKey(az.Account, k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	get := func(token string) (int, []byte) {
 		t.Helper()
 		resp, err := az.HTTPClient().Get(az.BlobURL("photos", "cat 1.jpg") + "?" + token)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
 		return resp.StatusCode, body
 	}
 	sign := func(d *sas.DelegationKey, v sas.ServiceValues) string {
 		t.Helper()
 		q, err := v.SignWithUserDelegation(d)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return q.Encode()
 	}
 	for _, version := range []string{"2018-11-09", "2020-02-10", "2020-12-06", "2025-07-05", sas.DefaultVersion} {
 		token := sign(d, sas.ServiceValues{Version: version, Container: "photos", Blob: "cat 1.jpg", Permissions: sas.PermRead, Expiry: now.Add(time.Hour)})
-		if status, body := get(token); status != 200 || !bytes.Equal(body, data) {
-			t.Errorf("sv=%s: %d, %d bytes", version, status, len(body))
+		status, body := get(token)
+		if assert.Equal(t, http.StatusOK, status, "sv=%s: status", version) {
+			assert.Equal(t, data, body, "sv=%s: body", version)
 		}
 	}
 	// Azurite 3.37 signs saoid, suoid and scid as empty lines whatever the
 	// token says, so it cannot judge them; the SDK comparison does.
 	container := sign(d, sas.ServiceValues{Resource: sas.ResourceContainer, Container: "photos", Permissions: sas.PermRead, Expiry: now.Add(time.Hour),
 		CacheControl: "no-store"})
-	if status, body := get(container); status != 200 || !bytes.Equal(body, data) {
-		t.Errorf("container token with rscc: %d, %d bytes", status, len(body))
+	status, body := get(container)
+	if assert.Equal(t, http.StatusOK, status, "container token with rscc: status") {
+		assert.Equal(t, data, body, "container token with rscc: body")
 	}
 
 	for name, key := range map[string]sas.UserDelegationKey{
@@ -97,23 +91,17 @@ func TestAzuriteUserDelegation(t *testing.T) {
 		"another identity": func() sas.UserDelegationKey { w := k; w.SignedOID = "00000000-0000-0000-0000-000000000001"; return w }(),
 	} {
 		wrong, err := sas.NewDelegationKey(az.Account, key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		token := sign(wrong, sas.ServiceValues{Container: "photos", Blob: "cat 1.jpg", Permissions: sas.PermRead, Expiry: now.Add(time.Hour)})
-		if status, _ := get(token); status != http.StatusForbidden {
-			t.Errorf("a key with %s: %d, want 403", name, status)
-		}
+		status, _ := get(token)
+		assert.Equal(t, http.StatusForbidden, status, "a key with %s", name)
 	}
 	// A key that has expired: Azurite issues it (its times are in the
 	// past), but a token from it is refused.
 	old := getDelegationKey(t, az, now.Add(-3*time.Hour), now.Add(-2*time.Hour))
 	expired, err := sas.NewDelegationKey(az.Account, old)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	token := sign(expired, sas.ServiceValues{Container: "photos", Blob: "cat 1.jpg", Permissions: sas.PermRead, Expiry: old.SignedExpiry})
-	if status, _ := get(token); status != http.StatusForbidden {
-		t.Errorf("a token of an expired key: %d, want 403", status)
-	}
+	status, _ = get(token)
+	assert.Equal(t, http.StatusForbidden, status, "a token of an expired key")
 }

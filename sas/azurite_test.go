@@ -1,16 +1,16 @@
 package sas_test
 
 import (
-	"bytes"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Tokens signed by this package, checked by a real Azurite: what it accepts
@@ -67,9 +67,7 @@ type azEnv struct {
 func TestAzurite(t *testing.T) {
 	srv := azurite.Start(t)
 	key, err := sas.NewSharedKey(srv.Account, srv.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv.CreateContainer(t, azPrivate, false)
 	srv.Upload(t, azPrivate, azPlain, azPlainData, "text/plain; charset=utf-8")
 	srv.Upload(t, azPrivate, azOther, azOtherData, "text/plain; charset=utf-8")
@@ -89,13 +87,11 @@ func TestAzurite(t *testing.T) {
 	t.Run("RequestShapes", env.testRequestShapes)
 }
 
-// sign signs v and fails the test on error.
+// sign signs v and stops the test on error.
 func (e *azEnv) sign(t *testing.T, v sas.ServiceValues) string {
 	t.Helper()
 	q, err := v.Sign(e.key)
-	if err != nil {
-		t.Fatalf("Sign: %v", err)
-	}
+	require.NoError(t, err, "Sign")
 	return q.Encode()
 }
 
@@ -109,24 +105,19 @@ func (e *azEnv) get(t *testing.T, method, container, blob, token string, header 
 	return azurite.Fetch(t, method, u, header)
 }
 
-// wantOK asserts a 200 with exactly want as the body.
-func wantOK(t *testing.T, resp *http.Response, body, want []byte) {
+// wantOK asserts a 200 with exactly want as the body, and reports whether
+// both held.
+func wantOK(t *testing.T, resp *http.Response, body, want []byte) bool {
 	t.Helper()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d (%s), want 200; body:\n%s", resp.StatusCode, resp.Header.Get("x-ms-error-code"), body)
-	}
-	if !bytes.Equal(body, want) {
-		t.Fatalf("body = %q, want %q", body, want)
-	}
+	return assert.Equal(t, http.StatusOK, resp.StatusCode, "x-ms-error-code %q; body:\n%s", resp.Header.Get("x-ms-error-code"), body) &&
+		assert.Equal(t, want, body, "body")
 }
 
 // wantRefused asserts a status with Azure's error code.
 func wantRefused(t *testing.T, resp *http.Response, body []byte, status int, code string) {
 	t.Helper()
-	if resp.StatusCode != status || resp.Header.Get("x-ms-error-code") != code {
-		t.Fatalf("status %d, x-ms-error-code %q; want %d, %q; body:\n%s",
-			resp.StatusCode, resp.Header.Get("x-ms-error-code"), status, code, body)
-	}
+	assert.Equal(t, status, resp.StatusCode, "status; body:\n%s", body)
+	assert.Equal(t, code, resp.Header.Get("x-ms-error-code"), "x-ms-error-code; body:\n%s", body)
 }
 
 // testUnsigned proves the private containers are private: the accepting
@@ -178,9 +169,7 @@ func (e *azEnv) testServiceSAS(t *testing.T) {
 						v.Blob = b.name // decoded: the token signs the name, the URL escapes it
 					}
 					token := e.sign(t, v)
-					if got := "sr=" + string(scope); !strings.Contains(token, got) {
-						t.Fatalf("token lacks %s", got)
-					}
+					assert.Contains(t, token, "sr="+string(scope), "the token lacks its scope")
 					resp, body := e.get(t, http.MethodGet, azPrivate, b.name, token, nil)
 					wantOK(t, resp, body, b.data)
 				})
@@ -192,9 +181,7 @@ func (e *azEnv) testServiceSAS(t *testing.T) {
 func (e *azEnv) signAccount(t *testing.T, v sas.AccountValues) string {
 	t.Helper()
 	q, err := v.Sign(e.key)
-	if err != nil {
-		t.Fatalf("Sign: %v", err)
-	}
+	require.NoError(t, err, "Sign")
 	return q.Encode()
 }
 
@@ -234,13 +221,9 @@ func (e *azEnv) testAccountSAS(t *testing.T) {
 func tamper(t *testing.T, token string) string {
 	t.Helper()
 	q, err := url.ParseQuery(token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sig := q.Get("sig")
-	if sig == "" {
-		t.Fatal("token has no sig")
-	}
+	require.NotEmpty(t, sig, "token has no sig")
 	flipped := byte('A')
 	if sig[0] == 'A' {
 		flipped = 'B'
@@ -337,13 +320,9 @@ func (e *azEnv) testRefusals(t *testing.T) {
 			values: plain,
 			token: func(t *testing.T, token string) string {
 				other, err := sas.NewSharedKey(sas.DevAccountName, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				q, err := plain.Sign(other)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				return q.Encode()
 			},
 			code:    codeAuth,
@@ -354,7 +333,7 @@ func (e *azEnv) testRefusals(t *testing.T) {
 			token := e.sign(t, tc.values)
 			if tc.control {
 				resp, body := e.get(t, http.MethodGet, tc.values.Container, azPlain, token, nil)
-				wantOK(t, resp, body, azPlainData)
+				require.True(t, wantOK(t, resp, body, azPlainData), "control: the token as signed is refused, so the refusal below would prove nothing")
 			}
 			if tc.token != nil {
 				token = tc.token(t, token)
@@ -407,9 +386,7 @@ func (e *azEnv) testStoredPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			token := e.sign(t, tc.values)
 			for _, p := range []string{"sp=", "se=", "st="} {
-				if strings.Contains(token, p) {
-					t.Fatalf("token carries %s although the policy defines it", p)
-				}
+				assert.NotContains(t, token, p, "the token carries %s although the policy defines it", p)
 			}
 			resp, body := e.get(t, http.MethodGet, tc.values.Container, azPlain, token, nil)
 			if tc.status == http.StatusOK {
@@ -459,21 +436,17 @@ func (e *azEnv) testHeaderOverrides(t *testing.T) {
 				}
 				token := e.sign(t, v)
 				for _, p := range []string{"rscc=", "rscd=", "rscl=", "rsct="} {
-					if !strings.Contains(token, p) {
-						t.Fatalf("token lacks %s", p)
-					}
+					assert.Contains(t, token, p, "the token lacks %s", p)
 				}
 				for _, method := range []string{http.MethodGet, http.MethodHead} {
 					resp, body := e.get(t, method, azPrivate, azSpecial, token, nil)
 					if method == http.MethodGet {
 						wantOK(t, resp, body, azSpecialData)
-					} else if resp.StatusCode != http.StatusOK {
-						t.Fatalf("HEAD: status %d, want 200", resp.StatusCode)
+					} else {
+						assert.Equal(t, http.StatusOK, resp.StatusCode, "HEAD: status")
 					}
 					for h, w := range want {
-						if got := resp.Header.Get(h); got != w {
-							t.Errorf("%s: %s = %q, want %q", method, h, got, w)
-						}
+						assert.Equal(t, w, resp.Header.Get(h), "%s: %s", method, h)
 					}
 				}
 			})
@@ -483,9 +456,8 @@ func (e *azEnv) testHeaderOverrides(t *testing.T) {
 		token := e.sign(t, sas.ServiceValues{Permissions: sas.PermRead, Expiry: e.expiry, Container: azPrivate, Blob: azPlain,
 			ContentType: "text/html"})
 		q, err := url.ParseQuery(token)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.Equal(t, "text/html", q.Get("rsct"), "the token lacks the override to change")
 		q.Set("rsct", "application/octet-stream") // a client changing the override
 		resp, body := e.get(t, http.MethodGet, azPrivate, azPlain, q.Encode(), nil)
 		wantRefused(t, resp, body, http.StatusForbidden, codeAuth)
@@ -502,12 +474,9 @@ func (e *azEnv) testRequestShapes(t *testing.T) {
 		size := strconv.Itoa(len(b.data))
 		t.Run("HEAD/"+b.name, func(t *testing.T) {
 			resp, body := e.get(t, http.MethodHead, azPrivate, b.name, token, nil)
-			if resp.StatusCode != http.StatusOK || len(body) != 0 {
-				t.Fatalf("status %d, %d body bytes; want 200 and none", resp.StatusCode, len(body))
-			}
-			if got := resp.Header.Get("Content-Length"); got != size {
-				t.Fatalf("Content-Length = %s, want %s", got, size)
-			}
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "status")
+			assert.Empty(t, body, "a HEAD answered with a body")
+			assert.Equal(t, size, resp.Header.Get("Content-Length"), "Content-Length")
 		})
 		for _, r := range []struct {
 			header, contentRange string
@@ -518,15 +487,9 @@ func (e *azEnv) testRequestShapes(t *testing.T) {
 		} {
 			t.Run("Range "+r.header+"/"+b.name, func(t *testing.T) {
 				resp, body := e.get(t, http.MethodGet, azPrivate, b.name, token, http.Header{"Range": {r.header}})
-				if resp.StatusCode != http.StatusPartialContent {
-					t.Fatalf("status %d (%s), want 206", resp.StatusCode, resp.Header.Get("x-ms-error-code"))
-				}
-				if !bytes.Equal(body, b.data[r.from:r.to]) {
-					t.Fatalf("body = %q, want %q", body, b.data[r.from:r.to])
-				}
-				if got := resp.Header.Get("Content-Range"); got != r.contentRange {
-					t.Fatalf("Content-Range = %q, want %q", got, r.contentRange)
-				}
+				require.Equal(t, http.StatusPartialContent, resp.StatusCode, "status (x-ms-error-code %q)", resp.Header.Get("x-ms-error-code"))
+				assert.Equal(t, b.data[r.from:r.to], body, "body")
+				assert.Equal(t, r.contentRange, resp.Header.Get("Content-Range"), "Content-Range")
 			})
 		}
 	}

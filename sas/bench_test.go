@@ -9,6 +9,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The token both signers make in the benchmarks: a one-hour read SAS for one
@@ -31,28 +33,26 @@ func sdkBenchValues() azsas.BlobSignatureValues {
 func BenchmarkSignBlobRead(b *testing.B) {
 	key := devKey(b)
 	cred, err := azblob.NewSharedKeyCredential(DevAccountName, DevAccountKey)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	ours, err := benchValues().signed(key)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	theirs, err := sdkBenchValues().SignWithSharedKey(cred)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if q, _ := url.ParseQuery(ours); q.Get("sig") != theirs.Signature() {
-		b.Fatal("the two signers made different tokens")
-	}
+	require.NoError(b, err)
+	q, err := url.ParseQuery(ours)
+	require.NoError(b, err)
+	require.NotEmpty(b, theirs.Signature())
+	require.Equal(b, theirs.Signature(), q.Get("sig"), "the two signers made different tokens")
 
+	// In the loops the assertions run only on failure, so that their own
+	// cost (t.Helper takes a lock and walks the stack) is not measured.
 	b.Run("sas", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			v := benchValues()
 			q, err := v.Sign(key)
 			if err != nil || q.Encode() == "" {
-				b.Fatal(err)
+				require.NoError(b, err)
+				require.NotEmpty(b, q.Encode(), "an empty token")
 			}
 		}
 	})
@@ -61,7 +61,8 @@ func BenchmarkSignBlobRead(b *testing.B) {
 		for b.Loop() {
 			q, err := sdkBenchValues().SignWithSharedKey(cred)
 			if err != nil || q.Encode() == "" {
-				b.Fatal(err)
+				require.NoError(b, err)
+				require.NotEmpty(b, q.Encode(), "an empty token")
 			}
 		}
 	})
@@ -72,25 +73,24 @@ func (v ServiceValues) signed(key *SharedKey) (string, error) {
 	return q.Encode(), err
 }
 
-func benchSigner(b testing.TB, maxEntries int) *Signer {
+func benchSigner(b testing.TB, maxEntries, maxBytes int) *Signer {
+	b.Helper()
 	s, err := NewSigner(devKey(b), ServiceValues{Permissions: PermRead, Container: "photos"},
-		SignerOptions{TTL: time.Hour, MaxEntries: maxEntries})
-	if err != nil {
-		b.Fatal(err)
-	}
+		SignerOptions{TTL: time.Hour, MaxEntries: maxEntries, MaxBytes: maxBytes})
+	require.NoError(b, err)
 	return s
 }
 
 // BenchmarkCacheHit is a request for a blob whose token is cached.
 func BenchmarkCacheHit(b *testing.B) {
-	s := benchSigner(b, 0)
-	if _, err := s.Token(benchBlob); err != nil {
-		b.Fatal(err)
-	}
+	s := benchSigner(b, 0, 0)
+	_, err := s.Token(benchBlob)
+	require.NoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
 		if q, err := s.Token(benchBlob); err != nil || q.IsZero() {
-			b.Fatal(err)
+			require.NoError(b, err)
+			require.False(b, q.IsZero(), "an empty token")
 		}
 	}
 }
@@ -98,20 +98,20 @@ func BenchmarkCacheHit(b *testing.B) {
 // BenchmarkCacheHitParallel is the same from every core at once, over 1,000
 // blobs: the cache's lock is shared by all requests of an origin.
 func BenchmarkCacheHitParallel(b *testing.B) {
-	s := benchSigner(b, 0)
+	s := benchSigner(b, 0, 0)
 	names := make([]string, 1000)
 	for i := range names {
 		names[i] = fmt.Sprintf("2024/holiday/IMG_%04d.jpg", i)
-		if _, err := s.Token(names[i]); err != nil {
-			b.Fatal(err)
-		}
+		_, err := s.Token(names[i])
+		require.NoError(b, err)
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
+			// assert, not require: these goroutines may not stop the benchmark.
 			if _, err := s.Token(names[i%len(names)]); err != nil {
-				b.Error(err)
+				assert.NoError(b, err)
 				return
 			}
 			i++
@@ -122,7 +122,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 // BenchmarkSignerMiss is a request for a blob not yet cached: a signing and
 // an insertion (evicting once the cache is full).
 func BenchmarkSignerMiss(b *testing.B) {
-	s := benchSigner(b, 10_000)
+	s := benchSigner(b, 10_000, 0)
 	names := make([]string, 50_000)
 	for i := range names {
 		names[i] = fmt.Sprintf("2024/holiday/IMG_%06d.jpg", i)
@@ -131,7 +131,7 @@ func BenchmarkSignerMiss(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		if _, err := s.Token(names[i%len(names)]); err != nil {
-			b.Fatal(err)
+			require.NoError(b, err)
 		}
 		i++
 	}
@@ -144,27 +144,24 @@ func TestAllocations(t *testing.T) {
 		t.Skip("coverage and race instrumentation allocate on their own")
 	}
 	key := devKey(t)
+	// The assertions in the measured functions run only on failure, so that
+	// they allocate nothing that would be counted.
 	sign := testing.AllocsPerRun(1000, func() {
 		v := benchValues()
 		if _, err := v.Sign(key); err != nil {
-			t.Fatal(err)
+			require.NoError(t, err)
 		}
 	})
-	if sign > 3 {
-		t.Errorf("signing a blob read SAS: %.1f allocations, want at most 3", sign)
-	}
-	s := benchSigner(t, 0)
-	if _, err := s.Token(benchBlob); err != nil {
-		t.Fatal(err)
-	}
+	assert.LessOrEqual(t, sign, 3.0, "signing a blob read SAS: allocations")
+	s := benchSigner(t, 0, 0)
+	_, err := s.Token(benchBlob)
+	require.NoError(t, err)
 	hit := testing.AllocsPerRun(1000, func() {
 		if _, err := s.Token(benchBlob); err != nil {
-			t.Fatal(err)
+			require.NoError(t, err)
 		}
 	})
-	if hit != 0 {
-		t.Errorf("cache hit: %.1f allocations, want 0", hit)
-	}
+	assert.Zero(t, hit, "cache hit: allocations")
 	t.Logf("allocations: sign %.0f, cache hit %.0f", sign, hit)
 }
 
@@ -176,21 +173,18 @@ func TestHeapOf100kCachedTokens(t *testing.T) {
 	}
 	const n = 100_000
 	before := heapInUse()
-	s := benchSigner(t, n)
+	s := benchSigner(t, n, 1<<30) // a byte bound that holds them all: this measures the heap, not the bound
 	for i := range n {
-		if _, err := s.Token(fmt.Sprintf("2024/holiday/album-%03d/IMG_%06d.jpg", i%500, i)); err != nil {
-			t.Fatal(err)
-		}
+		_, err := s.Token(fmt.Sprintf("2024/holiday/album-%03d/IMG_%06d.jpg", i%500, i))
+		require.NoError(t, err)
 	}
 	after := heapInUse()
-	if st := s.Stats(); st.Entries != n || st.Evictions != 0 {
-		t.Fatalf("stats %+v: want %d entries, no evictions", st, n)
-	}
+	st := s.Stats()
+	require.Equal(t, n, st.Entries, "stats %+v: the heap measured is not that of %d tokens", st, n)
+	require.Zero(t, st.Evictions, "stats %+v: the heap measured is not that of %d tokens", st, n)
 	used := after - before
 	t.Logf("100,000 cached blob tokens: %.1f MB of heap (%d bytes each)", float64(used)/1e6, used/n)
-	if used > 40e6 {
-		t.Errorf("100,000 cached blob tokens hold %.1f MB of heap, want under 40 MB", float64(used)/1e6)
-	}
+	assert.LessOrEqual(t, used, int64(40e6), "100,000 cached blob tokens hold %.1f MB of heap, want under 40 MB", float64(used)/1e6)
 	runtime.KeepAlive(s)
 }
 

@@ -3,15 +3,24 @@ package sas
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // CacheOptions configures a Cache.
 type CacheOptions struct {
-	// MaxEntries bounds the cache; the least recently used entry goes first.
-	// Zero means DefaultMaxEntries.
+	// MaxEntries bounds the number of entries; the least recently used entry
+	// goes first. Zero means DefaultMaxEntries.
 	MaxEntries int
+
+	// MaxBytes bounds the memory the entries hold, counted as the bytes of
+	// each key and query plus EntryOverhead; the least recently used entry
+	// goes first. Zero means DefaultMaxBytes. A bound in bytes matters
+	// because keys are what clients choose: a blob name may be 1024
+	// characters of four bytes each.
+	MaxBytes int
 
 	// RenewBefore: a cached query with less than this left before its expiry
 	// is signed again. Zero means it is kept until it expires.
@@ -21,18 +30,27 @@ type CacheOptions struct {
 	Now func() time.Time
 }
 
-// DefaultMaxEntries is the size of a Cache when none is given: about 30 MB
-// of blob tokens at most.
-const DefaultMaxEntries = 100_000
+// Default bounds of a Cache. With the usual blob names and tokens (an entry
+// costs about 400 bytes) DefaultMaxBytes holds some 20,000 tokens; with the
+// longest names Azure allows, about 1,800.
+const (
+	DefaultMaxEntries = 100_000
+	DefaultMaxBytes   = 8 << 20
+)
+
+// EntryOverhead is what a Cache counts for an entry besides its key's and
+// query's bytes: the entry itself and its map slot, measured on amd64.
+const EntryOverhead = 176
 
 // CacheStats counts what a Cache did.
 type CacheStats struct {
 	Hits      uint64 // served from the cache
 	Misses    uint64 // signed because nothing usable was cached
 	Renewals  uint64 // signed because the cached one neared its expiry
-	Evictions uint64 // dropped to stay within MaxEntries
+	Evictions uint64 // dropped to stay within MaxEntries or MaxBytes
 	Waits     uint64 // served by another request's signing of the same key
 	Entries   int    // held now
+	Bytes     int    // held now, as counted against MaxBytes
 }
 
 // Cache holds signed queries and hands each out until RenewBefore is left
@@ -49,6 +67,8 @@ type Cache[K comparable] struct {
 	entries     map[K]*cacheEntry[K]
 	newest      *cacheEntry[K] // most recently used; a doubly linked ring
 	max         int
+	maxBytes    int
+	bytes       int // counted as in cost
 	renewBefore time.Duration
 	clock       func() time.Time // nil: time.Now
 	base        time.Time        // entry times count from here
@@ -59,6 +79,7 @@ type Cache[K comparable] struct {
 type cacheEntry[K comparable] struct {
 	key        K
 	query      Query
+	cost       int           // as counted in Cache.bytes
 	renewAt    time.Duration // since base; serve without signing before it
 	expiresAt  time.Duration // since base; never serve at or after it
 	expires    bool          // false: a stored policy holds the expiry
@@ -78,15 +99,22 @@ func NewCache[K comparable](opts CacheOptions) (*Cache[K], error) {
 	if opts.MaxEntries < 0 {
 		return nil, fmt.Errorf("cache size %d is negative", opts.MaxEntries)
 	}
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("cache size %d bytes is negative", opts.MaxBytes)
+	}
 	if opts.RenewBefore < 0 {
 		return nil, fmt.Errorf("renew_before %s is negative", opts.RenewBefore)
 	}
 	if opts.MaxEntries == 0 {
 		opts.MaxEntries = DefaultMaxEntries
 	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
 	c := &Cache[K]{
 		entries:     make(map[K]*cacheEntry[K]),
 		max:         opts.MaxEntries,
+		maxBytes:    opts.MaxBytes,
 		renewBefore: opts.RenewBefore,
 		clock:       opts.Now,
 	}
@@ -154,10 +182,11 @@ func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
 		c.touch(e)
 	} else {
 		c.stats.Misses++
-		e = &cacheEntry[K]{key: key}
-		c.entries[key] = e
-		c.pushFront(e)
-		c.evict()
+		e = &cacheEntry[K]{key: owned(key)}
+		e.cost = entryCost(e.key, Query{})
+		c.bytes += e.cost
+		c.entries[e.key] = e
+		c.pushFront(e) // evict makes room once the signing succeeds
 	}
 	s := &signing{done: make(chan struct{})}
 	e.signing = s
@@ -195,8 +224,15 @@ func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
 	defer c.mu.Unlock()
 	e.signing = nil
 	close(s.done)
-	if s.err != nil {
-		if c.entries[e.key] == e && e.query.IsZero() {
+	if c.entries[e.key] != e {
+		return // evicted or invalidated while it was signed
+	}
+	now := c.elapsed()
+	if s.err != nil || !s.query.IsZero() && expiresBy(s.query, c.base, now) {
+		// Nothing new to keep (a failed signing, or one that took longer
+		// than the token's life); keep the entry only while its query is
+		// still good.
+		if e.query.IsZero() || e.expires && now >= e.expiresAt {
 			c.remove(e)
 		}
 		return
@@ -208,6 +244,18 @@ func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
 		e.expiresAt = exp.Sub(c.base) // saturates, for a token that expires in 9999
 		e.renewAt = e.expiresAt - c.renewBefore
 	}
+	cost := entryCost(e.key, e.query)
+	c.bytes += cost - e.cost
+	e.cost = cost
+	// Only a signing that succeeded makes room: a client asking for names
+	// that fail to sign must not push good tokens out.
+	c.evict()
+}
+
+// expiresBy reports whether q has expired at now, counted from base.
+func expiresBy(q Query, base time.Time, now time.Duration) bool {
+	exp := q.Expiry()
+	return !exp.IsZero() && now >= exp.Sub(base)
 }
 
 // Invalidate drops what is cached for key, so the next Get signs afresh;
@@ -226,6 +274,7 @@ func (c *Cache[K]) Stats() CacheStats {
 	defer c.mu.Unlock()
 	s := c.stats
 	s.Entries = len(c.entries)
+	s.Bytes = c.bytes
 	return s
 }
 
@@ -271,13 +320,37 @@ func (c *Cache[K]) unlink(e *cacheEntry[K]) {
 func (c *Cache[K]) remove(e *cacheEntry[K]) {
 	delete(c.entries, e.key)
 	c.unlink(e)
+	c.bytes -= e.cost
 }
 
-// evict drops least recently used entries beyond the bound. An entry being
-// signed may go too: its waiters still get the result through signing.
+// evict drops least recently used entries beyond the bounds, keeping the
+// newest. An entry being signed may go too: its waiters still get the
+// result through signing. Until a signing succeeds, its entry may take the
+// cache past its bounds: by one entry per signing under way.
 func (c *Cache[K]) evict() {
-	for len(c.entries) > c.max {
+	for len(c.entries) > 1 && (len(c.entries) > c.max || c.bytes > c.maxBytes) {
 		c.remove(c.newest.prev)
 		c.stats.Evictions++
 	}
+}
+
+// entryCost is what an entry counts against MaxBytes.
+func entryCost[K comparable](key K, q Query) int {
+	n := EntryOverhead + q.token.n
+	if s, ok := any(key).(string); ok {
+		n += len(s)
+	} else {
+		n += int(unsafe.Sizeof(key))
+	}
+	return n
+}
+
+// owned returns a string key copied out of whatever larger string it may
+// be part of (a request's path, say), so the cache holds only what it
+// counts.
+func owned[K comparable](key K) K {
+	if s, ok := any(key).(string); ok {
+		return any(strings.Clone(s)).(K)
+	}
+	return key
 }

@@ -79,7 +79,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		scheme := "https"
 		if p, ok := settings["DefaultEndpointsProtocol"]; ok {
 			if p != "https" && p != "http" {
-				return nil, fmt.Errorf("connection string DefaultEndpointsProtocol %q is not https or http", clip(p))
+				return nil, errors.New("connection string DefaultEndpointsProtocol is not https or http")
 			}
 			scheme = p
 		}
@@ -93,7 +93,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 	}
 
 	if c.AccountName != "" {
-		if err := checkAccountName(c.AccountName); err != nil {
+		if err := CheckAccountName(c.AccountName); err != nil {
 			return nil, fmt.Errorf("connection string AccountName: %w", err)
 		}
 	}
@@ -172,7 +172,7 @@ func looksLikeSettingName(s string) bool {
 // account, key and endpoint; DevelopmentStorageProxyUri replaces the host.
 func developmentStorage(value string, settings map[string]string) (*ConnectionString, error) {
 	if !strings.EqualFold(value, "true") {
-		return nil, fmt.Errorf("connection string UseDevelopmentStorage %q must be true", clip(value))
+		return nil, errors.New("connection string UseDevelopmentStorage must be true")
 	}
 	endpoint := DevBlobEndpoint
 	for name, v := range settings {

@@ -37,7 +37,7 @@ type signState struct {
 // a connection string) for the named account.
 // Errors say what is wrong without quoting the key.
 func NewSharedKey(account, base64Key string) (*SharedKey, error) {
-	if err := checkAccountName(account); err != nil {
+	if err := CheckAccountName(account); err != nil {
 		return nil, err
 	}
 	raw, err := decodeAccountKey(base64Key)
@@ -81,9 +81,10 @@ func decodeAccountKey(s string) ([]byte, error) {
 	return raw, nil
 }
 
-// checkAccountName applies Azure's rule for storage account names: 3 to 24
+// CheckAccountName applies Azure's rule for storage account names: 3 to 24
 // lowercase letters and digits. Azurite's development account follows it.
-func checkAccountName(name string) error {
+// Its errors never quote the name: a value in the wrong field may be a key.
+func CheckAccountName(name string) error {
 	if name == "" {
 		return errors.New("account name is empty")
 	}
@@ -94,7 +95,7 @@ func checkAccountName(name string) error {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
-			return fmt.Errorf("account name %q may hold only lowercase letters and digits", name)
+			return errors.New("account name may hold only lowercase letters and digits")
 		}
 	}
 	return nil

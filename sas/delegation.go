@@ -39,7 +39,7 @@ type DelegationKey struct {
 // NewDelegationKey checks k and makes a signer of user-delegation SAS
 // tokens for account. Errors never quote the key.
 func NewDelegationKey(account string, k UserDelegationKey) (*DelegationKey, error) {
-	if err := checkAccountName(account); err != nil {
+	if err := CheckAccountName(account); err != nil {
 		return nil, err
 	}
 	switch {
@@ -49,6 +49,9 @@ func NewDelegationKey(account string, k UserDelegationKey) (*DelegationKey, erro
 		return nil, errors.New("user delegation key: its start must come before its expiry")
 	case k.SignedService == "":
 		return nil, errors.New("user delegation key: the signed service is required")
+	case hasControl(k.SignedOID + k.SignedTID + k.SignedService + k.SignedDelegatedUserTenantID):
+		// Signed as text: a '\n' would shift the fields after it.
+		return nil, errors.New("user delegation key: a signed field has a control character")
 	}
 	if _, err := lookupVersion(k.SignedVersion); err != nil {
 		return nil, fmt.Errorf("user delegation key: %w", err)

@@ -14,6 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testDelegationKey is a user delegation key as Azure would return it.
@@ -48,14 +50,10 @@ func sdkDelegationCredential(t *testing.T, k UserDelegationKey) *azsas.UserDeleg
 	client, err := service.NewClientWithNoCredential("https://"+DevAccountName+".blob.core.windows.net/", &service.ClientOptions{
 		ClientOptions: azcore.ClientOptions{Transport: answerDelegationKey{k}, Retry: policy.RetryOptions{MaxRetries: -1}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	start, expiry := k.SignedStart.Format(time.RFC3339), k.SignedExpiry.Format(time.RFC3339)
 	cred, err := client.GetUserDelegationCredential(context.Background(), service.KeyInfo{Start: &start, Expiry: &expiry}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return cred
 }
 
@@ -86,15 +84,11 @@ func TestSignWithUserDelegationMatchesSDK(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := NewDelegationKey(DevAccountName, tc.key)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ours := tc.v
 			ours.Version = VersionLatest
 			q, err := ours.SignWithUserDelegation(d)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			theirs := azsas.BlobSignatureValues{
 				Version: VersionLatest, Protocol: azsas.Protocol(ours.Protocol), StartTime: ours.Start, ExpiryTime: ours.Expiry,
 				Permissions: ours.Permissions.String(), ContainerName: ours.Container, BlobName: ours.Blob,
@@ -107,84 +101,80 @@ func TestSignWithUserDelegationMatchesSDK(t *testing.T) {
 				theirs.IPRange = azsas.IPRange{Start: parseIP(first), End: parseIP(last)}
 			}
 			want, err := theirs.SignWithUserDelegation(sdkDelegationCredential(t, tc.key))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := url.ParseQuery(q.Encode())
-			sdk, _ := url.ParseQuery(want.Encode())
-			for name := range sdk {
-				if got.Get(name) != sdk.Get(name) {
-					t.Errorf("%s = %q, SDK %q", name, got.Get(name), sdk.Get(name))
-				}
-			}
-			for name := range got {
-				if !sdk.Has(name) {
-					t.Errorf("%s = %q, which the SDK does not send", name, got.Get(name))
-				}
-			}
+			require.NoError(t, err)
+			got, err := url.ParseQuery(q.Encode())
+			require.NoError(t, err, "our token")
+			sdk, err := url.ParseQuery(want.Encode())
+			require.NoError(t, err, "the SDK's token")
+			require.NotEmpty(t, sdk.Get("sig"))
+			// Every parameter, the signature included, as the SDK sends it,
+			// and none it does not send.
+			assert.Equal(t, sdk, got)
 			tok, err := Parse(q.Encode())
-			if err != nil || tok.Kind != KindUserDelegation {
-				t.Errorf("Parse: kind %v, %v", tok, err)
-			}
+			require.NoError(t, err, "Parse")
+			assert.Equal(t, KindUserDelegation, tok.Kind)
+			assert.Equal(t, tc.key.SignedOID, tok.Delegation["skoid"], "skoid")
+			assert.Equal(t, tc.key.SignedTID, tok.Delegation["sktid"], "sktid")
 		})
 	}
 }
 
 func TestSignWithUserDelegationRefuses(t *testing.T) {
 	d, err := NewDelegationKey(DevAccountName, testDelegationKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	in := testDelegationKey.SignedExpiry.Add(-time.Hour)
 	for _, tc := range []struct {
 		v    ServiceValues
 		want string
 	}{
-		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: testDelegationKey.SignedExpiry.Add(time.Second)}, "cannot expire after its key"},
-		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, Identifier: "policy"}, "stored access policy"},
-		{ServiceValues{Container: "photos", Blob: "a", Expiry: in}, "permissions"},
-		{ServiceValues{Version: "2018-03-28", Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in}, "2018-11-09 or later"},
-		{ServiceValues{Version: "2019-12-12", Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, CorrelationID: "x"}, "2020-02-10"},
-		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, AuthorizedObjectID: "a", UnauthorizedObjectID: "b"}, "not both"},
+		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: testDelegationKey.SignedExpiry.Add(time.Second)}, "a user-delegation SAS cannot expire after its key (ske)"},
+		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, Identifier: "policy"}, "a user-delegation SAS cannot name a stored access policy (si)"},
+		{ServiceValues{Container: "photos", Blob: "a", Expiry: in}, "permissions (sp) are required"},
+		{ServiceValues{Version: "2018-03-28", Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in}, "a user-delegation SAS needs version 2018-11-09 or later, not 2018-03-28"},
+		{ServiceValues{Version: "2019-12-12", Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, CorrelationID: "x"}, "saoid, suoid and scid need version 2020-02-10 or later"},
+		{ServiceValues{Container: "photos", Blob: "a", Permissions: PermRead, Expiry: in, AuthorizedObjectID: "a", UnauthorizedObjectID: "b"}, "a user-delegation SAS names saoid or suoid, not both"},
 	} {
-		if _, err := tc.v.SignWithUserDelegation(d); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: %v, want %q", tc.v, err, tc.want)
-		}
+		q, err := tc.v.SignWithUserDelegation(d)
+		assert.ErrorContains(t, err, tc.want, "%+v", tc.v)
+		assert.Zero(t, q, "%+v: a token came back with the error", tc.v)
 	}
-	if _, err := (&ServiceValues{Container: "photos", Permissions: PermRead, Expiry: in, CorrelationID: "x"}).Sign(devKey(t)); err == nil {
-		t.Error("a shared-key SAS took a user-delegation field")
-	}
+	_, err = (&ServiceValues{Container: "photos", Permissions: PermRead, Expiry: in, CorrelationID: "x"}).Sign(devKey(t))
+	assert.EqualError(t, err, "saoid, suoid, scid and sduoid belong to a user-delegation SAS: sign with SignWithUserDelegation",
+		"a shared-key SAS took a user-delegation field")
 	bad := testDelegationKey
 	bad.Value = "not base64!"
-	if _, err := NewDelegationKey(DevAccountName, bad); err == nil || strings.Contains(err.Error(), bad.Value) {
-		t.Errorf("bad key value: %v", err)
+	badKey, err := NewDelegationKey(DevAccountName, bad)
+	assert.Nil(t, badKey, "bad key value")
+	if assert.EqualError(t, err, "user delegation key: the value is not valid base64", "bad key value") {
+		assert.NotContains(t, err.Error(), bad.Value, "the error quotes the bad key value")
 	}
 	for _, s := range []string{fmt.Sprint(d), fmt.Sprintf("%#v", d), fmt.Sprintf("%+v", d)} {
-		if strings.Contains(s, testDelegationKey.Value[:12]) {
-			t.Errorf("the key's value is printed: %s", s)
-		}
+		assert.NotContains(t, s, testDelegationKey.Value[:12], "the key's value is printed")
+		assert.Contains(t, s, "key=REDACTED")
 	}
 }
 
 func TestUserDelegationKeyXML(t *testing.T) {
 	body := UserDelegationKeyRequest(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), "")
-	if want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<KeyInfo><Start>2026-01-01T00:00:00Z</Start><Expiry>2026-01-02T00:00:00Z</Expiry></KeyInfo>`; string(body) != want {
-		t.Errorf("request body %s, want %s", body, want)
-	}
-	answer, _ := answerDelegationKey{testDelegationKey}.Do(nil)
-	raw, _ := io.ReadAll(answer.Body)
+	assert.Equal(t, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<KeyInfo><Start>2026-01-01T00:00:00Z</Start><Expiry>2026-01-02T00:00:00Z</Expiry></KeyInfo>`,
+		string(body), "request body")
+	answer, err := answerDelegationKey{testDelegationKey}.Do(nil)
+	require.NoError(t, err)
+	raw, err := io.ReadAll(answer.Body)
+	require.NoError(t, err)
 	k, err := ParseUserDelegationKey(raw)
-	if err != nil || k != testDelegationKey {
-		t.Errorf("parsed %+v, %v; want %+v", k, err, testDelegationKey)
-	}
-	for _, bad := range []string{
-		"not xml " + testDelegationKey.Value,
-		strings.Replace(string(raw), "<SignedStart>2026-01-01T00:00:00Z", "<SignedStart>"+testDelegationKey.Value, 1),
-		strings.Replace(string(raw), "<SignedOid>"+testDelegationKey.SignedOID, "<SignedOid>", 1),
+	require.NoError(t, err)
+	assert.Equal(t, testDelegationKey, k)
+	for _, tc := range []struct{ bad, want string }{
+		{"not xml " + testDelegationKey.Value, "user delegation key: the answer is not the XML Azure sends"},
+		{strings.Replace(string(raw), "<SignedStart>2026-01-01T00:00:00Z", "<SignedStart>"+testDelegationKey.Value, 1), "user delegation key: SignedStart is not a time"},
+		{strings.Replace(string(raw), "<SignedOid>"+testDelegationKey.SignedOID, "<SignedOid>", 1), "user delegation key: the answer lacks the key, the object ID or the tenant ID"},
 	} {
-		if _, err := ParseUserDelegationKey([]byte(bad)); err == nil || strings.Contains(err.Error(), testDelegationKey.Value[:12]) {
-			t.Errorf("%.40q: %v", bad, err)
+		k, err := ParseUserDelegationKey([]byte(tc.bad))
+		if assert.EqualError(t, err, tc.want, "%.40q", tc.bad) {
+			assert.NotContains(t, err.Error(), testDelegationKey.Value[:12], "%.40q: the error quotes the key", tc.bad)
 		}
+		assert.Zero(t, k, "%.40q: a key came back with the error", tc.bad)
 	}
 }
 
@@ -192,19 +182,14 @@ func TestUserDelegationKeyXML(t *testing.T) {
 // (azblob v1.8.3) made, so a change on either side shows.
 func TestUserDelegationKnownAnswer(t *testing.T) {
 	d, err := NewDelegationKey(DevAccountName, testDelegationKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v := ServiceValues{Version: "2026-12-06", Container: "photos", Blob: "2024/cat 1+x.jpg", Permissions: PermRead,
 		Expiry: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	q, err := v.SignWithUserDelegation(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := url.ParseQuery(q.Encode())
-	if sig := got.Get("sig"); sig != "7R5+gdtuF0fRfr/qLwxM9f+1WFu9exrnHoPLdFf7yYE=" {
-		t.Errorf("sig %s", sig)
-	}
+	require.NoError(t, err)
+	got, err := url.ParseQuery(q.Encode())
+	require.NoError(t, err)
+	assert.Equal(t, "7R5+gdtuF0fRfr/qLwxM9f+1WFu9exrnHoPLdFf7yYE=", got.Get("sig"))
 }
 
 // TestDelegationSigner shows a user-delegation signer's tokens never outlive
@@ -213,37 +198,44 @@ func TestUserDelegationKnownAnswer(t *testing.T) {
 func TestDelegationSigner(t *testing.T) {
 	now := testDelegationKey.SignedExpiry.Add(-90 * time.Minute)
 	clock := func() time.Time { return now }
-	first, _ := NewDelegationKey(DevAccountName, testDelegationKey)
+	first, err := NewDelegationKey(DevAccountName, testDelegationKey)
+	require.NoError(t, err)
 	next := testDelegationKey
 	next.SignedStart, next.SignedExpiry = next.SignedExpiry.Add(-2*time.Hour), next.SignedExpiry.Add(5*24*time.Hour)
-	second, _ := NewDelegationKey(DevAccountName, next)
+	second, err := NewDelegationKey(DevAccountName, next)
+	require.NoError(t, err)
 	current := first
 	s, err := NewDelegationSigner(func() (*DelegationKey, error) { return current, nil },
 		ServiceValues{Container: "photos", Permissions: PermRead}, SignerOptions{TTL: time.Hour, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	q, err := s.Token("a.jpg")
-	if err != nil || !q.Expiry().Equal(now.Add(time.Hour)) {
-		t.Fatalf("token expiry %v, %v; want the ttl", q.Expiry(), err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(time.Hour), q.Expiry(), "want the ttl")
+	assert.Equal(t, testDelegationKey.SignedExpiry.Format(time.RFC3339), queryParams(t, q).Get("ske"), "signed with the first key")
+
 	now = now.Add(50 * time.Minute) // 40 minutes left on the key: less than the ttl
 	q, err = s.Token("b.jpg")
-	if err != nil || !q.Expiry().Equal(testDelegationKey.SignedExpiry) {
-		t.Fatalf("token expiry %v, %v; want the key's %v", q.Expiry(), err, testDelegationKey.SignedExpiry)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, testDelegationKey.SignedExpiry, q.Expiry(), "want the key's expiry")
+	assert.Equal(t, testDelegationKey.SignedExpiry.Format(time.RFC3339), queryParams(t, q).Get("se"), "se as written")
+
 	current = second
 	q, err = s.Token("c.jpg")
-	if err != nil || !strings.Contains(q.Encode(), "ske="+url.QueryEscape(next.SignedExpiry.Format(time.RFC3339))) {
-		t.Fatalf("after the key was renewed: %v, %s", err, RedactQuery(q.Encode()))
-	}
+	require.NoError(t, err, "after the key was renewed")
+	assert.Equal(t, next.SignedExpiry.Format(time.RFC3339), queryParams(t, q).Get("ske"), "after the key was renewed: not signed with the new key")
+	assert.Equal(t, now.Add(time.Hour), q.Expiry(), "after the key was renewed: want the ttl again")
+
 	current = first
 	now = testDelegationKey.SignedExpiry
-	if _, err := s.Token("d.jpg"); err == nil || !strings.Contains(err.Error(), "expired") {
-		t.Errorf("signing with an expired key: %v", err)
-	}
-	if _, err := NewDelegationSigner(func() (*DelegationKey, error) { return first, nil },
-		ServiceValues{Container: "photos", Permissions: PermRead, Identifier: "policy"}, SignerOptions{TTL: time.Hour}); err == nil {
-		t.Error("a user-delegation signer took a stored policy")
-	}
+	q, err = s.Token("d.jpg")
+	assert.EqualError(t, err, "the user delegation key has expired", "signing with an expired key")
+	assert.Zero(t, q, "signing with an expired key returned a token")
+
+	policy, err := NewDelegationSigner(func() (*DelegationKey, error) { return first, nil },
+		ServiceValues{Container: "photos", Permissions: PermRead, Identifier: "policy"}, SignerOptions{TTL: time.Hour})
+	assert.EqualError(t, err, "a user-delegation SAS cannot name a stored access policy (si)", "a user-delegation signer took a stored policy")
+	assert.Nil(t, policy)
+	noKeys, err := NewDelegationSigner(nil, ServiceValues{Container: "photos", Permissions: PermRead}, SignerOptions{TTL: time.Hour})
+	assert.EqualError(t, err, "no user delegation key source to sign with")
+	assert.Nil(t, noKeys)
 }

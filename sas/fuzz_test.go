@@ -8,6 +8,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The seed corpora live in testdata/fuzz/<FuzzName>/; `go test` replays them
@@ -22,28 +24,26 @@ func FuzzParse(f *testing.F) {
 		tok, err := Parse(token)
 		sig := sigValue(token)
 		if err != nil {
-			if sig != "" && strings.Contains(err.Error(), sig) {
-				t.Fatalf("error quotes sig: %v", err)
+			assert.Nil(t, tok, "a token came back with the error")
+			if sig != "" {
+				assert.NotContains(t, err.Error(), sig, "the error quotes sig")
 			}
-			if len(err.Error()) > 400 {
-				t.Fatalf("error of %d bytes: an input can flood the log", len(err.Error()))
-			}
+			assert.LessOrEqual(t, len(err.Error()), 400, "an input can flood the log: error %q", err)
 			return
 		}
 		printed := tok.String() + tok.GoString() + tok.Redacted()
-		if strings.Contains(printed, tok.Signature().Reveal()) {
-			t.Fatalf("printed token shows sig: %s", printed)
-		}
+		require.NotEmpty(t, tok.Signature().Reveal(), "an accepted token has a sig")
+		assert.NotContains(t, printed, tok.Signature().Reveal(), "the printed token shows sig")
 		again, err := Parse(tok.Query().Encode())
-		if err != nil {
-			t.Fatalf("accepted %q, but not its own Query(): %v", token, err)
-		}
-		if again.Kind != tok.Kind || again.Permissions != tok.Permissions || !again.Expiry.Equal(tok.Expiry) ||
-			again.Resource != tok.Resource || again.Signature().Reveal() != tok.Signature().Reveal() {
-			t.Fatalf("reparse differs")
-		}
-		if tok.ReadOnly() && tok.Kind != KindAccount && !tok.Permissions.ReadOnly() {
-			t.Fatal("ReadOnly disagrees with Permissions")
+		require.NoError(t, err, "accepted %q, but not its own Query()", token)
+		assert.Equal(t, tok.Kind, again.Kind, "reparse: kind")
+		assert.Equal(t, tok.Permissions, again.Permissions, "reparse: permissions")
+		assert.Equal(t, tok.AccountPerms, again.AccountPerms, "reparse: account permissions")
+		assert.Equal(t, tok.Expiry, again.Expiry, "reparse: expiry")
+		assert.Equal(t, tok.Resource, again.Resource, "reparse: resource")
+		assert.Equal(t, tok.Signature().Reveal(), again.Signature().Reveal(), "reparse: sig")
+		if tok.ReadOnly() && tok.Kind != KindAccount {
+			assert.True(t, tok.Permissions.ReadOnly(), "ReadOnly disagrees with Permissions")
 		}
 	})
 }
@@ -71,29 +71,25 @@ func FuzzParseConnectionString(f *testing.F) {
 	f.Fuzz(func(t *testing.T, cs string) {
 		c, err := ParseConnectionString(cs)
 		if err != nil {
+			assert.Nil(t, c, "a result came back with the error")
 			msg := err.Error()
 			for part := range strings.SplitSeq(cs, ";") {
 				name, value, _ := strings.Cut(part, "=")
 				name = strings.ToLower(strings.TrimSpace(name))
 				value = strings.TrimSpace(value)
-				if (name == "accountkey" || name == "sharedaccesssignature") && len(value) >= 8 && strings.Contains(msg, value) {
-					t.Fatalf("error quotes the %s: %s", name, msg)
+				if (name == "accountkey" || name == "sharedaccesssignature") && len(value) >= 8 {
+					assert.NotContains(t, msg, value, "the error quotes the %s", name)
 				}
 			}
-			if sig := sigValue(cs); sig != "" && strings.Contains(msg, sig) {
-				t.Fatalf("error quotes sig: %s", msg)
+			if sig := sigValue(cs); sig != "" {
+				assert.NotContains(t, msg, sig, "the error quotes sig")
 			}
 			return
 		}
-		if c.BlobEndpoint == "" {
-			t.Fatal("accepted with no blob endpoint")
-		}
-		if _, err := url.Parse(c.BlobEndpoint); err != nil {
-			t.Fatalf("endpoint %q does not parse: %v", c.BlobEndpoint, err)
-		}
-		if c.Key != nil && c.SAS != nil {
-			t.Fatal("two credentials")
-		}
+		require.NotEmpty(t, c.BlobEndpoint, "accepted with no blob endpoint")
+		_, err = url.Parse(c.BlobEndpoint)
+		assert.NoError(t, err, "endpoint %q does not parse", c.BlobEndpoint)
+		assert.False(t, c.Key != nil && c.SAS != nil, "two credentials")
 	})
 }
 
@@ -133,21 +129,18 @@ func FuzzParsePermissions(f *testing.F) {
 			}
 			seen[r] = true
 		}
-		if valid != (err == nil) {
-			t.Fatalf("%q in %q: error %v, but the rules say valid=%v", s, a.order, err, valid)
-		}
-		if err != nil {
+		if !valid {
+			assert.Error(t, err, "%q in %q: the rules say it is not valid", s, a.order)
 			return
 		}
+		require.NoError(t, err, "%q in %q: the rules say it is valid", s, a.order)
 		var want strings.Builder
 		for _, r := range a.order {
 			if seen[r] {
 				want.WriteRune(r)
 			}
 		}
-		if got != want.String() {
-			t.Fatalf("%q printed as %q, want %q", s, got, want.String())
-		}
+		assert.Equal(t, want.String(), got, "%q printed", s)
 	})
 }
 
@@ -159,9 +152,7 @@ func FuzzSignMatchesSDK(f *testing.F) {
 	f.Add("media", "", uint16(0x3), int64(1767225600), int64(86400), false, "", "", uint8(2), "", "", "", "", "", "")
 	key := devKey(f)
 	cred, err := azblob.NewSharedKeyCredential(DevAccountName, DevAccountKey)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, container, blob string, permBits uint16, startUnix, lifeSeconds int64, withStart bool,
 		identifier, ip string, protocol uint8, disposition, encoding, language, cacheControl, contentType, scope string) {
 		resource := ResourceBlob
@@ -202,24 +193,14 @@ func FuzzSignMatchesSDK(f *testing.F) {
 			theirs.IPRange = azsas.IPRange{Start: parseIP(ip)}
 		}
 		want, err := theirs.SignWithSharedKey(cred)
-		if err != nil {
-			t.Fatalf("we signed what the SDK refuses: %v", err)
-		}
+		require.NoError(t, err, "we signed what the SDK refuses")
 		got, err := url.ParseQuery(q.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Get("sig") != want.Signature() {
-			t.Fatalf("sig %s, SDK %s", got.Get("sig"), want.Signature())
-		}
+		require.NoError(t, err, "our token")
+		assert.Equal(t, want.Signature(), got.Get("sig"), "sig")
 		sdkParams, err := url.ParseQuery(want.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "the SDK's token")
 		for name := range sdkParams {
-			if got.Get(name) != sdkParams.Get(name) {
-				t.Fatalf("%s = %q, SDK %q", name, got.Get(name), sdkParams.Get(name))
-			}
+			assert.Equal(t, sdkParams.Get(name), got.Get(name), "%s", name)
 		}
 	})
 }

@@ -1,8 +1,10 @@
 package sas
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestPermissionsPrintInCanonicalOrder(t *testing.T) {
@@ -20,23 +22,19 @@ func TestPermissionsPrintInCanonicalOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p, err := ParsePermissions(tt.r, tt.in)
-		if err != nil {
-			t.Errorf("ParsePermissions(%s, %q): %v", tt.r, tt.in, err)
-			continue
-		}
-		if got := p.String(); got != tt.want {
-			t.Errorf("ParsePermissions(%s, %q).String() = %q, want %q", tt.r, tt.in, got, tt.want)
+		if assert.NoError(t, err, "ParsePermissions(%s, %q)", tt.r, tt.in) {
+			assert.Equal(t, tt.want, p.String(), "ParsePermissions(%s, %q).String()", tt.r, tt.in)
 		}
 	}
 	ap, err := ParseAccountPermissions("itfpucalyxdwr")
-	if err != nil || ap.String() != "rwdxylacupfti" {
-		t.Errorf("account permissions %q, %v; want rwdxylacupfti", ap, err)
-	}
-	ss, _ := ParseServices("tqfb")
-	srt, _ := ParseResourceTypes("ocs")
-	if ss.String() != "bfqt" || srt.String() != "sco" {
-		t.Errorf("services %q resource types %q", ss, srt)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "rwdxylacupfti", ap.String(), "account permissions")
+	ss, err := ParseServices("tqfb")
+	require.NoError(t, err)
+	assert.Equal(t, "bfqt", ss.String(), "services")
+	srt, err := ParseResourceTypes("ocs")
+	require.NoError(t, err)
+	assert.Equal(t, "sco", srt.String(), "resource types")
 }
 
 func TestPermissionErrors(t *testing.T) {
@@ -48,36 +46,31 @@ func TestPermissionErrors(t *testing.T) {
 		{ResourceBlob, "rr", "'r' is given twice in blob SAS permissions"},
 		{ResourceBlob, "rf", "'f' is not valid in blob SAS permissions (sp): use letters from \"racwdxyltmeopi\""},
 		{ResourceContainer, "ry", "'y' is not valid in container SAS permissions"},
-		{ResourceBlob, "R", "'R' is not valid"},
-		{ResourceBlob, "r w", "' ' is not valid"},
-		{ResourceBlob, "ré", "is not valid"},
-		{Resource("z"), "r", `signed resource (sr) "z" is not one of b, c, bs, bv, d`},
+		{ResourceBlob, "R", "'R' is not valid in blob SAS permissions (sp)"},
+		{ResourceBlob, "r w", "' ' is not valid in blob SAS permissions (sp)"},
+		{ResourceBlob, "ré", "is not valid in blob SAS permissions (sp)"},
+		{Resource("z"), "r", "signed resource (sr) is not one of b, c, bs, bv, d"},
 	}
 	for _, tt := range tests {
-		_, err := ParsePermissions(tt.r, tt.in)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("ParsePermissions(%s, %q) = %v, want %q", tt.r, tt.in, err, tt.want)
-		}
+		p, err := ParsePermissions(tt.r, tt.in)
+		assert.ErrorContains(t, err, tt.want, "ParsePermissions(%s, %q)", tt.r, tt.in)
+		assert.Zero(t, p, "ParsePermissions(%s, %q) granted something with its error", tt.r, tt.in)
 	}
-	if _, err := ParseAccountPermissions("rm"); err == nil {
-		t.Error("account permissions took 'm'")
-	}
-	if _, err := ParseServices("bx"); err == nil {
-		t.Error("services took 'x'")
-	}
-	if _, err := ParseResourceTypes("sco "); err == nil {
-		t.Error("resource types took ' '")
-	}
+	ap, err := ParseAccountPermissions("rm")
+	assert.EqualError(t, err, `'m' is not valid in account SAS permissions (sp): use letters from "rwdxylacupfti"`, "account permissions took 'm'")
+	assert.Zero(t, ap)
+	ss, err := ParseServices("bx")
+	assert.EqualError(t, err, `'x' is not valid in account SAS services (ss): use letters from "bfqt"`, "services took 'x'")
+	assert.Zero(t, ss)
+	srt, err := ParseResourceTypes("sco ")
+	assert.EqualError(t, err, `' ' is not valid in account SAS resource types (srt): use letters from "sco"`, "resource types took ' '")
+	assert.Zero(t, srt)
 }
 
 func TestReadOnly(t *testing.T) {
 	for in, want := range map[string]bool{"r": true, "rl": true, "l": true, "rw": false, "rc": false, "rt": false} {
 		p, err := ParsePermissions(ResourceContainer, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.ReadOnly() != want {
-			t.Errorf("%q read-only %v, want %v", in, p.ReadOnly(), want)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, want, p.ReadOnly(), "%q read-only", in)
 	}
 }

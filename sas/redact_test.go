@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -21,9 +23,7 @@ import (
 func secretsOf(t *testing.T, sig string) []string {
 	t.Helper()
 	raw, err := base64.StdEncoding.DecodeString(DevAccountKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	forms := []string{DevAccountKey, DevAccountKey[:24], hex.EncodeToString(raw)[:24], string(raw[:12]), fmt.Sprint(raw[:6])[1:12]}
 	if sig != "" {
 		forms = append(forms, sig, url.QueryEscape(sig), sig[:16])
@@ -43,12 +43,12 @@ func everyRendering(t *testing.T, v any) map[string]string {
 	out["struct %+v"] = fmt.Sprintf("%+v", struct{ Field, field any }{v, v})
 	out["struct %#v"] = fmt.Sprintf("%#v", struct{ Field, field any }{v, v})
 	out["slice %v"] = fmt.Sprintf("%v", []any{v})
-	if j, err := json.Marshal(v); err == nil {
-		out["json"] = string(j)
-	}
-	if j, err := json.Marshal(struct{ V any }{v}); err == nil {
-		out["json field"] = string(j)
-	}
+	j, err := json.Marshal(v)
+	require.NoError(t, err, "json")
+	out["json"] = string(j)
+	j, err = json.Marshal(struct{ V any }{v})
+	require.NoError(t, err, "json field")
+	out["json field"] = string(j)
 	var sb bytes.Buffer
 	slog.New(slog.NewJSONHandler(&sb, &slog.HandlerOptions{Level: slog.LevelDebug})).Debug("m", "v", v)
 	slog.New(slog.NewTextHandler(&sb, &slog.HandlerOptions{Level: slog.LevelDebug})).Debug("m", "v", v)
@@ -62,7 +62,7 @@ func everyRendering(t *testing.T, v any) map[string]string {
 	if s, ok := v.(fmt.Stringer); ok {
 		logger.Debug("m", zap.Stringer("stringer", s))
 	}
-	_ = logger.Sync()
+	require.NoError(t, logger.Sync())
 	for _, e := range logs.All() {
 		for k, f := range e.ContextMap() {
 			out["zap observer "+k] = fmt.Sprint(f)
@@ -76,9 +76,7 @@ func assertNoSecret(t *testing.T, what string, renderings map[string]string, sec
 	t.Helper()
 	for how, text := range renderings {
 		for _, s := range secrets {
-			if strings.Contains(text, s) {
-				t.Errorf("%s printed with %s shows a secret: %s", what, how, text)
-			}
+			assert.NotContains(t, text, s, "%s printed with %s shows a secret", what, how)
 		}
 	}
 }
@@ -87,23 +85,18 @@ func TestSecretsPrintRedacted(t *testing.T) {
 	key := devKey(t)
 	v := ServiceValues{Permissions: PermRead, Container: "photos", Blob: "a.jpg", Expiry: time.Now().Add(time.Hour)}
 	q, err := v.Sign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sig := mustParseQuery(t, q.Encode()).Get("sig")
+	require.NotEmpty(t, sig)
 	tok, err := Parse(q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cs, err := ParseConnectionString("UseDevelopmentStorage=true")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	signer, err := NewSigner(key, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = signer.Token("a.jpg") // the cache now holds a token
+	require.NoError(t, err)
+	_, err = signer.Token("a.jpg")
+	require.NoError(t, err)
+	require.Equal(t, 1, signer.Stats().Entries, "the cache should now hold a token")
 
 	secrets := secretsOf(t, sig)
 	for what, value := range map[string]any{
@@ -119,39 +112,32 @@ func TestSecretsPrintRedacted(t *testing.T) {
 	} {
 		assertNoSecret(t, what, everyRendering(t, value), secrets)
 	}
-	for what, text := range map[string]string{"SharedKey": key.String(), "Query": q.String(), "Secret": tok.Signature().String()} {
-		if !strings.Contains(text, Redacted) {
-			t.Errorf("%s prints %q, without %s", what, text, Redacted)
-		}
-	}
-	if tok.Signature().Reveal() != sig || q.Encode() == "" {
-		t.Error("Reveal or Encode lost the content")
-	}
+	assert.Equal(t, "SharedKey(account="+DevAccountName+", key="+Redacted+")", key.String())
+	assert.Equal(t, Redacted, q.String(), "Query")
+	assert.Equal(t, Redacted, tok.Signature().String(), "Secret")
+	assert.Equal(t, sig, tok.Signature().Reveal(), "Reveal lost the content")
+	assert.Equal(t, q.Encode(), tok.Query().Encode(), "Encode lost the content")
 }
 
 func TestKeyErrorsNeverQuoteTheKey(t *testing.T) {
-	for _, bad := range []string{
-		DevAccountKey[:40] + "!" + DevAccountKey[41:],
-		DevAccountKey[:len(DevAccountKey)-2],
-		"   ",
-		strings.ReplaceAll(DevAccountKey, "/", "_"), // URL-safe base64
+	for _, tc := range []struct{ bad, want string }{
+		{DevAccountKey[:40] + "!" + DevAccountKey[41:], "account key is not valid base64 (bad input at byte 40 of 88)"},
+		{DevAccountKey[:len(DevAccountKey)-2], "account key is not valid base64 (bad input at byte 84 of 86)"},
+		{"   ", "account key is empty"},
+		{strings.ReplaceAll(DevAccountKey, "/", "_"), "account key is not valid base64 (bad input at byte 62 of 88)"}, // URL-safe base64
 	} {
-		_, err := NewSharedKey(DevAccountName, bad)
-		if err == nil {
-			t.Errorf("accepted a bad key")
+		k, err := NewSharedKey(DevAccountName, tc.bad)
+		assert.Nil(t, k, "accepted a bad key")
+		if !assert.EqualError(t, err, tc.want) || strings.TrimSpace(tc.bad) == "" {
 			continue
 		}
-		if strings.TrimSpace(bad) == "" {
-			continue
-		}
-		for _, s := range []string{bad[:16], bad[len(bad)/2:]} {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("error %q quotes the key", err)
-			}
+		for _, s := range []string{tc.bad[:16], tc.bad[len(tc.bad)/2:]} {
+			assert.NotContains(t, err.Error(), s, "the error quotes the key")
 		}
 	}
-	if _, err := NewSharedKey("Bad Name", DevAccountKey); err == nil || strings.Contains(err.Error(), DevAccountKey[:16]) {
-		t.Errorf("bad account name: %v", err)
+	_, err := NewSharedKey("Bad Name", DevAccountKey)
+	if assert.ErrorContains(t, err, "account name may hold only lowercase letters and digits", "bad account name") {
+		assert.NotContains(t, err.Error(), DevAccountKey[:16], "bad account name: the error quotes the key")
 	}
 }
 
@@ -163,25 +149,31 @@ func TestRedactQueryAndURL(t *testing.T) {
 		"":                                              "",
 	}
 	for in, want := range tests {
-		if got := RedactQuery(in); got != want {
-			t.Errorf("RedactQuery(%q) = %q, want %q", in, got, want)
-		}
+		assert.Equal(t, want, RedactQuery(in), "RedactQuery(%q)", in)
 	}
-	u, _ := url.Parse("https://user:pw@a.blob.core.windows.net/c/b?sv=1&sig=" + testSigEscaped)
+	u, err := url.Parse("https://user:pw@a.blob.core.windows.net/c/b?sv=1&sig=" + testSigEscaped)
+	require.NoError(t, err)
 	got := RedactURL(u)
-	if strings.Contains(got, "pw") || strings.Contains(got, testSigEscaped) || !strings.Contains(got, "sig=REDACTED") {
-		t.Errorf("RedactURL = %q", got)
-	}
-	if RedactURL(nil) != "" {
-		t.Error("RedactURL(nil)")
-	}
+	assert.Equal(t, "https://"+Redacted+"@a.blob.core.windows.net/c/b?sv=1&sig="+Redacted, got)
+	assert.NotContains(t, got, "pw")
+	assert.NotContains(t, got, testSigEscaped)
+	assert.Empty(t, RedactURL(nil), "RedactURL(nil)")
+}
+
+// TestRedactURLDropsTheFragment: a token pasted with a raw '#' spills the
+// rest of itself, sig included, into the URL's fragment.
+func TestRedactURLDropsTheFragment(t *testing.T) {
+	u, err := url.Parse("https://a.blob.core.windows.net/c/b?sv=1&rscd=a#b&sig=" + testSigEscaped)
+	require.NoError(t, err)
+	require.Equal(t, "b&sig="+testSig, u.Fragment, "the sig should be in the fragment for this test to mean anything")
+	got := RedactURL(u)
+	assert.Equal(t, "https://a.blob.core.windows.net/c/b?sv=1&rscd=a", got)
+	assertNoSig(t, got, "RedactURL left a sig in the fragment")
 }
 
 func mustParseQuery(t *testing.T, q string) url.Values {
 	t.Helper()
 	v, err := url.ParseQuery(q)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return v
 }

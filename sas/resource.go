@@ -1,6 +1,9 @@
 package sas
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Resource is the sr field of a service SAS: what the token addresses.
 type Resource string
@@ -41,7 +44,7 @@ func (r Resource) permissions() (string, Permissions, error) {
 	case "":
 		return "", 0, fmt.Errorf("signed resource (sr) is empty")
 	}
-	return "", 0, fmt.Errorf("signed resource (sr) %q is not one of b, c, bs, bv, d", clip(string(r)))
+	return "", 0, errors.New("signed resource (sr) is not one of b, c, bs, bv, d")
 }
 
 func (r Resource) describe() string {

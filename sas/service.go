@@ -24,7 +24,7 @@ func (p Protocol) check() error {
 	case ProtocolAny, ProtocolHTTPS, ProtocolHTTPSHTTP:
 		return nil
 	}
-	return fmt.Errorf("signed protocol (spr) %q is not https or https,http", clip(string(p)))
+	return errors.New("signed protocol (spr) is not https or https,http")
 }
 
 // ServiceValues describes a service SAS for a container or blob, signed with
@@ -156,7 +156,7 @@ func (v *ServiceValues) check() (serviceTemplate, error) {
 		return serviceTemplate{}, errors.New("a SAS addresses a snapshot or a version, not both")
 	}
 	if (v.Snapshot != "" && t.resource != ResourceSnapshot) || (v.VersionID != "" && t.resource != ResourceVersion) {
-		return serviceTemplate{}, fmt.Errorf("signed resource (sr) %q does not match a snapshot or version", clip(string(t.resource)))
+		return serviceTemplate{}, errors.New("signed resource (sr) does not match a snapshot or version")
 	}
 	if t.resource == ResourceDirectory {
 		t.sdd = strconv.Itoa(strings.Count(strings.Trim(v.Blob, "/"), "/") + 1)
@@ -174,6 +174,9 @@ func (v *ServiceValues) check() (serviceTemplate, error) {
 		}
 	}
 	if err := checkTimes(v.Start, v.Expiry); err != nil {
+		return serviceTemplate{}, err
+	}
+	if err := v.checkFreeText(); err != nil {
 		return serviceTemplate{}, err
 	}
 	if err := v.Protocol.check(); err != nil {
@@ -251,7 +254,7 @@ func CheckContainerName(name string) error {
 		return nil
 	}
 	if len(name) < 3 || len(name) > 63 {
-		return fmt.Errorf("container name %q must be 3 to 63 characters", clip(name))
+		return fmt.Errorf("container name must be 3 to 63 characters long, not %d", len(name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -259,20 +262,24 @@ func CheckContainerName(name string) error {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
 		case c == '-' && i > 0 && i < len(name)-1 && name[i-1] != '-':
 		default:
-			return fmt.Errorf("container name %q may hold only lowercase letters, digits and single hyphens inside", clip(name))
+			return errors.New("container name may hold only lowercase letters, digits and single hyphens inside")
 		}
 	}
 	return nil
 }
 
 // checkBlobName refuses what Azure cannot store: an empty name, more than
-// 1024 characters, or bytes that are not UTF-8.
+// 1024 characters, bytes that are not UTF-8, or control characters (which
+// Azure refuses, and which would make the string-to-sign ambiguous).
 func checkBlobName(name string) error {
 	if name == "" {
 		return errors.New("blob name is empty")
 	}
 	if !utf8.ValidString(name) {
 		return errors.New("blob name is not valid UTF-8")
+	}
+	if hasControl(name) {
+		return errors.New("blob name has a control character")
 	}
 	// A name of at most 1024 bytes has at most 1024 characters: skip counting.
 	if len(name) <= maxBlobNameChars {
@@ -282,6 +289,43 @@ func checkBlobName(name string) error {
 		return fmt.Errorf("blob name has %d characters; Azure allows at most %d", n, maxBlobNameChars)
 	}
 	return nil
+}
+
+// checkFreeText refuses control characters in the fields signed as text
+// the caller chose. The string-to-sign joins its fields with '\n': a value
+// holding one would shift the fields after it, so that other values could
+// give the same string-to-sign and the same signature. Errors name the
+// field and never quote the value.
+func (v *ServiceValues) checkFreeText() error {
+	for _, f := range [...]struct{ name, value string }{
+		{"stored access policy (si)", v.Identifier}, {"IP range (sip)", v.IPRange},
+		{"snapshot", v.Snapshot}, {"version id", v.VersionID}, {"encryption scope (ses)", v.EncryptionScope},
+		{"cache control (rscc)", v.CacheControl}, {"content disposition (rscd)", v.ContentDisposition},
+		{"content encoding (rsce)", v.ContentEncoding}, {"content language (rscl)", v.ContentLanguage},
+		{"content type (rsct)", v.ContentType}, {"authorized object id (saoid)", v.AuthorizedObjectID},
+		{"unauthorized object id (suoid)", v.UnauthorizedObjectID}, {"correlation id (scid)", v.CorrelationID},
+		{"delegated user object id (sduoid)", v.DelegatedUserObjectID},
+	} {
+		if hasControl(f.value) {
+			return fmt.Errorf("%s has a control character", f.name)
+		}
+	}
+	return nil
+}
+
+// hasControl reports whether s holds a C0 control character, DEL, or a C1
+// control character (U+0080 to U+009F, which UTF-8 writes as 0xC2 0x80 to
+// 0xC2 0x9F).
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == 0x7f:
+			return true
+		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f:
+			return true
+		}
+	}
+	return false
 }
 
 // checkTimes refuses years Azure cannot write and an expiry not after the

@@ -23,6 +23,10 @@ type SignerOptions struct {
 	// MaxEntries bounds the token cache; zero means DefaultMaxEntries.
 	MaxEntries int
 
+	// MaxBytes bounds the token cache's memory (see CacheOptions); zero
+	// means DefaultMaxBytes.
+	MaxBytes int
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -91,7 +95,7 @@ func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 		s.values.Resource, s.perBlob = ResourceBlob, true
 	case ResourceContainer:
 	default:
-		return nil, fmt.Errorf("a signer makes blob (b) or container (c) tokens, not %q", string(v.Resource))
+		return nil, errors.New("a signer makes blob (b) or container (c) tokens only")
 	}
 	// Check the values as a token would carry them.
 	probe := s.values
@@ -108,7 +112,7 @@ func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 	}
 	t.v = &s.values // the signer's own copy, not the probe
 	s.tmpl = t
-	if s.cache, err = NewCache[string](CacheOptions{MaxEntries: opts.MaxEntries, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
+	if s.cache, err = NewCache[string](CacheOptions{MaxEntries: opts.MaxEntries, MaxBytes: opts.MaxBytes, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -6,14 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func devKey(t testing.TB) *SharedKey {
 	t.Helper()
 	k, err := NewSharedKey(DevAccountName, DevAccountKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -21,19 +22,47 @@ func newTestSigner(t *testing.T, clock *fakeClock, v ServiceValues, opts SignerO
 	t.Helper()
 	opts.Now = clock.Now
 	s, err := NewSigner(devKey(t), v, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
 func queryParams(t *testing.T, q Query) url.Values {
 	t.Helper()
 	v, err := url.ParseQuery(q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return v
+}
+
+// parseToken reads q back with the package's own Parse.
+func parseToken(t *testing.T, q Query) *Token {
+	t.Helper()
+	tok, err := Parse(q.Encode())
+	require.NoError(t, err)
+	return tok
+}
+
+// assertSameGrant asserts that b grants what a grants: the same sv, sr and
+// sp. What may differ (times, signature) each test checks itself.
+func assertSameGrant(t *testing.T, a, b *Token) {
+	t.Helper()
+	assert.Equal(t, a.Kind, b.Kind, "kind")
+	assert.Equal(t, a.Version, b.Version, "sv")
+	assert.Equal(t, a.Resource, b.Resource, "sr")
+	assert.Equal(t, a.PermissionString(), b.PermissionString(), "sp")
+}
+
+// assertVerifies asserts that tok is signed for container/blob (blob "" for
+// a container token) with the development key.
+func assertVerifies(t *testing.T, tok *Token, container, blob string) {
+	t.Helper()
+	assert.NoError(t, tok.VerifyService(devKey(t), container, blob, ""), "the token does not verify for %s/%s", container, blob)
+}
+
+// assertDoesNotVerify asserts that tok is refused for container/blob.
+func assertDoesNotVerify(t *testing.T, tok *Token, container, blob string) {
+	t.Helper()
+	assert.ErrorContains(t, tok.VerifyService(devKey(t), container, blob, ""), "SAS signature does not match",
+		"the token also verifies for %s/%s", container, blob)
 }
 
 func TestSignerBlobScopeSignsEachBlob(t *testing.T) {
@@ -41,103 +70,121 @@ func TestSignerBlobScopeSignsEachBlob(t *testing.T) {
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
 
 	a, err := s.Token("2024/a b+c.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := s.Token("2024/other.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pa, pb := queryParams(t, a), queryParams(t, b)
-	if pa.Get("sig") == pb.Get("sig") {
-		t.Fatal("two blobs got the same signature in blob scope")
-	}
+	require.NotEmpty(t, pa.Get("sig"))
+	require.NotEmpty(t, pb.Get("sig"))
+	assert.NotEqual(t, pa.Get("sig"), pb.Get("sig"), "two blobs got the same signature in blob scope")
+	// Everything but the signature is the same: no st (valid at once), se an
+	// hour after the clock.
 	want := url.Values{"sv": {DefaultVersion}, "sp": {"r"}, "se": {"2026-03-04T06:06:07Z"}, "sr": {"b"}, "sig": pa["sig"]}
-	if pa.Encode() != want.Encode() {
-		t.Errorf("token %v, want %v (no st: valid at once)", pa, want)
-	}
-	tok, err := Parse(a.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tok.VerifyService(devKey(t), "photos", "2024/a b+c.jpg", ""); err != nil {
-		t.Errorf("blob token does not verify for its blob: %v", err)
-	}
-	if err := tok.VerifyService(devKey(t), "photos", "2024/other.jpg", ""); err == nil {
-		t.Error("blob token verifies for another blob")
-	}
-	if st := s.Stats(); st.Misses != 2 || st.Entries != 2 {
-		t.Errorf("stats %+v, want 2 misses, 2 entries", st)
-	}
+	assert.Equal(t, want, pa, "first blob's token")
+	want["sig"] = pb["sig"]
+	assert.Equal(t, want, pb, "second blob's token")
+
+	ta, tb := parseToken(t, a), parseToken(t, b)
+	assertVerifies(t, ta, "photos", "2024/a b+c.jpg")
+	assertDoesNotVerify(t, ta, "photos", "2024/other.jpg")
+	assertVerifies(t, tb, "photos", "2024/other.jpg")
+	assertDoesNotVerify(t, tb, "photos", "2024/a b+c.jpg")
+	assert.Equal(t, cacheCounters{Misses: 2, Entries: 2}, countersOf(s.Stats()))
 }
 
 func TestSignerContainerScopeSharesOneToken(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Resource: ResourceContainer, Permissions: PermRead, Container: "photos"},
 		SignerOptions{TTL: 10 * time.Minute, RenewBefore: time.Minute, Backdate: 15 * time.Minute})
-	a, _ := s.Token("a.jpg")
-	b, _ := s.Token("deep/b.png")
-	if a.Encode() != b.Encode() {
-		t.Fatal("container scope signed per blob")
-	}
+	a, err := s.Token("a.jpg")
+	require.NoError(t, err)
+	b, err := s.Token("deep/b.png")
+	require.NoError(t, err)
+	assert.Equal(t, a.Encode(), b.Encode(), "container scope signed per blob")
 	p := queryParams(t, a)
-	if p.Get("sr") != "c" || p.Get("st") != "2026-03-04T04:51:07Z" || p.Get("se") != "2026-03-04T05:16:07Z" {
-		t.Errorf("token %v: want sr=c, st backdated 15m, se now+10m", p)
-	}
-	clock.Advance(9 * time.Minute)
-	c, _ := s.Token("c.jpg")
-	if c.Encode() == a.Encode() {
-		t.Error("not renewed with renew_before left")
-	}
-	if st := s.Stats(); st.Hits != 1 || st.Renewals != 1 || st.Entries != 1 {
-		t.Errorf("stats %+v, want 1 hit, 1 renewal, 1 entry", st)
-	}
+	require.NotEmpty(t, p.Get("sig"))
+	assert.Equal(t, url.Values{"sv": {DefaultVersion}, "sp": {"r"}, "st": {"2026-03-04T04:51:07Z"}, "se": {"2026-03-04T05:16:07Z"},
+		"sr": {"c"}, "sig": p["sig"]}, p, "want sr=c, st backdated 15m, se now+10m")
+	ta := parseToken(t, a)
+	assertVerifies(t, ta, "photos", "")
+	assertDoesNotVerify(t, ta, "videos", "")
+
+	clock.Advance(9 * time.Minute) // renew_before (1m) left
+	c, err := s.Token("c.jpg")
+	require.NoError(t, err)
+	tc := parseToken(t, c)
+	assertSameGrant(t, ta, tc)
+	assert.Equal(t, time.Date(2026, 3, 4, 5, 0, 7, 0, time.UTC), tc.Start, "renewed st: backdated 15m from the renewal")
+	assert.Equal(t, time.Date(2026, 3, 4, 5, 25, 7, 0, time.UTC), tc.Expiry, "renewed se: 10m after the renewal")
+	assert.NotEqual(t, ta.Signature().Reveal(), tc.Signature().Reveal(), "not renewed with renew_before left")
+	assertVerifies(t, tc, "photos", "")
+	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Renewals: 1, Entries: 1}, countersOf(s.Stats()))
 }
 
 func TestSignerExpiryIsWholeSecondsAndDefaultsRenewal(t *testing.T) {
 	clock := newFakeClock()
 	clock.Advance(999 * time.Millisecond)
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: 4 * time.Minute})
-	q, _ := s.Token("a")
+	q, err := s.Token("a")
+	require.NoError(t, err)
 	// se is truncated, so the cache's idea of expiry matches Azure's.
-	if !q.Expiry().Equal(time.Date(2026, 3, 4, 5, 10, 7, 0, time.UTC)) {
-		t.Errorf("expiry %v", q.Expiry())
-	}
+	wantExpiry := time.Date(2026, 3, 4, 5, 10, 7, 0, time.UTC)
+	assert.Equal(t, wantExpiry, q.Expiry())
+	assert.Equal(t, wantExpiry, parseToken(t, q).Expiry, "se as written")
+
 	clock.Advance(3*time.Minute - 999*time.Millisecond - time.Nanosecond) // just under ttl/4 default margin
-	if r, _ := s.Token("a"); r.Encode() != q.Encode() {
-		t.Error("renewed before ttl/4 was left")
-	}
-	clock.Advance(time.Nanosecond)
-	if r, _ := s.Token("a"); r.Encode() == q.Encode() {
-		t.Error("not renewed with ttl/4 left (the default renew_before)")
-	}
+	r, err := s.Token("a")
+	require.NoError(t, err)
+	assert.Equal(t, q.Encode(), r.Encode(), "renewed before ttl/4 was left")
+
+	clock.Advance(time.Nanosecond) // exactly ttl/4 (the default renew_before) left
+	r, err = s.Token("a")
+	require.NoError(t, err)
+	tq, tr := parseToken(t, q), parseToken(t, r)
+	assertSameGrant(t, tq, tr)
+	renewedExpiry := time.Date(2026, 3, 4, 5, 13, 7, 0, time.UTC)
+	assert.Equal(t, renewedExpiry, r.Expiry(), "not renewed with ttl/4 left (the default renew_before)")
+	assert.Equal(t, renewedExpiry, tr.Expiry, "renewed se as written")
+	assert.NotEqual(t, tq.Signature().Reveal(), tr.Signature().Reveal(), "the renewed token has the old signature")
+	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Renewals: 1, Entries: 1}, countersOf(s.Stats()))
 }
 
 func TestSignerInvalidate(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
-	a, _ := s.Token("a")
+	a, err := s.Token("a")
+	require.NoError(t, err)
 	s.Invalidate("a")
+	assert.Zero(t, s.Stats().Entries, "Invalidate kept the entry")
 	clock.Advance(time.Second)
-	if b, _ := s.Token("a"); b.Encode() == a.Encode() {
-		t.Error("Invalidate kept the token")
-	}
+	b, err := s.Token("a")
+	require.NoError(t, err)
+	ta, tb := parseToken(t, a), parseToken(t, b)
+	assertSameGrant(t, ta, tb)
+	assert.Equal(t, time.Date(2026, 3, 4, 6, 6, 8, 0, time.UTC), tb.Expiry, "Invalidate kept the token: se is not from the new signing")
+	assert.NotEqual(t, ta.Signature().Reveal(), tb.Signature().Reveal(), "Invalidate kept the token")
+	assertVerifies(t, tb, "photos", "a")
+	assert.Equal(t, cacheCounters{Misses: 2, Entries: 1}, countersOf(s.Stats()))
 }
 
 func TestSignerRefusesBadBlobNames(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
-	for _, name := range []string{"", "bad\xffutf8", strings.Repeat("é", 1025)} {
-		if _, err := s.Token(name); err == nil {
-			t.Errorf("Token(%q) signed", clip(name))
-		}
+	for _, tc := range []struct{ name, want string }{
+		{"", "blob name is empty"},
+		{"bad\xffutf8", "blob name is not valid UTF-8"},
+		{strings.Repeat("é", 1025), "blob name has 1025 characters; Azure allows at most 1024"},
+	} {
+		q, err := s.Token(tc.name)
+		assert.EqualError(t, err, tc.want, "Token(%q)", clip(tc.name))
+		assert.Zero(t, q, "Token(%q) returned a token with its error", clip(tc.name))
 	}
-	if n := s.Stats().Entries; n != 0 {
-		t.Errorf("%d entries left by refused names", n)
-	}
-	if _, err := s.Token(strings.Repeat("é", 1024)); err != nil {
-		t.Errorf("a 1024-character name (2048 bytes) was refused: %v", err)
-	}
+	assert.Equal(t, cacheCounters{Misses: 3}, countersOf(s.Stats()), "refused names must leave no entries")
+
+	q, err := s.Token(strings.Repeat("é", 1024))
+	require.NoError(t, err, "a 1024-character name (2048 bytes) was refused")
+	assertVerifies(t, parseToken(t, q), "photos", strings.Repeat("é", 1024))
+	assert.Equal(t, cacheCounters{Misses: 4, Entries: 1}, countersOf(s.Stats()))
 }
 
 func TestNewSignerErrors(t *testing.T) {
@@ -150,27 +197,26 @@ func TestNewSignerErrors(t *testing.T) {
 		opts SignerOptions
 		want string
 	}{
-		{"no key", nil, ok, SignerOptions{TTL: time.Hour}, "no shared key"},
+		{"no key", nil, ok, SignerOptions{TTL: time.Hour}, "no shared key to sign with"},
 		{"no ttl", key, ok, SignerOptions{}, "ttl 0s must be positive"},
-		{"fractional ttl", key, ok, SignerOptions{TTL: 1500 * time.Millisecond}, "whole seconds"},
+		{"fractional ttl", key, ok, SignerOptions{TTL: 1500 * time.Millisecond}, "ttl 1.5s must be whole seconds"},
 		{"renew not below ttl", key, ok, SignerOptions{TTL: time.Minute, RenewBefore: time.Minute}, "renew_before 1m0s must be less than ttl 1m0s"},
 		{"negative renew", key, ok, SignerOptions{TTL: time.Minute, RenewBefore: -1}, "renew_before -1ns is negative"},
 		{"negative backdate", key, ok, SignerOptions{TTL: time.Minute, Backdate: -time.Second}, "backdate -1s is negative"},
-		{"blob given", key, ServiceValues{Permissions: PermRead, Container: "photos", Blob: "a"}, SignerOptions{TTL: time.Hour}, "name no blob"},
-		{"expiry given", key, ServiceValues{Permissions: PermRead, Container: "photos", Expiry: time.Now()}, SignerOptions{TTL: time.Hour}, "no start or expiry"},
-		{"directory", key, ServiceValues{Resource: ResourceDirectory, Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour}, `not "d"`},
-		{"bad container", key, ServiceValues{Permissions: PermRead, Container: "Photos"}, SignerOptions{TTL: time.Hour}, "container name"},
+		{"blob given", key, ServiceValues{Permissions: PermRead, Container: "photos", Blob: "a"}, SignerOptions{TTL: time.Hour}, "a signer's values name no blob"},
+		{"expiry given", key, ServiceValues{Permissions: PermRead, Container: "photos", Expiry: time.Now()}, SignerOptions{TTL: time.Hour}, "a signer's values carry no start or expiry"},
+		{"directory", key, ServiceValues{Resource: ResourceDirectory, Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour}, "a signer makes blob (b) or container (c) tokens"},
+		{"bad container", key, ServiceValues{Permissions: PermRead, Container: "Photos"}, SignerOptions{TTL: time.Hour}, "container name may hold only lowercase letters"},
 		{"no permissions", key, ServiceValues{Container: "photos"}, SignerOptions{TTL: time.Hour}, "permissions (sp) are required"},
-		{"write on container letters", key, ServiceValues{Permissions: PermFind, Container: "photos"}, SignerOptions{TTL: time.Hour}, "include letters a blob SAS does not take"},
-		{"unknown version", key, ServiceValues{Version: "2099-01-01", Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour}, "not a known Azure Storage service version"},
+		{"write on container letters", key, ServiceValues{Permissions: PermFind, Container: "photos"}, SignerOptions{TTL: time.Hour}, `permissions "f" include letters a blob SAS does not take`},
+		{"unknown version", key, ServiceValues{Version: "2099-01-01", Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour}, "signed version is not a known Azure Storage service version"},
 		{"negative cache", key, ok, SignerOptions{TTL: time.Hour, MaxEntries: -5}, "cache size -5 is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewSigner(tt.key, tt.v, tt.opts)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %v, want one containing %q", err, tt.want)
-			}
+			s, err := NewSigner(tt.key, tt.v, tt.opts)
+			assert.ErrorContains(t, err, tt.want)
+			assert.Nil(t, s, "a signer came back with the error")
 		})
 	}
 }
@@ -179,52 +225,63 @@ func TestSignerForAnyContainer(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead}, SignerOptions{TTL: time.Hour, MaxEntries: 2})
 	a, err := s.TokenFor("photos", "a.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := s.TokenFor("videos", "a.jpg")
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	// The same blob name in two containers: the same grant and times, but
+	// each token signed for its own container.
+	ta, tb := parseToken(t, a), parseToken(t, b)
+	assertSameGrant(t, ta, tb)
+	assert.Equal(t, ResourceBlob, tb.Resource)
+	assert.Equal(t, ta.Expiry, tb.Expiry, "se")
+	assert.NotEqual(t, ta.Signature().Reveal(), tb.Signature().Reveal(), "the same blob name in two containers got one token")
+	assertVerifies(t, ta, "photos", "a.jpg")
+	assertDoesNotVerify(t, ta, "videos", "a.jpg")
+	assertVerifies(t, tb, "videos", "a.jpg")
+	assertDoesNotVerify(t, tb, "photos", "a.jpg")
+
+	for _, tc := range []struct{ container, want string }{
+		{"", "container name is empty"},
+		{"Bad_Container", "container name may hold only lowercase letters, digits and single hyphens inside"},
+		{"x", "container name must be 3 to 63 characters long, not 1"},
+	} {
+		_, err := s.TokenFor(tc.container, "a.jpg")
+		assert.ErrorContains(t, err, tc.want, "TokenFor(%q)", tc.container)
 	}
-	if a.Encode() == b.Encode() {
-		t.Fatal("the same blob name in two containers got one token")
-	}
-	tok, _ := Parse(b.Encode())
-	if err := tok.VerifyService(devKey(t), "videos", "a.jpg", ""); err != nil {
-		t.Errorf("token for videos/a.jpg: %v", err)
-	}
-	for _, c := range []string{"", "Bad_Container", "x"} {
-		if _, err := s.TokenFor(c, "a.jpg"); err == nil {
-			t.Errorf("TokenFor(%q) signed", c)
-		}
-	}
-	if _, err := s.Token("a.jpg"); err == nil {
-		t.Error("Token without a container signed")
-	}
+	_, err = s.Token("a.jpg")
+	assert.EqualError(t, err, "container name is empty", "Token without a container")
+
 	// Containers from requests share the one bounded cache.
 	for i := range 50 {
-		if _, err := s.TokenFor(fmt.Sprintf("c%03d", i), "a.jpg"); err != nil {
-			t.Fatal(err)
-		}
+		_, err := s.TokenFor(fmt.Sprintf("c%03d", i), "a.jpg")
+		require.NoError(t, err)
 	}
-	if n := s.Stats().Entries; n != 2 {
-		t.Errorf("%d entries, want the bound 2", n)
-	}
+	assert.Equal(t, 2, s.Stats().Entries, "want the bound 2")
 	s.InvalidateFor("c049", "a.jpg")
-	if n := s.Stats().Entries; n != 1 {
-		t.Errorf("InvalidateFor left %d entries, want 1", n)
-	}
+	assert.Equal(t, 1, s.Stats().Entries, "InvalidateFor left the wrong number of entries")
+
+	// c049 was dropped, c048 kept.
+	before := s.Stats()
+	_, err = s.TokenFor("c048", "a.jpg")
+	require.NoError(t, err)
+	assert.Equal(t, before.Hits+1, s.Stats().Hits, "c048 was not served from the cache")
+	_, err = s.TokenFor("c049", "a.jpg")
+	require.NoError(t, err)
+	assert.Equal(t, before.Misses+1, s.Stats().Misses, "c049 was not signed afresh after InvalidateFor")
 }
 
 func TestSignerBoundToAContainerRefusesOthers(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
-	if _, err := s.TokenFor("videos", "a.jpg"); err == nil || !strings.Contains(err.Error(), `container "photos" only`) {
-		t.Errorf("TokenFor another container: %v", err)
-	}
-	a, _ := s.Token("a.jpg")
-	b, _ := s.TokenFor("photos", "a.jpg")
-	if a.Encode() != b.Encode() || s.Stats().Entries != 1 {
-		t.Error("Token and TokenFor of the bound container do not share one entry")
-	}
+	q, err := s.TokenFor("videos", "a.jpg")
+	assert.EqualError(t, err, `this signer signs for container "photos" only`, "TokenFor another container")
+	assert.Zero(t, q, "TokenFor another container returned a token")
+
+	a, err := s.Token("a.jpg")
+	require.NoError(t, err)
+	b, err := s.TokenFor("photos", "a.jpg")
+	require.NoError(t, err)
+	assert.Equal(t, a.Encode(), b.Encode(), "Token and TokenFor of the bound container do not share one entry")
+	s.InvalidateFor("videos", "a.jpg") // another container: nothing of its is cached
+	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Entries: 1}, countersOf(s.Stats()))
 }

@@ -20,6 +20,14 @@ const (
 	KindAccount        Kind = "account"         // signed with an account key, for services of the account
 )
 
+// withArticle is "a service SAS", "an account SAS" …, for messages.
+func (k Kind) withArticle() string {
+	if k == KindAccount {
+		return "an account SAS"
+	}
+	return "a " + string(k) + " SAS"
+}
+
 // MaxTokenLength bounds what Parse reads. Real tokens are a few hundred bytes;
 // response header overrides can add a few more.
 const MaxTokenLength = 16 << 10
@@ -216,12 +224,12 @@ func (t *Token) fill(p map[string]string) error {
 	}
 	if t.start != "" {
 		if t.Start, err = ParseTime(t.start); err != nil {
-			return fmt.Errorf("SAS token start (st) %q is %w", clip(t.start), err)
+			return fmt.Errorf("SAS token start (st) is %w", err)
 		}
 	}
 	if t.end != "" {
 		if t.Expiry, err = ParseTime(t.end); err != nil {
-			return fmt.Errorf("SAS token expiry (se) %q is %w", clip(t.end), err)
+			return fmt.Errorf("SAS token expiry (se) is %w", err)
 		}
 	}
 	if t.start != "" && t.end != "" && !t.Expiry.After(t.Start) {
@@ -353,7 +361,7 @@ func (t *Token) MarshalJSON() ([]byte, error) { return []byte(quoteJSON(t.Redact
 // It does not check times or permissions; see Remaining and Permissions.
 func (t *Token) VerifyService(key *SharedKey, container, blob, snapshotOrVersion string) error {
 	if t.Kind != KindService {
-		return fmt.Errorf("VerifyService needs a service SAS, not a %s SAS", t.Kind)
+		return fmt.Errorf("VerifyService needs a service SAS, not %s", t.Kind.withArticle())
 	}
 	if key == nil {
 		return errors.New("no shared key to verify with")
@@ -388,7 +396,7 @@ func (t *Token) VerifyService(key *SharedKey, container, blob, snapshotOrVersion
 // VerifyAccount checks the signature of an account SAS against key.
 func (t *Token) VerifyAccount(key *SharedKey) error {
 	if t.Kind != KindAccount {
-		return fmt.Errorf("VerifyAccount needs an account SAS, not a %s SAS", t.Kind)
+		return fmt.Errorf("VerifyAccount needs an account SAS, not %s", t.Kind.withArticle())
 	}
 	if key == nil {
 		return errors.New("no shared key to verify with")

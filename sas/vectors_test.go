@@ -5,10 +5,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // vector is one known answer from sas/testdata/vectors/*.json: the inputs of
@@ -43,36 +45,27 @@ type vector struct {
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
 	files, err := filepath.Glob("testdata/vectors/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no vector files in testdata/vectors: %v", err)
-	}
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no vector files in testdata/vectors")
 	var all []vector
 	names := map[string]string{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var doc struct {
 			About   string
 			Vectors []vector
 		}
 		dec := json.NewDecoder(strings.NewReader(string(data)))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&doc); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if doc.About == "" {
-			t.Errorf("%s: says nothing about where its vectors come from", f)
-		}
+		require.NoError(t, dec.Decode(&doc), f)
+		assert.NotEmpty(t, doc.About, "%s: says nothing about where its vectors come from", f)
 		for _, v := range doc.Vectors {
 			v.file = filepath.Base(f)
-			if prev, dup := names[v.Name]; dup {
-				t.Errorf("vector %q is in %s and %s", v.Name, prev, v.file)
-			}
+			assert.NotContains(t, names, v.Name, "vector %q is in two files (%s and %s)", v.Name, names[v.Name], v.file)
 			names[v.Name] = v.file
-			if v.Source == "" || v.Signature == "" || v.Key == "" || v.Account == "" {
-				t.Errorf("%s: vector %q lacks a source, signature, key or account", v.file, v.Name)
+			for field, value := range map[string]string{"source": v.Source, "signature": v.Signature, "key": v.Key, "account": v.Account} {
+				assert.NotEmpty(t, value, "%s: vector %q lacks a %s", v.file, v.Name, field)
 			}
 			all = append(all, prepareVector(t, v))
 		}
@@ -98,41 +91,33 @@ func prepareVector(t *testing.T, v vector) vector {
 		if tm.text == "" {
 			continue
 		}
-		if *tm.into, err = ParseTime(tm.text); err != nil {
-			t.Fatalf("%s: %q: time %q: %v", v.file, v.Name, tm.text, err)
-		}
+		*tm.into, err = ParseTime(tm.text)
+		require.NoError(t, err, "%s: %q: time %q", v.file, v.Name, tm.text)
 		if tm.into.Format(TimeFormat) != tm.text || tm.into.IsZero() {
 			v.signableTimes = false
 		}
 	}
 	switch v.Kind {
 	case "service":
-		if v.resource, err = ParseResource(v.Resource); err != nil {
-			t.Fatalf("%s: %q: %v", v.file, v.Name, err)
-		}
+		v.resource, err = ParseResource(v.Resource)
+		require.NoError(t, err, "%s: %q", v.file, v.Name)
 		if v.Permissions != "" {
-			if v.permissions, err = ParsePermissions(v.resource, v.Permissions); err != nil {
-				t.Fatalf("%s: %q: %v", v.file, v.Name, err)
-			}
+			v.permissions, err = ParsePermissions(v.resource, v.Permissions)
+			require.NoError(t, err, "%s: %q", v.file, v.Name)
 		}
 		v.signablePermissions = v.permissions.String() == v.Permissions || v.Permissions == ""
 	case "account":
-		if v.accountPermissions, err = ParseAccountPermissions(v.Permissions); err != nil {
-			t.Fatalf("%s: %q: %v", v.file, v.Name, err)
-		}
+		v.accountPermissions, err = ParseAccountPermissions(v.Permissions)
+		require.NoError(t, err, "%s: %q", v.file, v.Name)
 		ss, err := ParseServices(v.Services)
-		if err != nil {
-			t.Fatalf("%s: %q: %v", v.file, v.Name, err)
-		}
+		require.NoError(t, err, "%s: %q", v.file, v.Name)
 		srt, err := ParseResourceTypes(v.ResourceTypes)
-		if err != nil {
-			t.Fatalf("%s: %q: %v", v.file, v.Name, err)
-		}
+		require.NoError(t, err, "%s: %q", v.file, v.Name)
 		// Some sources sign ss=bqtf; the typed API writes canonical bfqt.
 		v.signablePermissions = v.accountPermissions.String() == v.Permissions &&
 			ss.String() == v.Services && srt.String() == v.ResourceTypes
 	default:
-		t.Fatalf("%s: %q: kind %q is not service or account", v.file, v.Name, v.Kind)
+		require.Fail(t, "unknown kind", "%s: %q: kind %q is not service or account", v.file, v.Name, v.Kind)
 	}
 	return v
 }
@@ -194,9 +179,7 @@ func (v *vector) tokenAsWritten() string {
 func (v *vector) stringToSign(t *testing.T) string {
 	t.Helper()
 	info, err := lookupVersion(v.version)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if v.Kind == "account" {
 		ss, srt := v.Services, v.ResourceTypes
 		return string(appendAccountStringToSign(nil, info, v.Account, []byte(v.Permissions), ss, srt,
@@ -210,46 +193,35 @@ func (v *vector) stringToSign(t *testing.T) string {
 
 func TestKnownAnswers(t *testing.T) {
 	vectors := loadVectors(t)
-	if len(vectors) < 30 {
-		t.Errorf("%d known answers; want at least 30", len(vectors))
-	}
+	assert.GreaterOrEqual(t, len(vectors), 30, "known answers")
 	layouts := map[string]int{}
 	for _, v := range vectors {
 		t.Run(v.Name, func(t *testing.T) {
 			raw, err := decodeAccountKey(v.Key)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			key := newSharedKey(v.Account, raw) // some sources use names Azure would refuse, e.g. myAccountName
 			if v.StringToSign != "" {
-				if got := v.stringToSign(t); got != v.StringToSign {
-					t.Errorf("string-to-sign differs from the source's\n got: %q\nwant: %q", got, v.StringToSign)
-				}
+				assert.Equal(t, v.StringToSign, v.stringToSign(t), "string-to-sign differs from the source's")
 			}
 
 			// Verification reads the token exactly as the source wrote it.
 			tok, err := Parse(v.tokenAsWritten())
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
+			require.NoError(t, err, "Parse")
 			var verr error
 			if v.Kind == "account" {
 				verr = tok.VerifyAccount(key)
 			} else {
 				verr = tok.VerifyService(key, v.Container, v.Blob, v.Snapshot+v.VersionID)
 			}
-			if verr != nil {
-				t.Errorf("Verify: %v", verr)
-			}
+			assert.NoError(t, verr, "Verify")
+			const mismatch = "SAS signature does not match"
 			switch {
 			case v.Kind == "service" && v.resource == ResourceContainer:
-				if err := tok.VerifyService(key, "other"+v.Container, "", ""); err == nil {
-					t.Error("the container token also verifies for another container")
-				}
+				assert.ErrorContains(t, tok.VerifyService(key, "other"+v.Container, "", ""), mismatch,
+					"the container token also verifies for another container")
 			case v.Kind == "service":
-				if err := tok.VerifyService(key, v.Container, v.Blob+"x", v.Snapshot+v.VersionID); err == nil {
-					t.Error("the token also verifies for another blob name")
-				}
+				assert.ErrorContains(t, tok.VerifyService(key, v.Container, v.Blob+"x", v.Snapshot+v.VersionID), mismatch,
+					"the token also verifies for another blob name")
 			}
 
 			// Signing from typed values must give the published signature.
@@ -265,40 +237,30 @@ func TestKnownAnswers(t *testing.T) {
 				sv := v.serviceValues()
 				q, err = sv.Sign(key)
 			}
-			if err != nil {
-				t.Fatalf("Sign: %v", err)
-			}
+			require.NoError(t, err, "Sign")
 			got, err := url.ParseQuery(q.Encode())
-			if err != nil {
-				t.Fatalf("our token does not parse as a query: %v", err)
-			}
-			if got.Get("sig") != v.Signature {
-				t.Errorf("sig = %s, want %s", got.Get("sig"), v.Signature)
-			}
+			require.NoError(t, err, "our token does not parse as a query")
+			assert.Equal(t, v.Signature, got.Get("sig"), "sig")
 			if v.Query != "" {
 				want, err := url.ParseQuery(v.Query)
-				if err != nil {
-					t.Fatalf("source's query: %v", err)
-				}
-				if !reflect.DeepEqual(got, want) {
-					t.Errorf("our token's parameters differ from the source's\n got: %v\nwant: %v", got, want)
-				}
+				require.NoError(t, err, "source's query")
+				assert.Equal(t, want, got, "our token's parameters differ from the source's")
 			}
 		})
-		layouts[layoutName(v)]++
+		layouts[layoutName(t, v)]++
 	}
 	for _, name := range []string{"2009", "2012", "2013", "2015", "2018", "2020", "account"} {
-		if layouts[name] == 0 {
-			t.Errorf("no known answer for layout %s", name)
-		}
+		assert.NotZero(t, layouts[name], "no known answer for layout %s", name)
 	}
 	t.Logf("known answers per layout: %v", layouts)
 }
 
-func layoutName(v vector) string {
+func layoutName(t *testing.T, v vector) string {
+	t.Helper()
 	if v.Kind == "account" {
 		return "account"
 	}
-	info, _ := lookupVersion(v.version)
+	info, err := lookupVersion(v.version)
+	require.NoError(t, err, "%s: %q", v.file, v.Name)
 	return [...]string{"2009", "2012", "2013", "2015", "2018", "2020"}[info.layout]
 }

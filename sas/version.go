@@ -133,8 +133,8 @@ func lookupVersion(v string) (versionInfo, error) {
 		if v == "" {
 			return versionInfo{}, fmt.Errorf("signed version is empty")
 		}
-		return versionInfo{}, fmt.Errorf("signed version %q is not a known Azure Storage service version (oldest %s, newest %s)",
-			clip(v), knownVersions[0], knownVersions[len(knownVersions)-1])
+		return versionInfo{}, fmt.Errorf("signed version is not a known Azure Storage service version (oldest %s, newest %s)",
+			knownVersions[0], knownVersions[len(knownVersions)-1])
 	}
 	return info, nil
 }

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -20,14 +23,10 @@ func testKey(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Rep
 func readWith(t *testing.T, srv *azurite.Server, key, container, blob string) (*http.Response, []byte) {
 	t.Helper()
 	k, err := sas.NewSharedKey(srv.Account, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	v := sas.ServiceValues{Permissions: sas.PermRead, Expiry: time.Now().Add(time.Hour), Container: container, Blob: blob}
 	q, err := v.Sign(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return azurite.Fetch(t, http.MethodGet, srv.BlobURL(container, blob)+"?"+q.Encode(), nil)
 }
 
@@ -37,34 +36,37 @@ func readWith(t *testing.T, srv *azurite.Server, key, container, blob string) (*
 func TestRestartRotatesKeys(t *testing.T) {
 	key1, key2, key3 := testKey(1), testKey(2), testKey(3)
 	srv := azurite.Start(t, azurite.Accounts(azurite.Account{Name: "rotating", Keys: []string{key1, key2}}))
-	if srv.Account != "rotating" || srv.Key != key1 {
-		t.Fatalf("Account, Key = %q, %q; want the first custom account", srv.Account, srv.Key)
-	}
+	// The first custom account.
+	require.Equal(t, "rotating", srv.Account, "Account")
+	require.Equal(t, key1, srv.Key, "Key")
 	data := []byte("survives restarts\n")
 	srv.CreateContainer(t, "media", false)
 	srv.Upload(t, "media", "a/b c.txt", data, "text/plain")
 	for _, key := range []string{key1, key2} {
-		if resp, body := readWith(t, srv, key, "media", "a/b c.txt"); resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
-			t.Fatalf("before restart: status %d, body %q", resp.StatusCode, body)
-		}
+		resp, body := readWith(t, srv, key, "media", "a/b c.txt")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "before restart: body %q", body)
+		require.Equal(t, data, body, "before restart")
 	}
 
 	port, endpoint := srv.Port, srv.Endpoint
 	srv.Restart(t, azurite.Accounts(azurite.Account{Name: "rotating", Keys: []string{key3}}))
-	if !srv.Running() || srv.Port != port || srv.Endpoint != endpoint || srv.Key != key3 {
-		t.Fatalf("after restart: running %v, port %d, endpoint %s; want %d, %s, the new key", srv.Running(), srv.Port, srv.Endpoint, port, endpoint)
-	}
-	if resp, body := readWith(t, srv, key1, "media", "a/b c.txt"); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("retired key: status %d, body %q; want 403", resp.StatusCode, body)
-	}
-	if resp, body := readWith(t, srv, key3, "media", "a/b c.txt"); resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
-		t.Fatalf("new key: status %d, body %q; want 200 and the blob", resp.StatusCode, body)
-	}
+	require.True(t, srv.Running(), "after restart: not running")
+	require.Equal(t, port, srv.Port, "after restart: port")
+	require.Equal(t, endpoint, srv.Endpoint, "after restart: endpoint")
+	require.Equal(t, key3, srv.Key, "after restart: want the new key")
+	resp, body := readWith(t, srv, key1, "media", "a/b c.txt")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "retired key: body %q", body)
+	resp, body = readWith(t, srv, key3, "media", "a/b c.txt")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "new key: body %q", body)
+	assert.Equal(t, data, body, "new key: want the blob")
 	srv.Upload(t, "media", "after.txt", data, "") // the seeding client follows the new key
+	// The seeded blob is there, under the new key.
+	resp, body = readWith(t, srv, key3, "media", "after.txt")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "after.txt: body %q", body)
+	assert.Equal(t, data, body, "after.txt")
 
 	srv.Stop()
-	if srv.Running() {
-		t.Fatal("running after Stop")
-	}
+	assert.False(t, srv.Running(), "running after Stop")
 	srv.Stop() // a no-op
+	assert.False(t, srv.Running(), "running after a second Stop")
 }
