@@ -200,6 +200,13 @@ func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
 		return old, nil
 	}
 	if exp := s.query.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
+		// A stalled signer: the token expired before it was done. It is
+		// never served, so it takes no room either.
+		c.mu.Lock()
+		if c.entries[e.key] == e && e.query == s.query {
+			c.remove(e)
+		}
+		c.mu.Unlock()
 		return Query{}, errors.New("signing took longer than the token's lifetime")
 	}
 	return s.query, s.err
@@ -227,12 +234,9 @@ func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
 	if c.entries[e.key] != e {
 		return // evicted or invalidated while it was signed
 	}
-	now := c.elapsed()
-	if s.err != nil || !s.query.IsZero() && expiresBy(s.query, c.base, now) {
-		// Nothing new to keep (a failed signing, or one that took longer
-		// than the token's life); keep the entry only while its query is
-		// still good.
-		if e.query.IsZero() || e.expires && now >= e.expiresAt {
+	if s.err != nil {
+		// Keep the entry only while its query is still good.
+		if e.query.IsZero() || e.expires && c.elapsed() >= e.expiresAt {
 			c.remove(e)
 		}
 		return
@@ -250,12 +254,6 @@ func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
 	// Only a signing that succeeded makes room: a client asking for names
 	// that fail to sign must not push good tokens out.
 	c.evict()
-}
-
-// expiresBy reports whether q has expired at now, counted from base.
-func expiresBy(q Query, base time.Time, now time.Duration) bool {
-	exp := q.Expiry()
-	return !exp.IsZero() && now >= exp.Sub(base)
 }
 
 // Invalidate drops what is cached for key, so the next Get signs afresh;
