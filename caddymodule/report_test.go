@@ -1,9 +1,12 @@
 package caddymodule_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // figure logs a measured figure and, when TEST_FIGURES names a file (as
@@ -13,19 +16,19 @@ func figure(t testing.TB, format string, args ...any) {
 	t.Helper()
 	line := fmt.Sprintf(format, args...)
 	t.Log(line)
-	reportFigure(t.Name() + ": " + line)
+	assert.NoError(t, reportFigure(t.Name()+": "+line), "writing the figure to TEST_FIGURES")
 }
 
-func reportFigure(line string) {
+// reportFigure appends line to the file TEST_FIGURES names, if any.
+func reportFigure(line string) error {
 	path := os.Getenv("TEST_FIGURES")
 	if path == "" {
-		return
+		return nil
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "TEST_FIGURES: %v\n", err)
-		return
+		return err
 	}
-	defer f.Close()
-	fmt.Fprintln(f, line)
+	_, err = fmt.Fprintln(f, line)
+	return errors.Join(err, f.Close())
 }

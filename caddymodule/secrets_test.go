@@ -268,7 +268,10 @@ func TestMain(m *testing.M) {
 		summary := fmt.Sprintf("secrets: searched %d lines (%d bytes) of Caddy's debug log, %d answers to clients and the admin API, for %d known secrets and anything shaped like a signature or key: %d leaks",
 			len(lines), len(logs), suiteSecrets.answers, len(suiteSecrets.known), len(suiteSecrets.leaks))
 		fmt.Println(summary)
-		reportFigure(summary)
+		if err := reportFigure(summary); err != nil {
+			fmt.Fprintf(os.Stderr, "TEST_FIGURES: %v\n", err)
+			code = 1
+		}
 	}
 	if len(suiteSecrets.leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "secrets leaked (log kept at %s):\n  %s\n", suiteLog, strings.Join(suiteSecrets.leaks, "\n  "))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -140,7 +141,7 @@ func BenchmarkSignerMiss(b *testing.B) {
 // TestAllocations pins the allocation budget: a signing allocates only the
 // token it returns (at most 3 allowed), a cache hit nothing.
 func TestAllocations(t *testing.T) {
-	if testing.CoverMode() != "" || raceEnabled {
+	if testing.CoverMode() != "" || raceEnabled() {
 		t.Skip("coverage and race instrumentation allocate on their own")
 	}
 	key := devKey(t)
@@ -194,4 +195,19 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// raceEnabled reports whether the test binary was built with -race, which
+// adds allocations of its own.
+func raceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, setting := range info.Settings {
+		if setting.Key == "-race" {
+			return setting.Value == "true"
+		}
+	}
+	return false
 }

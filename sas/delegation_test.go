@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -98,7 +99,7 @@ func TestSignWithUserDelegationMatchesSDK(t *testing.T) {
 				CorrelationID: ours.CorrelationID, SignedDelegatedUserObjectID: ours.DelegatedUserObjectID,
 			}
 			if first, last, ok := strings.Cut(ours.IPRange, "-"); ok {
-				theirs.IPRange = azsas.IPRange{Start: parseIP(first), End: parseIP(last)}
+				theirs.IPRange = azsas.IPRange{Start: net.ParseIP(first), End: net.ParseIP(last)}
 			}
 			want, err := theirs.SignWithUserDelegation(sdkDelegationCredential(t, tc.key))
 			require.NoError(t, err)

@@ -1,5 +1,0 @@
-//go:build !race
-
-package sas
-
-const raceEnabled = false
