@@ -76,7 +76,7 @@ run_tests() {
 	trap show_figures EXIT
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
-	go test -race -count=1 ./... ./testdata/azurite/...
+	go test -race -count=1 ./... ./testdata/azurite/... ./testdata/azurestub/
 	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
 	go test -count=1 -run '^TestHeapStaysBounded' ./caddymodule/
 	local fuzztime="${FUZZTIME:-20000x}"

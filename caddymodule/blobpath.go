@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,14 +40,16 @@ func blobName(prefix, path string) (string, error) {
 	if name == "" || strings.HasSuffix(name, "/") {
 		return "", errNoBlobName
 	}
-	if err := checkBlobName(name); err != nil {
+	if err := checkURLSafeBlobName(name); err != nil {
 		return "", err
 	}
 	return name, nil
 }
 
-// checkBlobName applies blobName's rules to a whole name.
-func checkBlobName(name string) error {
+// checkURLSafeBlobName applies blobName's rules to a whole name: Azure's
+// (sas.CheckBlobName) and those of a name that must reach Azure through a
+// URL path unchanged. The signer checks Azure's alone.
+func checkURLSafeBlobName(name string) error {
 	if !utf8.ValidString(name) {
 		return errInvalidUTF8
 	}
@@ -83,25 +84,16 @@ func checkBlobName(name string) error {
 	return nil
 }
 
-// blobURLPath returns the decoded and the escaped upstream path of a blob:
-// base (the endpoint's path, "" or "/devstoreaccount1") + /container/name,
-// each segment of the name escaped on its own so that '/' stays a separator
-// and '#', '?', '%', ' ' and the like reach Azure as part of the name.
-func blobURLPath(base, container, name string) (path, rawPath string) {
-	var raw strings.Builder
-	raw.Grow(len(base) + len(container) + len(name)*3/2 + 2)
-	raw.WriteString(base)
-	raw.WriteByte('/')
-	raw.WriteString(container)
-	raw.WriteByte('/')
-	for i, seg := range strings.Split(name, "/") {
-		if i > 0 {
-			raw.WriteByte('/')
-		}
-		raw.WriteString(url.PathEscape(seg))
-	}
-	return base + "/" + container + "/" + name, raw.String()
+// mappedBlob is the blob the azure_blob handler mapped a request to. The
+// handler hands it to the transport in a request variable, so that the
+// name is split, checked and escaped once per request.
+type mappedBlob struct {
+	container, name string
+	path, rawPath   string // the request's URL path the handler set: /container/name
 }
+
+// varMappedBlob holds the *mappedBlob of the request.
+const varMappedBlob = "azure_blob.mapped"
 
 // splitBlobPath reads the container and blob name back from a decoded
 // upstream path below base; blob is "" for a container-level path.

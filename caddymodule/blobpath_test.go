@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
 func TestBlobName(t *testing.T) {
@@ -69,8 +71,8 @@ func TestStripPathPrefix(t *testing.T) {
 	}
 }
 
-func TestBlobURLPathEscapesEachSegment(t *testing.T) {
-	path, raw := blobURLPath("/devstoreaccount1", "photos", "2024/a b+c#d?e;f=g&h%20i.jpg")
+func TestBlobPathEscapesEachSegment(t *testing.T) {
+	path, raw := sas.BlobEndpoint{Path: "/devstoreaccount1"}.BlobPath("photos", "2024/a b+c#d?e;f=g&h%20i.jpg")
 	assert.Equal(t, "/devstoreaccount1/photos/2024/a b+c#d?e;f=g&h%20i.jpg", path, "decoded path")
 	assert.Equal(t, "/devstoreaccount1/photos/2024/a%20b+c%23d%3Fe%3Bf=g&h%2520i.jpg", raw, "raw path")
 	u := &url.URL{Path: path, RawPath: raw}
@@ -93,7 +95,7 @@ func FuzzBlobMapping(f *testing.F) {
 		f.Add("public/", seed)
 	}
 	f.Fuzz(func(t *testing.T, prefix, path string) {
-		if checkBlobName(prefix+"x") != nil || strings.Contains(prefix, "/../") {
+		if checkURLSafeBlobName(prefix+"x") != nil || strings.Contains(prefix, "/../") {
 			return // a prefix is configuration, checked at provision
 		}
 		if rest, ok := stripPathPrefix(path, "/s"); ok {
@@ -104,7 +106,7 @@ func FuzzBlobMapping(f *testing.F) {
 			return
 		}
 		require.True(t, strings.HasPrefix(name, prefix), "%q maps to %q, outside prefix %q", path, name, prefix)
-		decoded, raw := blobURLPath("/acct", "photos", name)
+		decoded, raw := sas.BlobEndpoint{Path: "/acct"}.BlobPath("photos", name)
 		u, perr := url.Parse("http://h" + raw)
 		require.NoError(t, perr, "upstream path %q does not parse", raw)
 		require.Equal(t, decoded, u.Path, "upstream %q reads back as another path", raw)

@@ -1,10 +1,177 @@
 package caddymodule
 
 import (
+	"encoding/json"
+	"errors"
+	"slices"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
+
+func init() {
+	httpcaddyfile.RegisterDirective("azure_blob", parseAzureBlob)
+	httpcaddyfile.RegisterDirectiveOrder("azure_blob", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseAzureBlob sets up the azure_blob directive, one block per route:
+//
+//	azure_blob [<matcher>] {
+//		container         <name>
+//		prefix            <blob name prefix>
+//		strip_prefix      <request path prefix>
+//		index             <blob name>
+//		account           <name>
+//		endpoint          <url>
+//		account_key       <base64 key>
+//		connection_string <connection string>
+//		sas_token         <token>
+//		anonymous
+//		identity          <kind> [<args>…]
+//		scope             blob|container
+//		ttl               <duration>
+//		renew_before      <duration>
+//		version           <service version>
+//		policy            <stored access policy id>
+//		cache_control | content_type | content_disposition | content_encoding | content_language <value>
+//		guess_content_type
+//		<http transport option> ...
+//		fallback {
+//			<any option above but strip_prefix and index>
+//		}
+//	}
+//
+// Any other option is one of Caddy's http transport (dial_timeout,
+// read_timeout …), as in the azure_blob transport's block.
+//
+// Each fallback block is another origin, tried in order when the ones
+// before it have no such blob; it inherits every option it does not give,
+// except that one giving an account, endpoint or credential inherits none
+// of those. With index, a path ending in '/' serves that blob, and a path
+// without the '/' whose index exists is redirected (308) to it.
+//
+// Like php_fastcgi, it expands into Caddy's own handlers, so the adapted
+// JSON shows what runs: per origin, the azure_blob handler (path to blob,
+// 405, 400) and reverse_proxy with the azure_blob transport, to the
+// account's endpoint, whose handle_response routes Azure's 404 to the next
+// origin. A 404 from the last becomes a Caddy 404 error (handle_errors can
+// serve a page); 412, 416 and 503 pass; any other error status becomes a
+// 502 error. Azure's error bodies never reach the client.
+func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	h.Next() // the directive name
+	// This strips the matcher token and rewinds to the directive's start.
+	userMatcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	h.Next() // the directive name, again
+	if h.NextArg() {
+		return nil, h.Err("azure_blob takes a matcher and a block, and no other argument")
+	}
+	var main origin
+	var fallbacks []caddyfile.Segment
+	seen := make(map[string]bool)
+	for h.NextBlock(0) {
+		switch option := h.Val(); option {
+		case "strip_prefix", "index":
+			field := &main.handler.StripPrefix
+			if option == "index" {
+				field = &main.handler.Index
+			}
+			if err := unmarshalString(h.Dispenser, seen, field); err != nil {
+				return nil, err
+			}
+		case "fallback":
+			fallbacks = append(fallbacks, h.NextSegment())
+		default:
+			if err := main.unmarshalOption(h.Dispenser, seen); err != nil {
+				return nil, err
+			}
+		}
+	}
+	origins := []origin{main}
+	for _, segment := range fallbacks {
+		fallback, err := main.fallback(segment)
+		if err != nil {
+			return nil, err
+		}
+		origins = append(origins, fallback)
+	}
+	for i := range origins {
+		if err := origins[i].pin(); err != nil {
+			if i > 0 {
+				return nil, h.Errf("azure_blob: fallback %d: %v", i, err)
+			}
+			return nil, h.Errf("azure_blob: %v", err)
+		}
+	}
+	route := caddyhttp.Route{HandlersRaw: originChain(origins, 0, false)}
+	if userMatcherSet != nil {
+		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
+	}
+	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
+// unmarshalOption reads an option of an origin's block (the directive's,
+// or a fallback's) under the cursor.
+func (o *origin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
+	switch option := d.Val(); option {
+	case "prefix":
+		return unmarshalString(d, seen, &o.handler.Prefix)
+	case "strip_prefix", "index", "fallback":
+		return d.Errf("%s belongs to the azure_blob block, not to a fallback", option)
+	}
+	return o.transport.unmarshalOption(d, seen)
+}
+
+// fallback makes the origin a fallback block describes: a copy of o with
+// the block's options on top. What it does not inherit, originOptions
+// says: a block that names an account, endpoint or credential inherits
+// none of those, nor what was signed with them; one that names another
+// container (or account) does not inherit policy.
+func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
+	var f origin
+	raw, err := json.Marshal(o.transport)
+	if err == nil {
+		err = json.Unmarshal(raw, &f.transport) // a deep copy: the http transport's settings are pointers
+	}
+	if err != nil {
+		return f, err
+	}
+	f.handler = Handler{Prefix: o.handler.Prefix, StripPrefix: o.handler.StripPrefix, Index: o.handler.Index}
+	d := caddyfile.NewDispenser(segment)
+	d.Next() // "fallback"
+	if d.NextArg() {
+		return f, d.ArgErr()
+	}
+	var given []string
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		given = append(given, d.Val())
+		d.NextSegment()
+	}
+	newAccount := slices.ContainsFunc(given, func(name string) bool {
+		opt, ok := lookupOriginOption(name)
+		return ok && opt.kind&(credentialOption|locatingOption) != 0
+	})
+	newContainer := newAccount || slices.Contains(given, "container")
+	for _, opt := range originOptions {
+		if opt.inherit == inheritSameAccount && newAccount || opt.inherit == inheritSameContainer && newContainer {
+			opt.clear(&f.transport)
+		}
+	}
+	d = caddyfile.NewDispenser(segment)
+	d.Next()
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := f.unmarshalOption(d, seen); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
 
 // UnmarshalCaddyfile sets up the transport from Caddyfile tokens:
 //
@@ -51,51 +218,57 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// unmarshalOption reads the option under the cursor; seen catches repeats.
+// unmarshalOption reads the option under the cursor: one of originOptions,
+// or else one of the embedded http transport's. seen catches repeats.
 func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
-	option := d.Val()
-	if seen[option] {
-		return d.Errf("%s given twice", option)
+	opt, ok := lookupOriginOption(d.Val())
+	if !ok {
+		return t.httpTransportOption(d)
 	}
-	seen[option] = true
-	switch option {
-	case "anonymous", "guess_content_type":
+	switch field := opt.field(t).(type) {
+	case *string:
+		return unmarshalString(d, seen, field)
+	}
+	if seen[opt.name] {
+		return d.Errf("%s given twice", opt.name)
+	}
+	seen[opt.name] = true
+	switch field := opt.field(t).(type) {
+	case *bool:
 		if d.NextArg() {
 			return d.ArgErr()
 		}
-		if option == "anonymous" {
-			t.Anonymous = true
-		} else {
-			t.GuessContentType = true
-		}
-	case "identity":
-		id, err := unmarshalIdentity(d)
-		if err != nil {
-			return err
-		}
-		t.Identity = id
-	case "ttl", "renew_before":
+		*field = true
+	case *caddy.Duration:
 		var value string
 		if !d.AllArgs(&value) {
 			return d.ArgErr()
 		}
 		dur, err := caddy.ParseDuration(value)
 		if err != nil {
-			return d.Errf("%s: %v", option, err)
+			return d.Errf("%s: %v", opt.name, err)
 		}
-		if option == "ttl" {
-			t.TTL = caddy.Duration(dur)
-		} else {
-			t.RenewBefore = caddy.Duration(dur)
+		*field = caddy.Duration(dur)
+	case **Identity:
+		id, err := unmarshalIdentity(d)
+		if err != nil {
+			return err
 		}
-	default:
-		field := t.stringOption(option)
-		if field == nil {
-			return t.httpTransportOption(d)
-		}
-		if !d.AllArgs(field) {
-			return d.ArgErr()
-		}
+		*field = id
+	}
+	return nil
+}
+
+// unmarshalString reads a one-argument option under the cursor into field;
+// seen catches repeats.
+func unmarshalString(d *caddyfile.Dispenser, seen map[string]bool, field *string) error {
+	option := d.Val()
+	if seen[option] {
+		return d.Errf("%s given twice", option)
+	}
+	seen[option] = true
+	if !d.AllArgs(field) {
+		return d.ArgErr()
 	}
 	return nil
 }
@@ -117,40 +290,104 @@ func (t *Transport) httpTransportOption(d *caddyfile.Dispenser) error {
 	return t.HTTPTransport.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens))
 }
 
-// stringOption returns the field set by a one-argument option, or nil.
-func (t *Transport) stringOption(name string) *string {
-	switch name {
-	case "account":
-		return &t.Account
-	case "endpoint":
-		return &t.Endpoint
-	case "container":
-		return &t.Container
-	case "account_key":
-		return &t.AccountKey
-	case "connection_string":
-		return &t.ConnectionString
-	case "sas_token":
-		return &t.SASToken
-	case "scope":
-		return &t.Scope
-	case "version":
-		return &t.Version
-	case "policy":
-		return &t.Policy
-	case "cache_control":
-		return &t.CacheControl
-	case "content_type":
-		return &t.ContentType
-	case "content_disposition":
-		return &t.ContentDisposition
-	case "content_encoding":
-		return &t.ContentEncoding
-	case "content_language":
-		return &t.ContentLanguage
+// unmarshalIdentity reads `identity <kind> [<args>…]`:
+//
+//	identity default
+//	identity managed [<client_id>]
+//	identity workload [<client_id> [<tenant_id> [<token_file>]]]
+//	identity client_secret <tenant_id> <client_id> <secret>
+//	identity client_certificate <tenant_id> <client_id> <certificate_file>
+//	identity azure_cli [<tenant_id>]
+//
+// and, in a block after it, key_lifetime <duration> and authority_host <url>.
+func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
 	}
+	id := &Identity{Kind: args[0]}
+	fields := map[string][]*string{
+		identityDefault:           nil,
+		identityManaged:           {&id.ClientID},
+		identityWorkload:          {&id.ClientID, &id.TenantID, &id.TokenFile},
+		identityClientSecret:      {&id.TenantID, &id.ClientID, &id.ClientSecret},
+		identityClientCertificate: {&id.TenantID, &id.ClientID, &id.CertificateFile},
+		identityAzureCLI:          {&id.TenantID},
+	}
+	into, ok := fields[id.Kind]
+	if !ok {
+		return nil, d.Err(errIdentityKind.Error())
+	}
+	required := map[string]int{identityClientSecret: 3, identityClientCertificate: 3}[id.Kind]
+	if len(args)-1 > len(into) || len(args)-1 < required {
+		return nil, d.ArgErr()
+	}
+	for i, value := range args[1:] {
+		*into[i] = value
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		option := d.Val()
+		var value string
+		if !d.AllArgs(&value) {
+			return nil, d.ArgErr()
+		}
+		switch option {
+		case "key_lifetime":
+			dur, err := caddy.ParseDuration(value)
+			if err != nil {
+				return nil, d.Errf("key_lifetime: %v", err)
+			}
+			id.KeyLifetime = caddy.Duration(dur)
+		case "authority_host":
+			id.AuthorityHost = value
+		default:
+			if isPlainName(option) {
+				return nil, d.Errf("unrecognized identity option %q", option)
+			}
+			return nil, d.Err("unrecognized identity option (not quoted: it may be a value in the wrong place)")
+		}
+	}
+	return id, nil
+}
+
+// errIdentityKind does not quote the kind given: it may be a secret
+// written in the wrong place.
+var errIdentityKind = errors.New("identity kind must be default, managed, workload, client_secret, client_certificate or azure_cli")
+
+// UnmarshalCaddyfile sets up the source from Caddyfile tokens:
+//
+//	dynamic azure_blob {
+//		account           <name>
+//		endpoint          <url>
+//		connection_string <connection string>
+//	}
+func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the source name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	// The options that say where the account is, read as the transport
+	// reads them.
+	var t Transport
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		option := d.Val()
+		if opt, ok := lookupOriginOption(option); !ok || opt.kind&locatingOption == 0 {
+			if isPlainName(option) {
+				return d.Errf("unrecognized option %q: give account, endpoint or connection_string", option)
+			}
+			return d.Err("unrecognized option: give account, endpoint or connection_string")
+		}
+		if err := t.unmarshalOption(d, seen); err != nil {
+			return err
+		}
+	}
+	u.Account, u.Endpoint, u.ConnectionString = t.Account, t.Endpoint, t.ConnectionString
 	return nil
 }
 
 // Interface guards
-var _ caddyfile.Unmarshaler = (*Transport)(nil)
+var (
+	_ caddyfile.Unmarshaler = (*Transport)(nil)
+	_ caddyfile.Unmarshaler = (*Upstreams)(nil)
+)

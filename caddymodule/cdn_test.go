@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -239,23 +237,6 @@ http://localhost:9080 {
 	}
 	figure(t, "index, redirects, 5 header overrides, guessed types, 3 fallbacks, policy revocation and %d metric lines checked against Azurite",
 		strings.Count(metrics, "caddy_azure_blob_"))
-}
-
-// scrapeMetrics reads the admin endpoint's /metrics.
-func scrapeMetrics(t *testing.T) string {
-	t.Helper()
-	return string(adminGet(t, "/metrics"))
-}
-
-// metricValue finds the sample of name with exactly labels (sorted, as
-// Prometheus writes them).
-func metricValue(metrics, name, labels string) (float64, bool) {
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+"{"+labels+"}") + ` (\S+)$`).FindStringSubmatch(metrics)
-	if m == nil {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	return v, err == nil
 }
 
 // TestErrorPageFromAzuriteMapsItsOwnPath serves a 404 page from Azurite in

@@ -4,41 +4,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
-// sasParams are the query parameters a SAS is made of (sas.Parse's list);
-// the rest of a URL's query (restype, comp, snapshot …) is the request's.
-var sasParams = map[string]bool{
-	"sv": true, "ss": true, "srt": true, "sp": true, "st": true, "se": true, "sip": true, "spr": true,
-	"sr": true, "sig": true, "si": true, "sdd": true, "ses": true,
-	"rscc": true, "rscd": true, "rsce": true, "rscl": true, "rsct": true,
-	"skoid": true, "sktid": true, "skt": true, "ske": true, "sks": true, "skv": true,
-	"saoid": true, "suoid": true, "scid": true, "skdutid": true, "sduoid": true, "srh": true, "srq": true,
-}
-
-// sasLocation is what a SAS URL addresses, besides its token.
-type sasLocation struct {
-	resource                 string // scheme://host/path, without the query
-	account, container, blob string
-	accountFromPath          bool
-	otherParams              []string
-}
-
 // runInspect writes what the SAS URL or token arg grants to out. The
 // signature is never written, nor quoted in an error.
 func runInspect(arg string, now time.Time, out io.Writer) error {
 	token := strings.TrimSpace(arg)
-	var loc *sasLocation
+	var loc *sas.BlobURL
 	if lower := strings.ToLower(token); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
 		var err error
-		if loc, token, err = splitSASURL(token); err != nil {
-			return err
+		if loc, err = sas.ParseBlobURL(token); err != nil {
+			return fmt.Errorf("the argument starts like a URL but is %w", err)
 		}
+		if loc.Token == "" {
+			return errors.New("the URL carries no SAS token: its query has none of sv, sp, se, sig …")
+		}
+		token = loc.Token
 	}
 	tok, err := sas.Parse(token)
 	if err != nil {
@@ -49,48 +34,6 @@ func runInspect(arg string, now time.Time, out io.Writer) error {
 	w.token(tok, now)
 	_, err = io.WriteString(out, w.String())
 	return err
-}
-
-// splitSASURL separates a blob or container URL from its token. Its errors
-// do not quote the URL, whose query holds the signature.
-func splitSASURL(raw string) (*sasLocation, string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, "", errors.New("the argument starts like a URL but is not a URL with a host")
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return nil, "", errors.New("the URL has a '#': a token must come before any fragment, and a '#' inside it must be written %23")
-	}
-	loc := &sasLocation{resource: u.Scheme + "://" + u.Host + u.EscapedPath()}
-	path := strings.TrimPrefix(u.Path, "/")
-	if label, rest, ok := strings.Cut(u.Hostname(), "."); ok && strings.HasPrefix(rest, "blob.") {
-		loc.account = label
-	} else {
-		loc.account, path, _ = strings.Cut(path, "/")
-		loc.accountFromPath = true
-	}
-	loc.container, loc.blob, _ = strings.Cut(path, "/")
-
-	var token []string
-	for part := range strings.SplitSeq(u.RawQuery, "&") {
-		if part == "" {
-			continue
-		}
-		rawName, _, _ := strings.Cut(part, "=")
-		name, err := url.QueryUnescape(rawName)
-		switch {
-		case err == nil && sasParams[name]:
-			token = append(token, part)
-		case err == nil && isPlainName(name) && len(name) <= 16:
-			loc.otherParams = append(loc.otherParams, name)
-		default:
-			loc.otherParams = append(loc.otherParams, "(a parameter with an unreadable name)")
-		}
-	}
-	if len(token) == 0 {
-		return nil, "", errors.New("the URL carries no SAS token: its query has none of sv, sp, se, sig …")
-	}
-	return loc, strings.Join(token, "&"), nil
 }
 
 // inspectWriter lays out the fields, one "name  value" line each.
@@ -105,24 +48,28 @@ func (w *inspectWriter) detail(format string, args ...any) {
 	fmt.Fprintf(w, "%-15s   "+format+"\n", append([]any{""}, args...)...)
 }
 
-func (w *inspectWriter) location(loc *sasLocation) {
+func (w *inspectWriter) location(loc *sas.BlobURL) {
 	if loc == nil {
 		return
 	}
-	w.field("url", "%s", loc.resource)
-	account := orNone(loc.account, "none in the URL")
-	if loc.accountFromPath && loc.account != "" {
+	w.field("url", "%s", loc.Address)
+	account := orNone(loc.Account, "none in the URL")
+	if loc.PathStyle {
 		account += " (from the path, as on Azurite)"
 	}
 	w.field("account", "%s", account)
-	w.field("container", "%s", orNone(loc.container, "none in the URL"))
-	w.field("blob", "%s", orNone(loc.blob, "none: the URL is for the container"))
-	if len(loc.otherParams) > 0 {
-		w.field("request params", "%s (in the URL, not part of the SAS)", strings.Join(loc.otherParams, ", "))
+	w.field("container", "%s", orNone(loc.Container, "none in the URL"))
+	w.field("blob", "%s", orNone(loc.Blob, "none: the URL is for the container"))
+	if len(loc.OtherParams) > 0 {
+		names := make([]string, len(loc.OtherParams))
+		for i, name := range loc.OtherParams {
+			names[i] = orNone(name, "(a parameter with an unreadable name)")
+		}
+		w.field("request params", "%s (in the URL, not part of the SAS)", strings.Join(names, ", "))
 	}
 }
 
-func (w *inspectWriter) token(tok *sas.Token, now time.Time) {
+func (w *inspectWriter) token(tok *sas.ParsedToken, now time.Time) {
 	w.field("kind", "%s", kindText[tok.Kind])
 	if tok.Version == sas.VersionLegacy {
 		w.field("version", "none (the %s format, before signed versions)", sas.VersionLegacy)
@@ -162,7 +109,7 @@ func (w *inspectWriter) token(tok *sas.Token, now time.Time) {
 }
 
 // permissions writes sp in canonical order with what each letter allows.
-func (w *inspectWriter) permissions(tok *sas.Token, canonical string, meaning map[byte]string) {
+func (w *inspectWriter) permissions(tok *sas.ParsedToken, canonical string, meaning map[byte]string) {
 	if tok.PermissionString() == "" {
 		w.field("permissions", "not in the token: stored access policy %s sets them", tok.Identifier)
 		return
@@ -182,7 +129,7 @@ func (w *inspectWriter) letters(name, letters string, meaning map[byte]string) {
 	}
 }
 
-func (w *inspectWriter) times(tok *sas.Token, now time.Time) {
+func (w *inspectWriter) times(tok *sas.ParsedToken, now time.Time) {
 	switch {
 	case tok.Start.IsZero():
 		w.field("start", "not set: valid at once")
@@ -201,7 +148,7 @@ func (w *inspectWriter) times(tok *sas.Token, now time.Time) {
 	}
 }
 
-func (w *inspectWriter) overrides(tok *sas.Token) {
+func (w *inspectWriter) overrides(tok *sas.ParsedToken) {
 	if tok.Kind == sas.KindAccount {
 		return
 	}

@@ -31,7 +31,7 @@ func runSign(fl caddycmd.Flags, cred func() (*signingKey, error), now time.Time,
 	}
 	line := q.Encode()
 	if !fl.Bool("token-only") {
-		line = k.resourceURL(v.Container, v.Blob, line)
+		line = k.endpoint.URL(v.Container, v.Blob, q)
 	}
 	_, err = fmt.Fprintln(out, line)
 	return err
@@ -112,7 +112,7 @@ func checkBlobFlag(name string) error {
 	case strings.HasSuffix(name, "/"):
 		return errors.New("--blob ends with '/', which names a folder, not a blob; leave out --blob for a container token")
 	}
-	if err := checkBlobName(name); err != nil {
+	if err := checkURLSafeBlobName(name); err != nil {
 		return fmt.Errorf("--blob: %w", err)
 	}
 	return nil

@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -43,9 +41,9 @@ func (c signingCredential) refused(container, blob string) bool {
 }
 
 // tokenCredential appends a SAS token the user made.
-type tokenCredential struct{ token *sas.Token }
+type tokenCredential struct{ token *sas.ParsedToken }
 
-func (c tokenCredential) query(string, string) (string, error) { return c.token.Query().Encode(), nil }
+func (c tokenCredential) query(string, string) (string, error) { return c.token.Token().Encode(), nil }
 func (tokenCredential) refused(string, string) bool            { return false }
 
 // anonymousCredential appends nothing: a public container.
@@ -71,19 +69,18 @@ func resolveSecret(field, value string) (string, error) {
 	return resolved, nil
 }
 
-// origin is where a transport's requests go and how they are authorized.
-type origin struct {
+// blobService is the blob service of one account that a transport reads:
+// where its requests go and how they are authorized.
+type blobService struct {
 	account  string
-	scheme   string // of the endpoint: http for Azurite, https for Azure
-	host     string // the endpoint's host[:port], sent as Host
-	basePath string // the endpoint's path: "" on Azure, "/devstoreaccount1" on Azurite
+	endpoint sas.BlobEndpoint
 	cred     credential
-	token    *sas.Token // the sas_token, for its expiry
+	token    *sas.ParsedToken // the sas_token, for its expiry
 }
 
-// provisionOrigin resolves the credential and the endpoint of t. Errors name
+// provisionService resolves the credential and the endpoint of t. Errors name
 // the field at fault and never quote a secret.
-func (t *Transport) provisionOrigin() (*origin, error) {
+func (t *Transport) provisionService() (*blobService, error) {
 	key, err := resolveSecret("account_key", t.AccountKey)
 	if err != nil {
 		return nil, err
@@ -96,17 +93,17 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := exactlyOneCredential(key != "", connStr != "", token != "", t.Anonymous, t.Identity != nil); err != nil {
+	if err := t.exactlyOneCredential(); err != nil {
 		return nil, err
 	}
-	addr, err := resolveAddress(t.Account, t.Endpoint, connStr)
+	loc, cs, err := resolveLocation(t.Account, t.Endpoint, connStr)
 	if err != nil {
 		return nil, err
 	}
-	o := &origin{account: addr.account, scheme: addr.endpoint.Scheme, host: addr.endpoint.Host, basePath: addr.endpoint.Path}
+	o := &blobService{account: loc.Account, endpoint: loc.Endpoint}
 	var sharedKey *sas.SharedKey
-	var parsedToken *sas.Token
-	if cs := addr.connStr; cs != nil {
+	var parsedToken *sas.ParsedToken
+	if cs != nil {
 		sharedKey, parsedToken = cs.Key, cs.SAS
 		if sharedKey == nil && parsedToken == nil {
 			return nil, errors.New("connection_string: has neither AccountKey nor SharedAccessSignature")
@@ -132,7 +129,7 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 		if o.account == "" {
 			return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
 		}
-		if !strings.EqualFold(o.scheme, "https") {
+		if o.endpoint.Scheme != "https" {
 			return nil, errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
 		}
 		signer, err := t.newDelegationSigner()
@@ -164,138 +161,54 @@ func (t *Transport) provisionOrigin() (*origin, error) {
 	return o, nil
 }
 
-// originAddress is where an origin's blobs are: the account, its blob
-// endpoint, and the connection string that named them, if any.
-type originAddress struct {
-	account  string
-	endpoint *url.URL // scheme, host and path ("" on Azure, "/devstoreaccount1" on Azurite)
-	connStr  *sas.ConnectionString
-}
-
-// resolveAddress resolves the account and endpoint fields (placeholders
+// resolveLocation resolves the account and endpoint fields (placeholders
 // included) and reconciles them with connStr, an already resolved
 // connection string or "". The transport signs for the account it returns
 // and the azure_blob upstream source dials its endpoint, so both read the
 // same inputs the same way. Errors name the field and never quote a
 // secret.
-func resolveAddress(accountField, endpointField, connStr string) (*originAddress, error) {
+func resolveLocation(accountField, endpointField, connStr string) (sas.Location, *sas.ConnectionString, error) {
 	account, err := caddy.NewReplacer().ReplaceOrErr(accountField, true, true)
 	if err != nil && accountField != "" {
-		return nil, fmt.Errorf("account: %w", err)
-	}
-	if account != "" {
-		// Checked before it is quoted anywhere: a placeholder in the wrong
-		// field may have put a key here.
-		if err := sas.CheckAccountName(account); err != nil {
-			return nil, fmt.Errorf("account: %w", err)
-		}
+		return sas.Location{}, nil, fmt.Errorf("account: %w", err)
 	}
 	endpoint, err := caddy.NewReplacer().ReplaceOrErr(endpointField, true, true)
 	if err != nil && endpointField != "" {
-		return nil, fmt.Errorf("endpoint: %w", err)
+		return sas.Location{}, nil, fmt.Errorf("endpoint: %w", err)
 	}
-	a := &originAddress{account: account}
+	where := sas.Where{Account: account, Endpoint: endpoint,
+		AccountSetting: "account", EndpointSetting: "endpoint", ConnectionStringSetting: "connection_string"}
 	if connStr != "" {
-		if a.connStr, err = sas.ParseConnectionString(connStr); err != nil {
-			return nil, fmt.Errorf("connection_string: %w", err)
-		}
-		cs := a.connStr
-		if a.account == "" {
-			a.account = cs.AccountName
-		} else if cs.AccountName != "" && cs.AccountName != a.account {
-			// Both names passed CheckAccountName: neither is a secret.
-			return nil, fmt.Errorf("account %q differs from the connection string's %q", a.account, cs.AccountName)
-		}
-		switch {
-		case endpoint == "":
-			endpoint = cs.BlobEndpoint
-		case !sameEndpoint(endpoint, cs.BlobEndpoint):
-			// Requests must not carry another account's Host and token to
-			// the address dialed.
-			return nil, errors.New("endpoint differs from the connection string's blob endpoint; give one of them")
+		if where.ConnectionString, err = sas.ParseConnectionString(connStr); err != nil {
+			return sas.Location{}, nil, fmt.Errorf("connection_string: %w", err)
 		}
 	}
-	if endpoint == "" && a.account != "" {
-		endpoint = "https://" + a.account + ".blob.core.windows.net"
-	}
-	if endpoint == "" {
-		return nil, errors.New("endpoint: cannot tell where the storage account is: set account, endpoint or a connection string")
-	}
-	u, err := parseEndpoint(endpoint)
-	if err != nil {
-		return nil, err
-	}
-	a.endpoint = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimRight(u.Path, "/")}
-	switch named := sas.AccountFromEndpoint(endpoint); {
-	case named != "" && sas.CheckAccountName(named) != nil:
-		return nil, errors.New("endpoint: names no valid account: give a blob endpoint such as https://<account>.blob.core.windows.net")
-	case a.account == "":
-		a.account = named
-	case named != "" && named != a.account:
-		// Tokens for one account sent to another's endpoint. Both names
-		// passed CheckAccountName, so neither is a secret.
-		return nil, fmt.Errorf("account %q differs from the account %q the endpoint names", a.account, named)
-	}
-	return a, nil
+	loc, err := sas.Locate(where)
+	return loc, where.ConnectionString, err
 }
 
-func exactlyOneCredential(key, connStr, token, anonymous, identity bool) error {
+// exactlyOneCredential checks that t gives one credential option.
+func (t *Transport) exactlyOneCredential() error {
 	var given []string
-	for _, c := range []struct {
-		set  bool
-		name string
-	}{{key, "account_key"}, {connStr, "connection_string"}, {token, "sas_token"}, {anonymous, "anonymous"}, {identity, "identity"}} {
-		if c.set {
-			given = append(given, c.name)
+	for _, o := range originOptions {
+		if o.kind&credentialOption != 0 && o.isSet(t) {
+			given = append(given, o.name)
 		}
 	}
-	switch len(given) {
-	case 1:
+	if len(given) == 1 {
 		return nil
-	case 0:
-		return errors.New("credential: give one of account_key, connection_string, sas_token, identity or anonymous")
 	}
-	return fmt.Errorf("credential: give only one of account_key, connection_string, sas_token, identity or anonymous, not %s", strings.Join(given, " and "))
-}
-
-// parseEndpoint checks a blob endpoint. Its errors never quote it: a pasted
-// SAS URL carries a sig.
-func parseEndpoint(endpoint string) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("endpoint is not an http(s) URL with a host")
+	all := optionsOfKind(credentialOption)
+	choice := strings.Join(all[:len(all)-1], ", ") + " or " + all[len(all)-1]
+	if len(given) == 0 {
+		return errors.New("credential: give one of " + choice)
 	}
-	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
-		return nil, errors.New("endpoint must not carry a query, fragment or user info: give a SAS with sas_token")
-	}
-	return u, nil
-}
-
-// hostPort is u's host:port, with the scheme's default port when it has
-// none.
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	return net.JoinHostPort(u.Hostname(), port)
-}
-
-// sameEndpoint compares two endpoints, ignoring a trailing slash and the
-// default port.
-func sameEndpoint(a, b string) bool {
-	ua, errA := url.Parse(a)
-	ub, errB := url.Parse(b)
-	if errA != nil || errB != nil {
-		return false
-	}
-	return ua.Scheme == ub.Scheme && strings.EqualFold(hostPort(ua), hostPort(ub)) &&
-		strings.TrimRight(ua.Path, "/") == strings.TrimRight(ub.Path, "/")
+	return fmt.Errorf("credential: give only one of %s, not %s", choice, strings.Join(given, " and "))
 }
 
 // checkToken refuses a sas_token that cannot serve blob reads: expired, or
 // an account SAS without the blob service or object access.
-func checkToken(tok *sas.Token, now time.Time) error {
+func checkToken(tok *sas.ParsedToken, now time.Time) error {
 	if !tok.Expiry.IsZero() && !tok.Expiry.After(now) {
 		return fmt.Errorf("sas_token: expired at %s", tok.Expiry.Format(time.RFC3339))
 	}
@@ -308,12 +221,9 @@ func checkToken(tok *sas.Token, now time.Time) error {
 // signedOnly names the first option that only a signed token can carry,
 // or "".
 func (t *Transport) signedOnly() string {
-	for _, f := range []struct{ name, value string }{
-		{"policy", t.Policy}, {"cache_control", t.CacheControl}, {"content_type", t.ContentType},
-		{"content_disposition", t.ContentDisposition}, {"content_encoding", t.ContentEncoding}, {"content_language", t.ContentLanguage},
-	} {
-		if f.value != "" {
-			return f.name
+	for _, o := range originOptions {
+		if o.kind&signedOnlyOption != 0 && o.isSet(t) {
+			return o.name
 		}
 	}
 	return ""

@@ -3,117 +3,51 @@ package caddymodule
 import (
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
-func init() {
-	httpcaddyfile.RegisterDirective("azure_blob", parseAzureBlob)
-	httpcaddyfile.RegisterDirectiveOrder("azure_blob", httpcaddyfile.Before, "reverse_proxy")
+// origin is one origin of an azure_blob directive: where its blobs are
+// (handler: container and prefix) and how they are read (transport).
+type origin struct {
+	handler   Handler
+	transport Transport
+	dial      string     // the endpoint's address, when the config gives it
+	source    *Upstreams // else this finds it when the config is provisioned
 }
 
-// parseAzureBlob sets up the azure_blob directive, one block per route:
-//
-//	azure_blob [<matcher>] {
-//		container         <name>
-//		prefix            <blob name prefix>
-//		strip_prefix      <request path prefix>
-//		index             <blob name>
-//		account           <name>
-//		endpoint          <url>
-//		account_key       <base64 key>
-//		connection_string <connection string>
-//		sas_token         <token>
-//		anonymous
-//		identity          <kind> [<args>…]
-//		scope             blob|container
-//		ttl               <duration>
-//		renew_before      <duration>
-//		version           <service version>
-//		policy            <stored access policy id>
-//		cache_control | content_type | content_disposition | content_encoding | content_language <value>
-//		guess_content_type
-//		<http transport option> ...
-//		fallback {
-//			<any option above but strip_prefix and index>
-//		}
-//	}
-//
-// Any other option is one of Caddy's http transport (dial_timeout,
-// read_timeout …), as in the azure_blob transport's block.
-//
-// Each fallback block is another origin, tried in order when the ones
-// before it have no such blob; it inherits every option it does not give,
-// except that one giving an account, endpoint or credential inherits none
-// of those. With index, a path ending in '/' serves that blob, and a path
-// without the '/' whose index exists is redirected (308) to it.
-//
-// Like php_fastcgi, it expands into Caddy's own handlers, so the adapted
-// JSON shows what runs: per origin, the azure_blob handler (path to blob,
-// 405, 400) and reverse_proxy with the azure_blob transport, to the
-// account's endpoint, whose handle_response routes Azure's 404 to the next
-// origin. A 404 from the last becomes a Caddy 404 error (handle_errors can
-// serve a page); 412, 416 and 503 pass; any other error status becomes a
-// 502 error. Azure's error bodies never reach the client.
-func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
-	h.Next() // the directive name
-	// This strips the matcher token and rewinds to the directive's start.
-	userMatcherSet, err := h.ExtractMatcherSet()
-	if err != nil {
-		return nil, err
+// pin checks the origin as far as can be done without secrets and fixes
+// the address Caddy dials. A literal address is pinned into the config,
+// so that a connection string resolved later cannot point the tokens
+// elsewhere; one that comes from placeholders (a connection string in the
+// environment, say) is left to the azure_blob upstream source, which
+// resolves it from the same options as the transport when the config is
+// provisioned.
+func (o *origin) pin() error {
+	o.handler.Container = o.transport.Container
+	if err := o.handler.Validate(); err != nil {
+		return err
 	}
-	h.Next() // the directive name, again
-	if h.NextArg() {
-		return nil, h.Err("azure_blob takes a matcher and a block, and no other argument")
+	if err := o.transport.checkAtAdapt(); err != nil {
+		return err
 	}
-	var main blobOrigin
-	var fallbacks []caddyfile.Segment
-	seen := make(map[string]bool)
-	for h.NextBlock(0) {
-		switch option := h.Val(); option {
-		case "strip_prefix", "index":
-			if seen[option] {
-				return nil, h.Errf("%s given twice", option)
-			}
-			seen[option] = true
-			field := &main.handler.StripPrefix
-			if option == "index" {
-				field = &main.handler.Index
-			}
-			if !h.AllArgs(field) {
-				return nil, h.ArgErr()
-			}
-		case "fallback":
-			fallbacks = append(fallbacks, h.NextSegment())
-		default:
-			if err := main.unmarshalOption(h.Dispenser, seen); err != nil {
-				return nil, err
-			}
+	t := &o.transport
+	if t.Endpoint == "" || hasPlaceholder(t.Endpoint) {
+		if hasPlaceholder(t.Account, t.Endpoint, t.ConnectionString) {
+			o.source = &Upstreams{Account: t.Account, Endpoint: t.Endpoint, ConnectionString: t.ConnectionString}
+			return nil
 		}
-	}
-	origins := []blobOrigin{main}
-	for _, segment := range fallbacks {
-		fallback, err := main.fallback(segment)
+		loc, _, err := resolveLocation(t.Account, t.Endpoint, t.ConnectionString)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		origins = append(origins, fallback)
+		t.Endpoint = loc.Endpoint.String()
 	}
-	for i := range origins {
-		if err := origins[i].pin(); err != nil {
-			if i > 0 {
-				return nil, h.Errf("azure_blob: fallback %d: %v", i, err)
-			}
-			return nil, h.Errf("azure_blob: %v", err)
-		}
+	loc, err := sas.Locate(sas.Where{Endpoint: t.Endpoint})
+	if err != nil {
+		return err
 	}
-	route := caddyhttp.Route{HandlersRaw: originChain(origins, 0, false)}
-	if userMatcherSet != nil {
-		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
-	}
-	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+	o.dial = loc.Endpoint.HostPort()
+	return nil
 }
 
 // checkAtAdapt runs the checks that need no secrets: all of them when every
@@ -127,9 +61,9 @@ func (t *Transport) checkAtAdapt() error {
 		return err
 	}
 	if hasPlaceholder(c.AccountKey, c.ConnectionString, c.SASToken, c.Account, c.Endpoint) {
-		return exactlyOneCredential(c.AccountKey != "", c.ConnectionString != "", c.SASToken != "", c.Anonymous, c.Identity != nil)
+		return c.exactlyOneCredential()
 	}
-	_, err := c.provisionOrigin()
+	_, err := c.provisionService()
 	return err
 }
 

@@ -9,15 +9,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -205,10 +205,4 @@ http://localhost:9080 {
 	for _, want := range []string{"timeout awaiting response headers", "i/o timeout"} {
 		assert.Contains(t, string(logs), want, "no log line says %q:\n%s", want, lastLogLines(logs, 8))
 	}
-}
-
-// lastLogLines is the end of a log, for a failure message.
-func lastLogLines(logs []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(logs)), "\n")
-	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }

@@ -88,11 +88,11 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("container: %w", err)
 	}
 	if h.Prefix != "" {
-		if err := checkBlobName(h.Prefix + "x"); err != nil {
+		if err := checkURLSafeBlobName(h.Prefix + "x"); err != nil {
 			return errors.New("prefix: " + err.Error())
 		}
 	}
-	if h.Index != "" && (strings.Contains(h.Index, "/") || checkBlobName(h.Index) != nil) {
+	if h.Index != "" && (strings.Contains(h.Index, "/") || checkURLSafeBlobName(h.Index) != nil) {
 		return errors.New("index must be a blob name without '/'")
 	}
 	if h.IndexProbe && h.Index == "" {
@@ -148,7 +148,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.Write(zap.String("path", r.URL.Path), zap.String("container", h.Container), zap.String("blob", name))
 	}
 	// The placeholders are set by the transport, for the origin it reads.
-	r.URL.Path, r.URL.RawPath = blobURLPath("", h.Container, name)
+	mapped := &mappedBlob{container: h.Container, name: name}
+	mapped.path, mapped.rawPath = sas.BlobEndpoint{}.BlobPath(h.Container, name)
+	caddyhttp.SetVar(r.Context(), varMappedBlob, mapped)
+	r.URL.Path, r.URL.RawPath = mapped.path, mapped.rawPath
 	r.URL.RawQuery, r.URL.ForceQuery = "", false
 	return next.ServeHTTP(w, r)
 }

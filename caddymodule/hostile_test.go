@@ -6,10 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,38 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
-
-// recordingAzure stands in for Azure: it keeps every request it gets and
-// serves one blob, public/cat.jpg of container photos, 404 for the rest.
-type recordingAzure struct {
-	*httptest.Server
-	mu  sync.Mutex
-	got []*http.Request
-}
-
-func newRecordingAzure(t *testing.T) *recordingAzure {
-	rec := new(recordingAzure)
-	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec.mu.Lock()
-		rec.got = append(rec.got, r.Clone(r.Context()))
-		rec.mu.Unlock()
-		if r.URL.Path != "/devstoreaccount1/photos/public/cat.jpg" {
-			w.Header().Set("x-ms-error-code", "BlobNotFound")
-			w.WriteHeader(http.StatusNotFound)
-			return
-		}
-		fmt.Fprint(w, "CAT")
-	}))
-	t.Cleanup(rec.Close)
-	return rec
-}
-
-func (rec *recordingAzure) requests() []*http.Request {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return append([]*http.Request(nil), rec.got...)
-}
 
 // rawRequest writes request to Caddy byte for byte, so that what a Go
 // client would refuse to send (raw CR, NUL, absolute-form targets, huge
@@ -75,7 +43,8 @@ func rawRequest(t *testing.T, request string) (int, string) {
 // checks both what the client gets and that the stand-in for Azure only
 // ever saw signed reads of blobs under photos/public/.
 func TestHostileRequestsStayInTheContainer(t *testing.T) {
-	azure := newRecordingAzure(t)
+	azure := newAzureStub(t)
+	azure.Put("photos", "public/cat.jpg", []byte("CAT"), nil)
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://:9080 {
@@ -153,7 +122,7 @@ http://:9080 {
 		}
 	}
 
-	seen := azure.requests()
+	seen := azure.Requests()
 	require.NotEmpty(t, seen, "the stand-in for Azure saw nothing")
 	for _, up := range seen {
 		checkUpstreamRequest(t, up, azure.Listener.Addr().String())
@@ -164,25 +133,25 @@ http://:9080 {
 // checkUpstreamRequest is the promise to Azure: a signed read-only GET or
 // HEAD of one blob under photos/public/, with nothing the client chose but
 // the allowed headers.
-func checkUpstreamRequest(t *testing.T, up *http.Request, host string) {
+func checkUpstreamRequest(t *testing.T, up azurestub.Request, host string) {
 	t.Helper()
-	name, ok := strings.CutPrefix(up.URL.Path, "/devstoreaccount1/photos/public/")
+	name, ok := strings.CutPrefix(up.Path, "/devstoreaccount1/photos/public/")
 	assert.Contains(t, []string{http.MethodGet, http.MethodHead}, up.Method, "Azure got a %s", up.Method)
-	if assert.True(t, ok, "Azure got a request outside photos/public/: %q", up.URL.EscapedPath()) {
-		assert.NotEmpty(t, name, "Azure got a request for no blob: %q", up.URL.EscapedPath())
+	if assert.True(t, ok, "Azure got a request outside photos/public/: %q", up.EscapedPath) {
+		assert.NotEmpty(t, name, "Azure got a request for no blob: %q", up.EscapedPath)
 	}
 	assert.Equal(t, host, up.Host, "Azure got another Host")
-	assert.Zero(t, up.ContentLength, "Azure got a body with %q", up.URL.EscapedPath())
-	assert.Empty(t, up.TransferEncoding, "Azure got a body with %q", up.URL.EscapedPath())
-	back, err := url.PathUnescape(up.URL.EscapedPath())
-	if assert.NoError(t, err, "upstream path %q does not decode", up.URL.EscapedPath()) {
-		assert.Equal(t, up.URL.Path, back, "upstream path %q does not decode back", up.URL.EscapedPath())
+	assert.Zero(t, up.ContentLength, "Azure got a body with %q", up.EscapedPath)
+	assert.Empty(t, up.TransferEncoding, "Azure got a body with %q", up.EscapedPath)
+	back, err := url.PathUnescape(up.EscapedPath)
+	if assert.NoError(t, err, "upstream path %q does not decode", up.EscapedPath) {
+		assert.Equal(t, up.Path, back, "upstream path %q does not decode back", up.EscapedPath)
 	}
 	for seg := range strings.SplitSeq(name, "/") {
 		assert.NotContains(t, []string{".", ".."}, seg, "Azure got a dot segment in %q", name)
 		assert.False(t, strings.ContainsAny(seg, "\x00\r\n\\"), "Azure got the segment %q in %q", seg, name)
 	}
-	q := up.URL.Query()
+	q := up.Query
 	for key := range q {
 		assert.Contains(t, []string{"sv", "se", "sr", "sp", "sig", "spr"}, key, "Azure got query parameter %q for %q", key, name)
 	}

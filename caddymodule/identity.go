@@ -12,7 +12,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // Kinds of Microsoft Entra ID credential an identity can be.
@@ -68,70 +67,6 @@ type Identity struct {
 	// 1 day.
 	KeyLifetime caddy.Duration `json:"key_lifetime,omitempty"`
 }
-
-// unmarshalIdentity reads `identity <kind> [<args>…]`:
-//
-//	identity default
-//	identity managed [<client_id>]
-//	identity workload [<client_id> [<tenant_id> [<token_file>]]]
-//	identity client_secret <tenant_id> <client_id> <secret>
-//	identity client_certificate <tenant_id> <client_id> <certificate_file>
-//	identity azure_cli [<tenant_id>]
-//
-// and, in a block after it, key_lifetime <duration> and authority_host <url>.
-func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return nil, d.ArgErr()
-	}
-	id := &Identity{Kind: args[0]}
-	fields := map[string][]*string{
-		identityDefault:           nil,
-		identityManaged:           {&id.ClientID},
-		identityWorkload:          {&id.ClientID, &id.TenantID, &id.TokenFile},
-		identityClientSecret:      {&id.TenantID, &id.ClientID, &id.ClientSecret},
-		identityClientCertificate: {&id.TenantID, &id.ClientID, &id.CertificateFile},
-		identityAzureCLI:          {&id.TenantID},
-	}
-	into, ok := fields[id.Kind]
-	if !ok {
-		return nil, d.Err(errIdentityKind.Error())
-	}
-	required := map[string]int{identityClientSecret: 3, identityClientCertificate: 3}[id.Kind]
-	if len(args)-1 > len(into) || len(args)-1 < required {
-		return nil, d.ArgErr()
-	}
-	for i, value := range args[1:] {
-		*into[i] = value
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		option := d.Val()
-		var value string
-		if !d.AllArgs(&value) {
-			return nil, d.ArgErr()
-		}
-		switch option {
-		case "key_lifetime":
-			dur, err := caddy.ParseDuration(value)
-			if err != nil {
-				return nil, d.Errf("key_lifetime: %v", err)
-			}
-			id.KeyLifetime = caddy.Duration(dur)
-		case "authority_host":
-			id.AuthorityHost = value
-		default:
-			if isPlainName(option) {
-				return nil, d.Errf("unrecognized identity option %q", option)
-			}
-			return nil, d.Err("unrecognized identity option (not quoted: it may be a value in the wrong place)")
-		}
-	}
-	return id, nil
-}
-
-// errIdentityKind does not quote the kind given: it may be a secret
-// written in the wrong place.
-var errIdentityKind = errors.New("identity kind must be default, managed, workload, client_secret, client_certificate or azure_cli")
 
 // validate checks what needs no resolving; a nil identity is valid.
 func (id *Identity) validate() error {

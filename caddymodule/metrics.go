@@ -108,16 +108,16 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	totals := make(map[labels]*sums)
 	c.mu.Lock()
 	for t := range c.transports {
-		if t.origin == nil || t.counters == nil {
+		if t.service == nil || t.counters == nil {
 			continue
 		}
-		l := labels{t.origin.account, t.Container}
+		l := labels{t.service.account, t.Container}
 		s := totals[l]
 		if s == nil {
 			s = new(sums)
 			totals[l] = s
 		}
-		if signing, ok := t.origin.cred.(signingCredential); ok {
+		if signing, ok := t.service.cred.(signingCredential); ok {
 			st := signing.signer.Stats()
 			s.signatures += float64(st.Misses + st.Renewals)
 			s.hits += float64(st.Hits + st.Waits)
@@ -133,7 +133,7 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 			s.keyrings[k] = true
 			s.keyFailures += float64(k.failures.Load())
 		}
-		if tok := t.origin.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
+		if tok := t.service.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
 			s.expiry = &tok.Expiry
 		}
 	}

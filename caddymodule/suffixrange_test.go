@@ -5,91 +5,112 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
 
-// replacedBlob stands in for Azure serving one blob that is replaced by
-// another version right after the first HEAD, as an upload between the
-// transport's HEAD and its GET would. It honours If-Match and single
-// ranges a-b and a- as Azure does, and records each request.
-type replacedBlob struct {
-	*httptest.Server
-	mu       sync.Mutex
-	versions []string // the blob's content, version by version
-	current  int
-	replace  bool // switch to the next version after the first HEAD
-	got      []http.Header
-	methods  []string
+func TestTransportResolvesSuffixRanges(t *testing.T) {
+	for _, tc := range []struct{ asked, sent string }{
+		{"bytes=-4", "bytes=6-"},   // the blob is 10 bytes
+		{"bytes=-100", "bytes=0-"}, // more than the blob: all of it
+		{"bytes=-0", "bytes=11-"},  // nothing: past the end, so 416
+		{"bytes=2-5", "bytes=2-5"}, // absolute ranges pass as they are
+		{"bytes=0-1,4-5", ""},      // several ranges: the whole blob
+		{"bytes=-x", ""},           // malformed: the whole blob
+	} {
+		t.Run(tc.asked, func(t *testing.T) {
+			azure := azurestub.Scripted(t)
+			tr := devTransport(azure.URL)
+			provisionTransport(t, tr)
+			in := httptest.NewRequest(http.MethodGet, "http://x/photos/a.jpg", nil)
+			in.Header.Set("Range", tc.asked)
+			resp, err := tr.RoundTrip(atUpstream(in, azure))
+			require.NoError(t, err)
+			resp.Body.Close()
+			got := azure.Requests()
+			require.NotEmpty(t, got, "nothing reached Azure")
+			last := got[len(got)-1]
+			assert.Equal(t, http.MethodGet, last.Method, "Azure's last request")
+			assert.Equal(t, tc.sent, last.Header.Get("Range"), "Range Azure got")
+			if suffix := strings.HasPrefix(tc.asked, "bytes=-") && tc.sent != ""; suffix {
+				require.Len(t, got, 2, "a suffix range is resolved with a plain HEAD first")
+				assert.Equal(t, http.MethodHead, got[0].Method, "a suffix range is resolved with a plain HEAD first")
+				assert.Empty(t, got[0].Header.Get("Range"), "a suffix range is resolved with a plain HEAD first")
+			} else {
+				assert.Len(t, got, 1, "requests")
+			}
+		})
+	}
 }
 
-func newReplacedBlob(t *testing.T, replace bool, versions ...string) *replacedBlob {
-	b := &replacedBlob{versions: versions, replace: replace}
-	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.got = append(b.got, r.Header.Clone())
-		b.methods = append(b.methods, r.Method)
-		body, etag := b.versions[b.current], fmt.Sprintf(`"v%d"`, b.current)
-		if r.Method == http.MethodHead && b.replace && b.current+1 < len(b.versions) {
-			defer func() { b.current++ }()
-		}
-		w.Header().Set("ETag", etag)
-		if m := r.Header.Get("If-Match"); m != "" && m != etag && m != "*" {
-			w.Header().Set("x-ms-error-code", "ConditionNotMet")
-			w.WriteHeader(http.StatusPreconditionFailed)
-			return
-		}
-		status, first, last := http.StatusOK, 0, len(body)-1
-		if spec, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes="); ok {
-			a, b, _ := strings.Cut(spec, "-")
-			first, _ = strconv.Atoi(a)
-			if b != "" {
-				last, _ = strconv.Atoi(b)
-			}
-			if first >= len(body) {
-				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(body)))
-				w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-				return
-			}
-			last = min(last, len(body)-1)
-			status = http.StatusPartialContent
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, len(body)))
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(last-first+1))
-		w.WriteHeader(status)
-		if r.Method == http.MethodGet {
-			_, _ = io.WriteString(w, body[first:last+1])
-		}
-	}))
-	t.Cleanup(b.Close)
-	return b
+func TestTransportHealsARefusedSuffixRangeHead(t *testing.T) {
+	azure := azurestub.Scripted(t, http.StatusForbidden, http.StatusOK, http.StatusPartialContent)
+	tr := devTransport(azure.URL)
+	provisionTransport(t, tr)
+	in := clientRequest(http.MethodGet, "http://x/photos/a.jpg")
+	in.Header.Set("Range", "bytes=-4")
+	resp, err := tr.RoundTrip(atUpstream(in, azure))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	// HEAD, HEAD again with a fresh token, GET bytes=6-.
+	got := azure.Requests()
+	require.Len(t, got, 3, "want HEAD, HEAD again with a fresh token, GET bytes=6-")
+	assert.Equal(t, http.MethodHead, got[0].Method)
+	assert.Equal(t, http.MethodHead, got[1].Method)
+	assert.Equal(t, http.MethodGet, got[2].Method)
+	assert.Equal(t, "bytes=6-", got[2].Header.Get("Range"))
 }
 
-func (b *replacedBlob) requests() ([]string, []http.Header) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.methods...), append([]http.Header(nil), b.got...)
+// heldBlob is a stand-in for Azure holding photos/a.bin with content, and
+// the blob's ETag.
+func heldBlob(t *testing.T, content string) (azure *azurestub.Server, etag string) {
+	azure = azurestub.New(t)
+	return azure, azure.Put("photos", "a.bin", []byte(content), nil)
+}
+
+// replaceAfterFirstHead replaces photos/a.bin with content right after
+// azure answers its first HEAD, as an upload between the transport's HEAD
+// and its GET would.
+func replaceAfterFirstHead(azure *azurestub.Server, content string) {
+	var replaced atomic.Bool
+	azure.Hook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodHead || !replaced.CompareAndSwap(false, true) {
+			return false
+		}
+		azure.Answer(w, r) // with the version the HEAD sizes
+		azure.Put("photos", "a.bin", []byte(content), nil)
+		return true
+	})
+}
+
+// methodsOf is the method of each request, in order.
+func methodsOf(got []azurestub.Request) []string {
+	methods := make([]string, len(got))
+	for i, r := range got {
+		methods[i] = r.Method
+	}
+	return methods
 }
 
 // suffixGet sends GET /photos/a.bin with Range: bytes=-n (and the client's
-// If-Match, if any) through a transport to b.
-func suffixGet(t *testing.T, b *replacedBlob, n int, ifMatch string) (*http.Response, string) {
+// If-Match, if any) through a transport to azure.
+func suffixGet(t *testing.T, azure *azurestub.Server, n int, ifMatch string) (*http.Response, string) {
 	t.Helper()
-	tr := devTransport(b.URL)
+	tr := devTransport(azure.URL)
 	provisionTransport(t, tr)
 	in := httptest.NewRequest(http.MethodGet, "http://x/photos/a.bin", nil)
 	in.Header.Set("Range", fmt.Sprintf("bytes=-%d", n))
 	if ifMatch != "" {
 		in.Header.Set("If-Match", ifMatch)
 	}
-	in.URL.Host = strings.TrimPrefix(b.URL, "http://")
-	resp, err := tr.RoundTrip(in)
+	resp, err := tr.RoundTrip(atUpstream(in, azure))
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -106,62 +127,65 @@ func TestTransportTiesASuffixRangeToTheVersionItSized(t *testing.T) {
 	old, replacement := "0123456789", "abcdefghijklmnopqrstuvwxyz"
 
 	t.Run("unchanged", func(t *testing.T) {
-		b := newReplacedBlob(t, false, old)
-		resp, body := suffixGet(t, b, 4, "")
+		azure, v0 := heldBlob(t, old)
+		resp, body := suffixGet(t, azure, 4, "")
 		assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
 		assert.Equal(t, "6789", body)
 		assert.Equal(t, "bytes 6-9/10", resp.Header.Get("Content-Range"))
-		methods, headers := b.requests()
-		require.Equal(t, []string{http.MethodHead, http.MethodGet}, methods)
-		assert.Equal(t, `"v0"`, headers[1].Get("If-Match"), "the GET is tied to the version the HEAD sized")
-		assert.Equal(t, "bytes=6-", headers[1].Get("Range"))
+		got := azure.Requests()
+		require.Equal(t, []string{http.MethodHead, http.MethodGet}, methodsOf(got))
+		assert.Equal(t, v0, got[1].Header.Get("If-Match"), "the GET is tied to the version the HEAD sized")
+		assert.Equal(t, "bytes=6-", got[1].Header.Get("Range"))
 	})
 
 	t.Run("replaced between HEAD and GET", func(t *testing.T) {
-		b := newReplacedBlob(t, true, old, replacement)
-		resp, body := suffixGet(t, b, 4, "")
+		azure, v0 := heldBlob(t, old)
+		replaceAfterFirstHead(azure, replacement)
+		resp, body := suffixGet(t, azure, 4, "")
 		// Untied, the GET for bytes=6- would have answered "ghijklmnopqrstuvwxyz":
 		// the new blob's bytes at the old blob's offsets.
 		assert.Equal(t, http.StatusOK, resp.StatusCode, "the whole new blob, as RFC 9110 allows")
 		assert.Equal(t, replacement, body)
-		methods, headers := b.requests()
-		require.Equal(t, []string{http.MethodHead, http.MethodGet, http.MethodGet}, methods)
-		assert.Equal(t, `"v0"`, headers[1].Get("If-Match"))
-		assert.Empty(t, headers[2].Get("If-Match"), "the whole-blob GET carries no condition the client did not send")
-		assert.Empty(t, headers[2].Get("Range"), "the whole-blob GET carries no range")
+		got := azure.Requests()
+		require.Equal(t, []string{http.MethodHead, http.MethodGet, http.MethodGet}, methodsOf(got))
+		assert.Equal(t, v0, got[1].Header.Get("If-Match"))
+		assert.Empty(t, got[2].Header.Get("If-Match"), "the whole-blob GET carries no condition the client did not send")
+		assert.Empty(t, got[2].Header.Get("Range"), "the whole-blob GET carries no range")
 	})
 
 	t.Run("the client's If-Match names the sized version", func(t *testing.T) {
-		b := newReplacedBlob(t, false, old)
-		resp, body := suffixGet(t, b, 3, `"v7", "v0"`)
+		azure, v0 := heldBlob(t, old)
+		resp, body := suffixGet(t, azure, 3, `"v7", `+v0)
 		assert.Equal(t, http.StatusPartialContent, resp.StatusCode)
 		assert.Equal(t, "789", body)
-		_, headers := b.requests()
-		assert.Equal(t, `"v0"`, headers[1].Get("If-Match"))
+		got := azure.Requests()
+		require.Len(t, got, 2, "a HEAD and a GET")
+		assert.Equal(t, v0, got[1].Header.Get("If-Match"))
 	})
 
 	t.Run("the client's If-Match names another version", func(t *testing.T) {
 		// Azure decides on the client's own condition, for the whole blob.
-		b := newReplacedBlob(t, false, old)
-		resp, body := suffixGet(t, b, 3, `"v7"`)
+		azure, _ := heldBlob(t, old)
+		resp, body := suffixGet(t, azure, 3, `"v7"`)
 		assert.Equal(t, http.StatusPreconditionFailed, resp.StatusCode)
 		assert.Empty(t, body)
-		methods, headers := b.requests()
-		require.Equal(t, []string{http.MethodHead, http.MethodGet}, methods, "a 412 the client asked for is not retried")
-		assert.Equal(t, `"v7"`, headers[1].Get("If-Match"))
-		assert.Empty(t, headers[1].Get("Range"))
+		got := azure.Requests()
+		require.Equal(t, []string{http.MethodHead, http.MethodGet}, methodsOf(got), "a 412 the client asked for is not retried")
+		assert.Equal(t, `"v7"`, got[1].Header.Get("If-Match"))
+		assert.Empty(t, got[1].Header.Get("Range"))
 	})
 
 	t.Run("the client's condition fails after a replacement", func(t *testing.T) {
 		// The client asks for the old version's tail; the blob is replaced
 		// between HEAD and GET: the answer is the client's 412, not bytes
 		// of either version.
-		b := newReplacedBlob(t, true, old, replacement)
-		resp, body := suffixGet(t, b, 4, `"v0"`)
+		azure, v0 := heldBlob(t, old)
+		replaceAfterFirstHead(azure, replacement)
+		resp, body := suffixGet(t, azure, 4, v0)
 		assert.Equal(t, http.StatusPreconditionFailed, resp.StatusCode)
 		assert.Empty(t, body)
-		methods, headers := b.requests()
-		require.Equal(t, []string{http.MethodHead, http.MethodGet, http.MethodGet}, methods)
-		assert.Equal(t, `"v0"`, headers[2].Get("If-Match"), "the client's own condition, on the whole-blob GET")
+		got := azure.Requests()
+		require.Equal(t, []string{http.MethodHead, http.MethodGet, http.MethodGet}, methodsOf(got))
+		assert.Equal(t, v0, got[2].Header.Get("If-Match"), "the client's own condition, on the whole-blob GET")
 	})
 }

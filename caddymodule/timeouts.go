@@ -1,9 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -45,27 +42,4 @@ func setTimeoutDefaults(h *reverseproxy.HTTPTransport) {
 	if h.KeepAlive.IdleConnTimeout == 0 {
 		h.KeepAlive.IdleConnTimeout = caddy.Duration(min(defaultIdleTimeout, max(read-header, time.Second)))
 	}
-}
-
-// checkHTTPTransport refuses http transport settings that would send a
-// token where it can be read or that Azure cannot speak.
-func checkHTTPTransport(h *reverseproxy.HTTPTransport) error {
-	if h == nil {
-		return nil
-	}
-	if h.TLS != nil && len(h.TLS.ExceptPorts) > 0 {
-		return errors.New("tls_except_ports would send signed requests in clear text")
-	}
-	if h.TLS != nil && h.TLS.InsecureSkipVerify {
-		return errors.New("tls_insecure_skip_verify would hand tokens to anyone in the middle; trust a CA with tls_trust_pool instead")
-	}
-	for _, v := range h.Versions {
-		if !slices.Contains([]string{"1.1", "2"}, v) {
-			return fmt.Errorf("versions %s: Azure Blob Storage speaks HTTP/1.1 and HTTP/2", v)
-		}
-	}
-	if h.ProxyProtocol != "" {
-		return errors.New("proxy_protocol: Azure Blob Storage does not accept the PROXY protocol")
-	}
-	return nil
 }

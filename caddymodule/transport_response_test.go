@@ -6,13 +6,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
 
 // TestTransportHandsBackTheClientsRequest: the response reverse_proxy gets
 // carries the client's request, not the signed clone: a handle_response
 // route, or any module that reads resp.Request, finds no token there.
 func TestTransportHandsBackTheClientsRequest(t *testing.T) {
-	azure := newRecordingAzure(t, http.StatusOK, http.StatusNotFound, http.StatusForbidden, http.StatusForbidden)
+	azure := azurestub.Scripted(t, http.StatusOK, http.StatusNotFound, http.StatusForbidden, http.StatusForbidden)
 	tr := devTransport(azure.URL)
 	provisionTransport(t, tr)
 	for _, target := range []string{
@@ -28,9 +30,9 @@ func TestTransportHandsBackTheClientsRequest(t *testing.T) {
 		assert.Same(t, in, resp.Request, "%s: the response's request is not the client's", target)
 		assert.Empty(t, resp.Request.URL.RawQuery, "%s: the response's request carries a query", target)
 	}
-	got := azure.requests()
+	got := azure.Requests()
 	require.Len(t, got, 4, "requests Azure got")
-	assert.NotEmpty(t, got[0].URL.Query().Get("sig"), "what Azure got was signed")
+	assert.NotEmpty(t, got[0].Query.Get("sig"), "what Azure got was signed")
 }
 
 // TestTransportSendsNosniffOnEveryResponse: a blob is data; a browser must
@@ -39,7 +41,7 @@ func TestTransportHandsBackTheClientsRequest(t *testing.T) {
 func TestTransportSendsNosniffOnEveryResponse(t *testing.T) {
 	statuses := []int{http.StatusOK, http.StatusPartialContent, http.StatusNotModified, http.StatusNotFound,
 		http.StatusPreconditionFailed, http.StatusRequestedRangeNotSatisfiable, http.StatusServiceUnavailable}
-	azure := newRecordingAzure(t, statuses...)
+	azure := azurestub.Scripted(t, statuses...)
 	tr := devTransport(azure.URL)
 	tr.GuessContentType = true
 	provisionTransport(t, tr)

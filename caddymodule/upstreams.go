@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -62,11 +61,11 @@ func (u *Upstreams) Provision(caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	addr, err := resolveAddress(u.Account, u.Endpoint, connStr)
+	loc, _, err := resolveLocation(u.Account, u.Endpoint, connStr)
 	if err != nil {
 		return err
 	}
-	u.dial = hostPort(addr.endpoint)
+	u.dial = loc.Endpoint.HostPort()
 	return nil
 }
 
@@ -76,49 +75,8 @@ func (u *Upstreams) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, error
 	return []*reverseproxy.Upstream{{Dial: u.dial}}, nil
 }
 
-// UnmarshalCaddyfile sets up the source from Caddyfile tokens:
-//
-//	dynamic azure_blob {
-//		account           <name>
-//		endpoint          <url>
-//		connection_string <connection string>
-//	}
-func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the source name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := make(map[string]bool)
-	for d.NextBlock(0) {
-		option := d.Val()
-		var field *string
-		switch option {
-		case "account":
-			field = &u.Account
-		case "endpoint":
-			field = &u.Endpoint
-		case "connection_string":
-			field = &u.ConnectionString
-		default:
-			if isPlainName(option) {
-				return d.Errf("unrecognized option %q: give account, endpoint or connection_string", option)
-			}
-			return d.Err("unrecognized option: give account, endpoint or connection_string")
-		}
-		if seen[option] {
-			return d.Errf("%s given twice", option)
-		}
-		seen[option] = true
-		if !d.AllArgs(field) {
-			return d.ArgErr()
-		}
-	}
-	return nil
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Upstreams)(nil)
 	_ reverseproxy.UpstreamSource = (*Upstreams)(nil)
-	_ caddyfile.Unmarshaler       = (*Upstreams)(nil)
 )

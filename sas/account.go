@@ -38,43 +38,25 @@ type AccountValues struct {
 }
 
 // Sign signs v with key and returns the token.
-func (v *AccountValues) Sign(key *SharedKey) (Query, error) {
+func (v *AccountValues) Sign(key *SharedKey) (Token, error) {
 	if key == nil {
-		return Query{}, errors.New("no shared key to sign with")
+		return Token{}, errors.New("no shared key to sign with")
 	}
 	info, err := v.check()
 	if err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
-	b := key.getState()
-	defer key.putState(b)
-
-	var sp, st, se [32]byte
-	spb := v.Permissions.appendTo(sp[:0])
-	var stb, seb []byte
+	t := template{
+		kind: KindAccount, info: info, ss: v.Services.String(), srt: v.ResourceTypes.String(),
+		v: &ServiceValues{IPRange: v.IPRange, Protocol: v.Protocol, EncryptionScope: v.EncryptionScope},
+	}
+	t.spLen = uint8(len(v.Permissions.appendTo(t.sp[:0])))
+	var st, se [len(timeFormat)]byte
+	f := tokenFields{account: key.account, se: appendTime(se[:0], v.Expiry)}
 	if !v.Start.IsZero() {
-		stb = appendTime(st[:0], v.Start)
+		f.st = appendTime(st[:0], v.Start)
 	}
-	seb = appendTime(se[:0], v.Expiry)
-	ss, srt := v.Services.String(), v.ResourceTypes.String()
-
-	b.sts = appendAccountStringToSign(b.sts[:0], info, key.account, spb, ss, srt,
-		stb, seb, v.IPRange, v.Protocol, v.EncryptionScope)
-	b.macSTS()
-
-	q := b.query[:0]
-	q = appendRawParam(q, "sv", info.version)
-	q = appendRawParam(q, "ss", ss)
-	q = appendRawParam(q, "srt", srt)
-	q = appendRawParam(q, "sp", spb)
-	q = appendTimeParam(q, "st", stb)
-	q = appendTimeParam(q, "se", seb)
-	q = appendParam(q, "sip", v.IPRange)
-	q = appendParam(q, "spr", string(v.Protocol))
-	q = appendParam(q, "ses", v.EncryptionScope)
-	q = appendSigParam(q, &b.sum)
-	b.query = q
-	return newQuery(string(q), v.Expiry), nil
+	return key.sign(&t, &f, v.Expiry), nil
 }
 
 func (v *AccountValues) check() (versionInfo, error) {
@@ -112,33 +94,4 @@ func (v *AccountValues) check() (versionInfo, error) {
 		}
 	}
 	return info, nil
-}
-
-// appendAccountStringToSign appends the account SAS string-to-sign. Unlike
-// a service SAS it ends with '\n'; Azure answers 403 without it.
-func appendAccountStringToSign(dst []byte, info versionInfo, account string, sp []byte, ss, srt string,
-	st, se []byte, sip string, spr Protocol, ses string) []byte {
-	dst = append(dst, account...)
-	dst = append(dst, '\n')
-	dst = append(dst, sp...)
-	dst = append(dst, '\n')
-	dst = append(dst, ss...)
-	dst = append(dst, '\n')
-	dst = append(dst, srt...)
-	dst = append(dst, '\n')
-	dst = append(dst, st...)
-	dst = append(dst, '\n')
-	dst = append(dst, se...)
-	dst = append(dst, '\n')
-	dst = append(dst, sip...)
-	dst = append(dst, '\n')
-	dst = append(dst, spr...)
-	dst = append(dst, '\n')
-	dst = append(dst, info.version...)
-	dst = append(dst, '\n')
-	if info.layout >= layout2020 {
-		dst = append(dst, ses...)
-		dst = append(dst, '\n')
-	}
-	return dst
 }

@@ -9,8 +9,8 @@ import (
 	"unsafe"
 )
 
-// CacheOptions configures a Cache.
-type CacheOptions struct {
+// tokenCacheOptions configures a tokenCache.
+type tokenCacheOptions struct {
 	// MaxEntries bounds the number of entries; the least recently used entry
 	// goes first. Zero means DefaultMaxEntries.
 	MaxEntries int
@@ -30,7 +30,7 @@ type CacheOptions struct {
 	Now func() time.Time
 }
 
-// Default bounds of a Cache. With the usual blob names and tokens (an entry
+// Default bounds of a Signer's token cache. With the usual blob names and tokens (an entry
 // costs about 400 bytes) DefaultMaxBytes holds some 20,000 tokens; with the
 // longest names Azure allows, about 1,800.
 const (
@@ -38,11 +38,11 @@ const (
 	DefaultMaxBytes   = 8 << 20
 )
 
-// EntryOverhead is what a Cache counts for an entry besides its key's and
+// EntryOverhead is what a token cache counts for an entry besides its key's and
 // query's bytes: the entry itself and its map slot, measured on amd64.
 const EntryOverhead = 176
 
-// CacheStats counts what a Cache did.
+// CacheStats counts what a Signer's token cache did.
 type CacheStats struct {
 	Hits      uint64 // served from the cache
 	Misses    uint64 // signed because nothing usable was cached
@@ -53,7 +53,7 @@ type CacheStats struct {
 	Bytes     int    // held now, as counted against MaxBytes
 }
 
-// Cache holds signed queries and hands each out until RenewBefore is left
+// tokenCache holds signed queries and hands each out until RenewBefore is left
 // before its expiry; it never hands one out at or past its expiry. When many
 // goroutines ask for the same key at once, one signs and the others wait
 // for its result, or keep using the still valid query it is renewing.
@@ -62,7 +62,7 @@ type CacheStats struct {
 // uses the blob name, with everything else fixed per Signer. A query with a
 // zero expiry (a stored policy holds it) is kept until evicted or
 // invalidated.
-type Cache[K comparable] struct {
+type tokenCache[K comparable] struct {
 	mu          sync.Mutex
 	entries     map[K]*cacheEntry[K]
 	newest      *cacheEntry[K] // most recently used; a doubly linked ring
@@ -78,8 +78,8 @@ type Cache[K comparable] struct {
 
 type cacheEntry[K comparable] struct {
 	key        K
-	query      Query
-	cost       int           // as counted in Cache.bytes
+	query      Token
+	cost       int           // as counted in tokenCache.bytes
 	renewAt    time.Duration // since base; serve without signing before it
 	expiresAt  time.Duration // since base; never serve at or after it
 	expires    bool          // false: a stored policy holds the expiry
@@ -90,12 +90,12 @@ type cacheEntry[K comparable] struct {
 // signing is one call of the sign function that others may wait on.
 type signing struct {
 	done  chan struct{}
-	query Query
+	query Token
 	err   error
 }
 
-// NewCache returns an empty cache.
-func NewCache[K comparable](opts CacheOptions) (*Cache[K], error) {
+// newTokenCache returns an empty cache.
+func newTokenCache[K comparable](opts tokenCacheOptions) (*tokenCache[K], error) {
 	if opts.MaxEntries < 0 {
 		return nil, fmt.Errorf("cache size %d is negative", opts.MaxEntries)
 	}
@@ -111,7 +111,7 @@ func NewCache[K comparable](opts CacheOptions) (*Cache[K], error) {
 	if opts.MaxBytes == 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	c := &Cache[K]{
+	c := &tokenCache[K]{
 		entries:     make(map[K]*cacheEntry[K]),
 		max:         opts.MaxEntries,
 		maxBytes:    opts.MaxBytes,
@@ -122,7 +122,7 @@ func NewCache[K comparable](opts CacheOptions) (*Cache[K], error) {
 	return c, nil
 }
 
-func (c *Cache[K]) now() time.Time {
+func (c *tokenCache[K]) now() time.Time {
 	if c.clock == nil {
 		return time.Now()
 	}
@@ -132,14 +132,14 @@ func (c *Cache[K]) now() time.Time {
 // elapsed is the wall-clock time since base. Azure judges se by the wall
 // clock; the monotonic clock stops while a machine or VM is suspended, so a
 // cache reading it would serve tokens Azure has already expired.
-func (c *Cache[K]) elapsed() time.Duration {
+func (c *tokenCache[K]) elapsed() time.Duration {
 	return c.now().Round(0).Sub(c.base)
 }
 
 // Get returns the cached query for key, or calls sign to make one. When a
 // renewal fails while the cached query is still valid, Get returns that
 // query and the next call tries signing again.
-func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
+func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 	now := c.elapsed()
 	c.mu.Lock()
 	e := c.entries[key]
@@ -183,7 +183,7 @@ func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
 	} else {
 		c.stats.Misses++
 		e = &cacheEntry[K]{key: owned(key)}
-		e.cost = entryCost(e.key, Query{})
+		e.cost = entryCost(e.key, Token{})
 		c.bytes += e.cost
 		c.entries[e.key] = e
 		c.pushFront(e) // evict makes room once the signing succeeds
@@ -207,14 +207,14 @@ func (c *Cache[K]) Get(key K, sign func(K) (Query, error)) (Query, error) {
 			c.remove(e)
 		}
 		c.mu.Unlock()
-		return Query{}, errors.New("signing took longer than the token's lifetime")
+		return Token{}, errors.New("signing took longer than the token's lifetime")
 	}
 	return s.query, s.err
 }
 
 // sign runs the sign function for e and publishes its result, even if it
 // panics, so no waiter is left blocked.
-func (c *Cache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Query, error)) {
+func (c *tokenCache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Token, error)) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.err = errors.New("signing a SAS panicked")
@@ -226,7 +226,7 @@ func (c *Cache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Query, error
 	s.query, s.err = sign(e.key)
 }
 
-func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
+func (c *tokenCache[K]) finish(e *cacheEntry[K], s *signing) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.signing = nil
@@ -258,7 +258,7 @@ func (c *Cache[K]) finish(e *cacheEntry[K], s *signing) {
 
 // Invalidate drops what is cached for key, so the next Get signs afresh;
 // use it when Azure refused the query (a rotated key, a revoked policy).
-func (c *Cache[K]) Invalidate(key K) {
+func (c *tokenCache[K]) Invalidate(key K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entries[key]; e != nil {
@@ -267,7 +267,7 @@ func (c *Cache[K]) Invalidate(key K) {
 }
 
 // Stats returns counters since the cache was made.
-func (c *Cache[K]) Stats() CacheStats {
+func (c *tokenCache[K]) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
@@ -277,14 +277,14 @@ func (c *Cache[K]) Stats() CacheStats {
 }
 
 // Len returns the number of entries held.
-func (c *Cache[K]) Len() int {
+func (c *tokenCache[K]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
 }
 
 // touch makes e the most recently used entry.
-func (c *Cache[K]) touch(e *cacheEntry[K]) {
+func (c *tokenCache[K]) touch(e *cacheEntry[K]) {
 	if c.newest == e {
 		return
 	}
@@ -292,7 +292,7 @@ func (c *Cache[K]) touch(e *cacheEntry[K]) {
 	c.pushFront(e)
 }
 
-func (c *Cache[K]) pushFront(e *cacheEntry[K]) {
+func (c *tokenCache[K]) pushFront(e *cacheEntry[K]) {
 	if c.newest == nil {
 		e.prev, e.next = e, e
 	} else {
@@ -303,7 +303,7 @@ func (c *Cache[K]) pushFront(e *cacheEntry[K]) {
 	c.newest = e
 }
 
-func (c *Cache[K]) unlink(e *cacheEntry[K]) {
+func (c *tokenCache[K]) unlink(e *cacheEntry[K]) {
 	if e.next == e {
 		c.newest = nil
 	} else {
@@ -315,7 +315,7 @@ func (c *Cache[K]) unlink(e *cacheEntry[K]) {
 	e.prev, e.next = nil, nil
 }
 
-func (c *Cache[K]) remove(e *cacheEntry[K]) {
+func (c *tokenCache[K]) remove(e *cacheEntry[K]) {
 	delete(c.entries, e.key)
 	c.unlink(e)
 	c.bytes -= e.cost
@@ -325,7 +325,7 @@ func (c *Cache[K]) remove(e *cacheEntry[K]) {
 // newest. An entry being signed may go too: its waiters still get the
 // result through signing. Until a signing succeeds, its entry may take the
 // cache past its bounds: by one entry per signing under way.
-func (c *Cache[K]) evict() {
+func (c *tokenCache[K]) evict() {
 	for len(c.entries) > 1 && (len(c.entries) > c.max || c.bytes > c.maxBytes) {
 		c.remove(c.newest.prev)
 		c.stats.Evictions++
@@ -333,7 +333,7 @@ func (c *Cache[K]) evict() {
 }
 
 // entryCost is what an entry counts against MaxBytes.
-func entryCost[K comparable](key K, q Query) int {
+func entryCost[K comparable](key K, q Token) int {
 	n := EntryOverhead + q.token.n
 	if s, ok := any(key).(string); ok {
 		n += len(s)

@@ -44,19 +44,19 @@ type countingSigner struct {
 	calls atomic.Int64
 }
 
-func (s *countingSigner) sign(key string) (Query, error) {
+func (s *countingSigner) sign(key string) (Token, error) {
 	n := s.calls.Add(1)
-	return newQuery(key+"#"+strconv.FormatInt(n, 10), s.clock.Now().Add(s.ttl)), nil
+	return newToken(key+"#"+strconv.FormatInt(n, 10), s.clock.Now().Add(s.ttl)), nil
 }
 
-func newTestCache(t *testing.T, clock *fakeClock, max int, renewBefore time.Duration) *Cache[string] {
+func newTestCache(t *testing.T, clock *fakeClock, max int, renewBefore time.Duration) *tokenCache[string] {
 	t.Helper()
-	c, err := NewCache[string](CacheOptions{MaxEntries: max, RenewBefore: renewBefore, Now: clock.Now})
+	c, err := newTokenCache[string](tokenCacheOptions{MaxEntries: max, RenewBefore: renewBefore, Now: clock.Now})
 	require.NoError(t, err)
 	return c
 }
 
-func mustGet(t *testing.T, c *Cache[string], key string, sign func(string) (Query, error)) string {
+func mustGet(t *testing.T, c *tokenCache[string], key string, sign func(string) (Token, error)) string {
 	t.Helper()
 	q, err := c.Get(key, sign)
 	require.NoError(t, err, "Get(%q)", key)
@@ -116,7 +116,7 @@ func TestCacheFailedRenewalServesTheValidQuery(t *testing.T) {
 
 	errVault := errors.New("key vault unreachable")
 	failures := 0
-	failing := func(string) (Query, error) { failures++; return Query{}, errVault }
+	failing := func(string) (Token, error) { failures++; return Token{}, errVault }
 	clock.Advance(50 * time.Minute)
 	assert.Equal(t, first, mustGet(t, c, "a.jpg", failing), "a failed renewal with 10 minutes left: want the still valid query")
 	// The failure is not remembered: the next Get tries signing again.
@@ -139,7 +139,7 @@ func TestCacheErrorsAreNotCached(t *testing.T) {
 	c := newTestCache(t, clock, 10, 0)
 	errBadName := errors.New("bad name")
 	calls := 0
-	failing := func(string) (Query, error) { calls++; return Query{}, errBadName }
+	failing := func(string) (Token, error) { calls++; return Token{}, errBadName }
 	for i := range 3 {
 		q, err := c.Get("x", failing)
 		assert.ErrorIs(t, err, errBadName, "Get %d: want the signer's error", i)
@@ -193,7 +193,7 @@ func TestCacheKeepsPolicyQueriesWithoutExpiry(t *testing.T) {
 	clock := newFakeClock()
 	c := newTestCache(t, clock, 10, time.Minute)
 	calls := 0
-	policy := func(string) (Query, error) { calls++; return newQuery("si=policy&sig=x", time.Time{}), nil }
+	policy := func(string) (Token, error) { calls++; return newToken("si=policy&sig=x", time.Time{}), nil }
 	mustGet(t, c, "a", policy)
 	clock.Advance(24 * 365 * time.Hour)
 	assert.Equal(t, "si=policy&sig=x", mustGet(t, c, "a", policy))
@@ -205,9 +205,9 @@ func TestCacheFarExpiryDoesNotOverflow(t *testing.T) {
 	clock := newFakeClock()
 	c := newTestCache(t, clock, 10, time.Minute)
 	calls := 0
-	far := func(string) (Query, error) {
+	far := func(string) (Token, error) {
 		calls++
-		return newQuery("far", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)), nil
+		return newToken("far", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)), nil
 	}
 	mustGet(t, c, "a", far)
 	mustGet(t, c, "a", far)
@@ -222,10 +222,10 @@ func TestCacheSignsOncePerKeyUnderLoad(t *testing.T) {
 	c := newTestCache(t, clock, 10, 0)
 	release := make(chan struct{})
 	var calls atomic.Int64
-	slow := func(key string) (Query, error) {
+	slow := func(key string) (Token, error) {
 		calls.Add(1)
 		<-release
-		return newQuery("token-for-"+key, clock.Now().Add(time.Hour)), nil
+		return newToken("token-for-"+key, clock.Now().Add(time.Hour)), nil
 	}
 	const n = 64
 	var wg sync.WaitGroup
@@ -305,7 +305,7 @@ func TestCachePanicInSignReleasesWaiters(t *testing.T) {
 	c := newTestCache(t, clock, 10, 0)
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	boom := func(string) (Query, error) {
+	boom := func(string) (Token, error) {
 		close(entered)
 		<-release
 		panic("signer bug")
@@ -321,9 +321,9 @@ func TestCachePanicInSignReleasesWaiters(t *testing.T) {
 	c.onWait = func() { close(waiting) }
 	waiterErr := make(chan error)
 	go func() {
-		_, err := c.Get("k", func(string) (Query, error) {
+		_, err := c.Get("k", func(string) (Token, error) {
 			assert.Fail(t, "second signing while the first was under way")
-			return Query{}, nil
+			return Token{}, nil
 		})
 		waiterErr <- err
 	}()
@@ -339,10 +339,10 @@ func TestCachePanicInSignReleasesWaiters(t *testing.T) {
 }
 
 func TestNewCacheRejectsBadOptions(t *testing.T) {
-	c, err := NewCache[string](CacheOptions{MaxEntries: -1})
+	c, err := newTokenCache[string](tokenCacheOptions{MaxEntries: -1})
 	assert.EqualError(t, err, "cache size -1 is negative")
 	assert.Nil(t, c, "negative size")
-	c, err = NewCache[string](CacheOptions{RenewBefore: -time.Second})
+	c, err = newTokenCache[string](tokenCacheOptions{RenewBefore: -time.Second})
 	assert.EqualError(t, err, "renew_before -1s is negative")
 	assert.Nil(t, c, "negative renew_before")
 }
@@ -350,8 +350,8 @@ func TestNewCacheRejectsBadOptions(t *testing.T) {
 func TestCacheCountsWaitersAndRefusesATokenThatExpiredWhileSigning(t *testing.T) {
 	clock := newFakeClock()
 	c := newTestCache(t, clock, 10, 0)
-	stall := func(string) (Query, error) {
-		q := newQuery("slow", clock.Now().Add(time.Minute))
+	stall := func(string) (Token, error) {
+		q := newToken("slow", clock.Now().Add(time.Minute))
 		clock.Advance(2 * time.Minute) // the signer stalled past the token's life
 		return q, nil
 	}
@@ -365,7 +365,7 @@ func TestCacheCountsWaitersAndRefusesATokenThatExpiredWhileSigning(t *testing.T)
 	release := make(chan struct{})
 	waiting := make(chan struct{}, 8)
 	c.onWait = func() { waiting <- struct{}{} }
-	slow := func(string) (Query, error) { <-release; return newQuery("q", clock.Now().Add(time.Hour)), nil }
+	slow := func(string) (Token, error) { <-release; return newToken("q", clock.Now().Add(time.Hour)), nil }
 	var wg sync.WaitGroup
 	get := func() {
 		q, err := c.Get("w", slow)
@@ -392,7 +392,7 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 	clock := newFakeClock()
 	s := &countingSigner{clock: clock, ttl: time.Hour}
 	const maxBytes = 64 << 10
-	c, err := NewCache[string](CacheOptions{MaxBytes: maxBytes, Now: clock.Now})
+	c, err := newTokenCache[string](tokenCacheOptions{MaxBytes: maxBytes, Now: clock.Now})
 	require.NoError(t, err)
 	long := func(i int) string { return fmt.Sprintf("%04d", i) + strings.Repeat("\U0001F4A9", 1020) } // 4,084 bytes
 	for i := range 100 {
@@ -413,14 +413,14 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 	assert.Equal(t, long(0)+"#101", mustGet(t, c, long(0), s.sign), "the oldest key was still cached")
 
 	// Short keys: the entry bound is what holds.
-	c, err = NewCache[string](CacheOptions{MaxEntries: 5, MaxBytes: maxBytes, Now: clock.Now})
+	c, err = newTokenCache[string](tokenCacheOptions{MaxEntries: 5, MaxBytes: maxBytes, Now: clock.Now})
 	require.NoError(t, err)
 	for i := range 20 {
 		mustGet(t, c, strconv.Itoa(i), s.sign)
 	}
 	assert.Equal(t, 5, c.Stats().Entries)
 
-	_, err = NewCache[string](CacheOptions{MaxBytes: -1})
+	_, err = newTokenCache[string](tokenCacheOptions{MaxBytes: -1})
 	assert.EqualError(t, err, "cache size -1 bytes is negative")
 }
 
@@ -429,7 +429,7 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 func TestCacheDefaultBoundHoldsTheLongestNames(t *testing.T) {
 	clock := newFakeClock()
 	s := &countingSigner{clock: clock, ttl: time.Hour}
-	c, err := NewCache[string](CacheOptions{Now: clock.Now})
+	c, err := newTokenCache[string](tokenCacheOptions{Now: clock.Now})
 	require.NoError(t, err)
 	tail := strings.Repeat("\U0001F4A9", 1016)
 	for i := range 100_000 {
@@ -452,7 +452,7 @@ func TestCacheFailedSigningEvictsNothing(t *testing.T) {
 	mustGet(t, c, "b", s.sign)
 	refuse := errors.New("refused")
 	for range 5 {
-		_, err := c.Get("bad", func(string) (Query, error) { return Query{}, refuse })
+		_, err := c.Get("bad", func(string) (Token, error) { return Token{}, refuse })
 		require.ErrorIs(t, err, refuse)
 	}
 	assert.Equal(t, "a#1", mustGet(t, c, "a", s.sign), "a was evicted by failed signings")
@@ -465,8 +465,8 @@ func TestCacheFailedSigningEvictsNothing(t *testing.T) {
 func TestCacheDropsWhatCanNoLongerServe(t *testing.T) {
 	clock := newFakeClock()
 	c := newTestCache(t, clock, 10, 0)
-	_, err := c.Get("stalled", func(string) (Query, error) {
-		q := newQuery("slow", clock.Now().Add(time.Minute))
+	_, err := c.Get("stalled", func(string) (Token, error) {
+		q := newToken("slow", clock.Now().Add(time.Minute))
 		clock.Advance(2 * time.Minute)
 		return q, nil
 	})
@@ -478,7 +478,7 @@ func TestCacheDropsWhatCanNoLongerServe(t *testing.T) {
 	mustGet(t, c, "k", s.sign)
 	clock.Advance(2 * time.Minute)
 	refuse := errors.New("refused")
-	_, err = c.Get("k", func(string) (Query, error) { return Query{}, refuse })
+	_, err = c.Get("k", func(string) (Token, error) { return Token{}, refuse })
 	require.ErrorIs(t, err, refuse)
 	assert.Zero(t, c.Stats().Entries, "the expired entry outlived its failed renewal")
 	assert.Zero(t, c.Stats().Bytes)

@@ -23,15 +23,15 @@ type ConnectionString struct {
 	// from the blob endpoint.
 	AccountName string
 
-	// BlobEndpoint is the blob service URL without a trailing slash: given,
-	// or built from DefaultEndpointsProtocol, AccountName and EndpointSuffix.
-	BlobEndpoint string
+	// BlobEndpoint is the blob service: given, or built from
+	// DefaultEndpointsProtocol, AccountName and EndpointSuffix.
+	BlobEndpoint BlobEndpoint
 
 	// Key is set by AccountKey (or UseDevelopmentStorage).
 	Key *SharedKey
 
 	// SAS is set by SharedAccessSignature.
-	SAS *Token
+	SAS *ParsedToken
 }
 
 // connStrNames are the settings Azure's connection strings use, by lower
@@ -66,11 +66,11 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 
 	c := &ConnectionString{AccountName: settings["AccountName"]}
 	if endpoint, ok := settings["BlobEndpoint"]; ok {
-		if c.BlobEndpoint, err = checkEndpoint("BlobEndpoint", endpoint); err != nil {
+		if c.BlobEndpoint, err = parseBlobEndpoint("connection string BlobEndpoint", endpoint); err != nil {
 			return nil, err
 		}
 		if c.AccountName == "" {
-			c.AccountName = AccountFromEndpoint(c.BlobEndpoint)
+			c.AccountName = c.BlobEndpoint.Account()
 		}
 	} else {
 		if c.AccountName == "" {
@@ -87,7 +87,7 @@ func ParseConnectionString(s string) (*ConnectionString, error) {
 		if s, ok := settings["EndpointSuffix"]; ok {
 			suffix = strings.Trim(s, ".")
 		}
-		if c.BlobEndpoint, err = checkEndpoint("EndpointSuffix", scheme+"://"+c.AccountName+".blob."+suffix); err != nil {
+		if c.BlobEndpoint, err = parseBlobEndpoint("connection string EndpointSuffix", scheme+"://"+c.AccountName+".blob."+suffix); err != nil {
 			return nil, err
 		}
 	}
@@ -174,7 +174,7 @@ func developmentStorage(value string, settings map[string]string) (*ConnectionSt
 	if !strings.EqualFold(value, "true") {
 		return nil, errors.New("connection string UseDevelopmentStorage must be true")
 	}
-	endpoint := DevBlobEndpoint
+	endpoint := BlobEndpoint{Scheme: "http", Host: "127.0.0.1:10000", Path: "/" + DevAccountName}
 	for name, v := range settings {
 		switch name {
 		case "UseDevelopmentStorage":
@@ -183,7 +183,7 @@ func developmentStorage(value string, settings map[string]string) (*ConnectionSt
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 				return nil, errors.New("connection string DevelopmentStorageProxyUri is not an http(s) URL")
 			}
-			endpoint = u.Scheme + "://" + net.JoinHostPort(u.Hostname(), "10000") + "/" + DevAccountName
+			endpoint.Scheme, endpoint.Host = u.Scheme, net.JoinHostPort(u.Hostname(), "10000")
 		default:
 			return nil, fmt.Errorf("connection string UseDevelopmentStorage=true cannot be combined with %s", name)
 		}
@@ -193,36 +193,4 @@ func developmentStorage(value string, settings map[string]string) (*ConnectionSt
 		return nil, err
 	}
 	return &ConnectionString{AccountName: DevAccountName, BlobEndpoint: endpoint, Key: key}, nil
-}
-
-// checkEndpoint accepts an http(s) URL with a host and no query, fragment or
-// user info, and returns it without a trailing slash.
-func checkEndpoint(setting, raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return "", fmt.Errorf("connection string %s does not give an http(s) URL with a host", setting)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("connection string %s must not carry a query, fragment or user info; put a SAS in SharedAccessSignature", setting)
-	}
-	return strings.TrimRight(raw, "/"), nil
-}
-
-// AccountFromEndpoint returns the account of a blob endpoint: the first label
-// of NAME.blob.core.windows.net (whatever path follows), or else the first
-// path segment of a path-style endpoint such as Azurite's
-// http://127.0.0.1:10000/devstoreaccount1. It returns "" when neither
-// applies.
-func AccountFromEndpoint(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return ""
-	}
-	if label, rest, ok := strings.Cut(u.Hostname(), "."); ok && strings.HasPrefix(rest, "blob.") {
-		return label
-	}
-	if first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/"); first != "" {
-		return first
-	}
-	return ""
 }

@@ -14,9 +14,13 @@ func unsignedStringToSign(t *testing.T, key *SharedKey, v ServiceValues) string 
 	t.Helper()
 	info, err := lookupVersion(v.Version)
 	require.NoError(t, err)
-	tmpl := serviceTemplate{info: info, resource: v.deriveResource(), permissions: v.Permissions, v: &v}
-	sts, _ := tmpl.appendLead(nil, v.Start, v.Expiry)
-	return string(tmpl.appendRest(sts, key.account, v.Container, v.Blob))
+	tmpl := template{kind: KindService, info: info, resource: v.deriveResource(), v: &v}
+	tmpl.spLen = uint8(len(v.Permissions.appendTo(tmpl.sp[:0])))
+	f := tokenFields{account: key.account, container: v.Container, blob: v.Blob, se: appendTime(nil, v.Expiry)}
+	if !v.Start.IsZero() {
+		f.st = appendTime(nil, v.Start)
+	}
+	return string(appendStringToSign(nil, &tmpl, &f))
 }
 
 // TestControlCharactersWouldMakeTwoTokensOneAndAreRefused: the fields of a

@@ -92,23 +92,23 @@ func (d *DelegationKey) LogValue() slog.Value { return slog.StringValue(d.String
 // SignWithUserDelegation signs v as a user-delegation SAS (version
 // 2018-11-09 or later). A user-delegation SAS names no stored policy, needs
 // permissions and an expiry, and may not outlive the key.
-func (v *ServiceValues) SignWithUserDelegation(d *DelegationKey) (Query, error) {
+func (v *ServiceValues) SignWithUserDelegation(d *DelegationKey) (Token, error) {
 	if d == nil {
-		return Query{}, errors.New("no user delegation key to sign with")
+		return Token{}, errors.New("no user delegation key to sign with")
 	}
 	t, err := v.check()
 	if err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
 	if err := t.checkDelegation(d, v.Expiry); err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
-	return t.signDelegated(d, v.Container, v.Blob, v.Start, v.Expiry), nil
+	return t.sign(nil, d, v.Container, v.Blob, v.Start, v.Expiry), nil
 }
 
 // checkDelegation refuses what a user-delegation SAS cannot carry, or
 // cannot carry with key d.
-func (t *serviceTemplate) checkDelegation(d *DelegationKey, expiry time.Time) error {
+func (t *template) checkDelegation(d *DelegationKey, expiry time.Time) error {
 	if err := t.checkDelegationValues(); err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (t *serviceTemplate) checkDelegation(d *DelegationKey, expiry time.Time) er
 
 // checkDelegationValues is checkDelegation for what does not depend on
 // the key or the times.
-func (t *serviceTemplate) checkDelegationValues() error {
+func (t *template) checkDelegationValues() error {
 	v := t.v
 	switch {
 	case t.info.layout < layout2018:
@@ -142,64 +142,4 @@ func (t *serviceTemplate) checkDelegationValues() error {
 		return errors.New("sduoid needs version 2025-07-05 or later")
 	}
 	return nil
-}
-
-// signDelegated is sign for a user-delegation SAS: the key's fields follow
-// the canonicalized resource, and the later versions add the agent and
-// delegated-user fields.
-func (t *serviceTemplate) signDelegated(d *DelegationKey, container, blob string, start, expiry time.Time) Query {
-	v, k := t.v, &d.info
-	b := d.key.getState()
-	defer d.key.putState(b)
-
-	sts, lead := t.appendLead(b.sts[:0], start, expiry)
-	sts = append(sts, '\n')
-	sts = appendCanonicalResource(sts, t.info, d.key.account, container, t.resource, blob)
-	for _, f := range [][]byte{[]byte(k.SignedOID), []byte(k.SignedTID), d.start, d.end, []byte(k.SignedService), []byte(k.SignedVersion)} {
-		sts = append(sts, '\n')
-		sts = append(sts, f...)
-	}
-	if t.info.version >= "2020-02-10" {
-		for _, f := range [...]string{v.AuthorizedObjectID, v.UnauthorizedObjectID, v.CorrelationID} {
-			sts = append(sts, '\n')
-			sts = append(sts, f...)
-		}
-	}
-	if t.info.version >= "2025-07-05" {
-		sts = append(sts, '\n')
-		sts = append(sts, k.SignedDelegatedUserTenantID...)
-		sts = append(sts, '\n')
-		sts = append(sts, v.DelegatedUserObjectID...)
-	}
-	for _, f := range [...]string{v.IPRange, string(v.Protocol), t.info.version, string(t.resource), v.Snapshot + v.VersionID} {
-		sts = append(sts, '\n')
-		sts = append(sts, f...)
-	}
-	if t.info.layout >= layout2020 {
-		sts = append(sts, '\n')
-		sts = append(sts, v.EncryptionScope...)
-	}
-	if t.info.version >= "2026-04-06" {
-		sts = append(sts, "\n\n"...) // srh and srq: signed request headers and query, not offered
-	}
-	for _, h := range [...]string{v.CacheControl, v.ContentDisposition, v.ContentEncoding, v.ContentLanguage, v.ContentType} {
-		sts = append(sts, '\n')
-		sts = append(sts, h...)
-	}
-
-	q := appendRawParam(b.query[:0], "sv", t.info.version)
-	q = lead.appendParams(q, sts)
-	q = appendParam(q, "skoid", k.SignedOID)
-	q = appendParam(q, "sktid", k.SignedTID)
-	q = appendTimeParam(q, "skt", d.start)
-	q = appendTimeParam(q, "ske", d.end)
-	q = appendParam(q, "sks", k.SignedService)
-	q = appendParam(q, "skv", k.SignedVersion)
-	q = appendParam(q, "saoid", v.AuthorizedObjectID)
-	q = appendParam(q, "suoid", v.UnauthorizedObjectID)
-	q = appendParam(q, "scid", v.CorrelationID)
-	q = appendParam(q, "skdutid", k.SignedDelegatedUserTenantID)
-	q = appendParam(q, "sduoid", v.DelegatedUserObjectID)
-	q = t.appendQueryRest(q)
-	return b.finish(sts, q, expiry)
 }

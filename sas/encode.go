@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// TimeFormat is how this package writes st, se, skt and ske: UTC to the
+// timeFormat is how this package writes st, se, skt and ske: UTC to the
 // second, the form Azure documents and the SDKs use.
-const TimeFormat = "2006-01-02T15:04:05Z"
+const timeFormat = "2006-01-02T15:04:05Z"
 
-// SnapshotTimeFormat is the form of a snapshot's ?snapshot= value: UTC with
+// snapshotTimeFormat is the form of a snapshot's ?snapshot= value: UTC with
 // seven fractional digits.
-const SnapshotTimeFormat = "2006-01-02T15:04:05.0000000Z"
+const snapshotTimeFormat = "2006-01-02T15:04:05.0000000Z"
 
-// appendTime appends t in TimeFormat without going through time.Format, and
+// appendTime appends t in timeFormat without going through time.Format, and
 // without Date and Clock, which each work out the calendar again: this runs
 // on every signing.
 func appendTime(dst []byte, t time.Time) []byte {
@@ -28,7 +28,7 @@ func appendTime(dst []byte, t time.Time) []byte {
 	year, month, day := civilFromDays(days)
 	if year < 0 || year > 9999 {
 		// Out of Azure's range; validated earlier, written plainly here.
-		return t.UTC().AppendFormat(dst, TimeFormat)
+		return t.UTC().AppendFormat(dst, timeFormat)
 	}
 	hour, minute, sec := rem/3600, rem/60%60, rem%60
 	return append(dst,
@@ -64,14 +64,14 @@ func civilFromDays(days int64) (year, month, day int) {
 	return year, month, day
 }
 
-// ParseTime reads a SAS time in any form Azure accepts: YYYY-MM-DD,
+// parseTime reads a SAS time in any form Azure accepts: YYYY-MM-DD,
 // YYYY-MM-DDThh:mmZ, YYYY-MM-DDThh:mm:ssZ, or with up to seven fractional
 // digits of a second.
-func ParseTime(s string) (time.Time, error) {
+func parseTime(s string) (time.Time, error) {
 	if dot := strings.IndexByte(s, '.'); dot >= 0 && len(s)-dot-2 > 7 {
 		return time.Time{}, errBadTime // more than 7 digits before the Z
 	}
-	for _, layout := range [...]string{TimeFormat, "2006-01-02", "2006-01-02T15:04Z", "2006-01-02T15:04:05.9999999Z"} {
+	for _, layout := range [...]string{timeFormat, "2006-01-02", "2006-01-02T15:04Z", "2006-01-02T15:04:05.9999999Z"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
@@ -120,7 +120,7 @@ func appendRawParam[T string | []byte](dst []byte, name string, value T) []byte 
 // appendTimeParam is appendParam for a time written by appendTime, whose
 // only characters to escape are the two ':' at fixed places.
 func appendTimeParam(dst []byte, name string, ts []byte) []byte {
-	if len(ts) != len(TimeFormat) || ts[13] != ':' || ts[16] != ':' {
+	if len(ts) != len(timeFormat) || ts[13] != ':' || ts[16] != ':' {
 		return appendParam(dst, name, ts)
 	}
 	dst = appendParamName(dst, name)

@@ -16,14 +16,14 @@ func TestAppendTimeMatchesTimeFormat(t *testing.T) {
 	// loops stop at the first difference rather than flood the log.
 	check := func(tm time.Time) bool {
 		t.Helper()
-		return assert.Equal(t, tm.UTC().Format(TimeFormat), string(appendTime(nil, tm)), "appendTime(%v)", tm)
+		return assert.Equal(t, tm.UTC().Format(timeFormat), string(appendTime(nil, tm)), "appendTime(%v)", tm)
 	}
 	for _, s := range []string{
 		"0001-01-01T00:00:00Z", "1600-02-29T23:59:59Z", "1899-12-31T23:59:59Z", "1900-03-01T00:00:00Z",
 		"1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2000-02-29T12:00:00Z", "2024-02-29T00:00:00Z",
 		"2100-02-28T23:59:59Z", "2100-03-01T00:00:00Z", "9999-12-31T23:59:59Z",
 	} {
-		tm, err := time.Parse(TimeFormat, s)
+		tm, err := time.Parse(timeFormat, s)
 		require.NoError(t, err)
 		if !check(tm) || !check(tm.Add(-time.Second)) || !check(tm.Add(time.Second)) {
 			return

@@ -22,9 +22,9 @@ func RedactQuery(rawQuery string) string {
 	return strings.Join(parts, "&")
 }
 
-// RedactURL returns u as a string with its sig redacted, e.g. for an error
+// redactURL returns u as a string with its sig redacted, e.g. for an error
 // that quotes the request URL.
-func RedactURL(u *url.URL) string {
+func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}

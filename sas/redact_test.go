@@ -101,11 +101,11 @@ func TestSecretsPrintRedacted(t *testing.T) {
 	secrets := secretsOf(t, sig)
 	for what, value := range map[string]any{
 		"*SharedKey":        key,
-		"Query":             q,
-		"*Query":            &q,
-		"*Token":            tok,
-		"Token":             *tok,
-		"Secret":            tok.Signature(),
+		"Token":             q,
+		"*Token":            &q,
+		"*ParsedToken":      tok,
+		"ParsedToken":       *tok,
+		"secret":            tok.signatureSecret(),
 		"*ConnectionString": cs,
 		"ConnectionString":  *cs,
 		"*Signer":           signer,
@@ -113,10 +113,10 @@ func TestSecretsPrintRedacted(t *testing.T) {
 		assertNoSecret(t, what, everyRendering(t, value), secrets)
 	}
 	assert.Equal(t, "SharedKey(account="+DevAccountName+", key="+Redacted+")", key.String())
-	assert.Equal(t, Redacted, q.String(), "Query")
-	assert.Equal(t, Redacted, tok.Signature().String(), "Secret")
-	assert.Equal(t, sig, tok.Signature().Reveal(), "Reveal lost the content")
-	assert.Equal(t, q.Encode(), tok.Query().Encode(), "Encode lost the content")
+	assert.Equal(t, Redacted, q.String(), "Token")
+	assert.Equal(t, Redacted, tok.signatureSecret().String(), "secret")
+	assert.Equal(t, sig, tok.signatureSecret().Reveal(), "Reveal lost the content")
+	assert.Equal(t, q.Encode(), tok.Token().Encode(), "Encode lost the content")
 }
 
 func TestKeyErrorsNeverQuoteTheKey(t *testing.T) {
@@ -153,22 +153,22 @@ func TestRedactQueryAndURL(t *testing.T) {
 	}
 	u, err := url.Parse("https://user:pw@a.blob.core.windows.net/c/b?sv=1&sig=" + testSigEscaped)
 	require.NoError(t, err)
-	got := RedactURL(u)
+	got := redactURL(u)
 	assert.Equal(t, "https://"+Redacted+"@a.blob.core.windows.net/c/b?sv=1&sig="+Redacted, got)
 	assert.NotContains(t, got, "pw")
 	assert.NotContains(t, got, testSigEscaped)
-	assert.Empty(t, RedactURL(nil), "RedactURL(nil)")
+	assert.Empty(t, redactURL(nil), "redactURL(nil)")
 }
 
-// TestRedactURLDropsTheFragment: a token pasted with a raw '#' spills the
+// TestRedactedURLDropsTheFragment: a token pasted with a raw '#' spills the
 // rest of itself, sig included, into the URL's fragment.
-func TestRedactURLDropsTheFragment(t *testing.T) {
+func TestRedactedURLDropsTheFragment(t *testing.T) {
 	u, err := url.Parse("https://a.blob.core.windows.net/c/b?sv=1&rscd=a#b&sig=" + testSigEscaped)
 	require.NoError(t, err)
 	require.Equal(t, "b&sig="+testSig, u.Fragment, "the sig should be in the fragment for this test to mean anything")
-	got := RedactURL(u)
+	got := redactURL(u)
 	assert.Equal(t, "https://a.blob.core.windows.net/c/b?sv=1&rscd=a", got)
-	assertNoSig(t, got, "RedactURL left a sig in the fragment")
+	assertNoSig(t, got, "redactURL left a sig in the fragment")
 }
 
 func mustParseQuery(t *testing.T, q string) url.Values {

@@ -10,31 +10,31 @@ import (
 // of its content.
 const Redacted = "REDACTED"
 
-// Secret holds a sensitive string, such as a signature or a whole token.
+// secret holds a sensitive string, such as a signature or a whole token.
 // It prints as REDACTED through fmt (every verb, %#v included), encoding/json,
 // encoding.TextMarshaler, log/slog and any logger that honours fmt.Stringer
 // (zap does). Only Reveal returns the content.
 //
 // It holds the text as a pointer to its bytes and a length, not as a
-// string: a Secret in an unexported field of a struct printed with %+v (where
+// string: a secret in an unexported field of a struct printed with %+v (where
 // fmt cannot call its methods) shows an address and a length, never the
 // text. Wrapping a string allocates nothing.
-type Secret struct {
+type secret struct {
 	data *byte
 	n    int
 }
 
-// NewSecret wraps s.
-func NewSecret(s string) Secret {
+// newSecret wraps s.
+func newSecret(s string) secret {
 	if s == "" {
-		return Secret{}
+		return secret{}
 	}
-	return Secret{data: unsafe.StringData(s), n: len(s)}
+	return secret{data: unsafe.StringData(s), n: len(s)}
 }
 
 // Reveal returns the secret text. Call it only where the text must leave the
 // process: on the wire to Azure, or when a user asked to print it.
-func (s Secret) Reveal() string {
+func (s secret) Reveal() string {
 	if s.data == nil {
 		return ""
 	}
@@ -42,30 +42,30 @@ func (s Secret) Reveal() string {
 }
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.n == 0 }
+func (s secret) IsZero() bool { return s.n == 0 }
 
 // String implements fmt.Stringer.
-func (s Secret) String() string { return Redacted }
+func (s secret) String() string { return Redacted }
 
 // GoString implements fmt.GoStringer, for %#v.
-func (s Secret) GoString() string { return Redacted }
+func (s secret) GoString() string { return Redacted }
 
 // Format implements fmt.Formatter so that no verb, not even %d or %x, can
 // reach the content.
-func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
+func (s secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
 
 // MarshalJSON implements json.Marshaler.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+func (s secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
 
 // MarshalText implements encoding.TextMarshaler.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+func (s secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
 
 // LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+func (s secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
 
 var (
-	_ fmt.Stringer   = Secret{}
-	_ fmt.GoStringer = Secret{}
-	_ fmt.Formatter  = Secret{}
-	_ slog.LogValuer = Secret{}
+	_ fmt.Stringer   = secret{}
+	_ fmt.GoStringer = secret{}
+	_ fmt.Formatter  = secret{}
+	_ slog.LogValuer = secret{}
 )

@@ -106,89 +106,80 @@ var (
 // maxBlobNameChars is Azure's limit on a blob name, in characters.
 const maxBlobNameChars = 1024
 
-// serviceTemplate is a checked ServiceValues with its fixed fields ready for
-// the wire; sign fills in what varies per token.
-type serviceTemplate struct {
-	info        versionInfo
-	resource    Resource
-	permissions Permissions
-	v           *ServiceValues // not copied: signing reads it and keeps nothing
-	sdd         string
-}
-
 // check validates v and returns what signing needs. Errors name the field.
 // The template points at v, so it is valid while v is unchanged.
-func (v *ServiceValues) check() (serviceTemplate, error) {
+func (v *ServiceValues) check() (template, error) {
 	version := v.Version
 	if version == "" {
 		version = DefaultVersion
 	}
 	info, err := lookupVersion(version)
 	if err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
-	t := serviceTemplate{info: info, resource: v.Resource, permissions: v.Permissions, v: v}
+	t := template{kind: KindService, info: info, resource: v.Resource, permissions: v.Permissions, v: v}
 	if t.resource == "" {
 		t.resource = v.deriveResource()
 	}
 	allowed, allowedBits, err := t.resource.permissions()
 	if err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
 	if err := CheckContainerName(v.Container); err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
 	switch {
 	case t.resource == ResourceContainer && v.Blob != "":
-		return serviceTemplate{}, errors.New("a container SAS (sr=c) names no blob")
+		return template{}, errors.New("a container SAS (sr=c) names no blob")
 	case t.resource != ResourceContainer:
-		if err := checkBlobName(v.Blob); err != nil {
-			return serviceTemplate{}, err
+		if err := CheckBlobName(v.Blob); err != nil {
+			return template{}, err
 		}
 	}
 	if t.resource == ResourceSnapshot && v.Snapshot == "" {
-		return serviceTemplate{}, errors.New("a snapshot SAS (sr=bs) needs the snapshot time")
+		return template{}, errors.New("a snapshot SAS (sr=bs) needs the snapshot time")
 	}
 	if t.resource == ResourceVersion && v.VersionID == "" {
-		return serviceTemplate{}, errors.New("a version SAS (sr=bv) needs the version id")
+		return template{}, errors.New("a version SAS (sr=bv) needs the version id")
 	}
 	if v.Snapshot != "" && v.VersionID != "" {
-		return serviceTemplate{}, errors.New("a SAS addresses a snapshot or a version, not both")
+		return template{}, errors.New("a SAS addresses a snapshot or a version, not both")
 	}
 	if (v.Snapshot != "" && t.resource != ResourceSnapshot) || (v.VersionID != "" && t.resource != ResourceVersion) {
-		return serviceTemplate{}, errors.New("signed resource (sr) does not match a snapshot or version")
+		return template{}, errors.New("signed resource (sr) does not match a snapshot or version")
 	}
 	if t.resource == ResourceDirectory {
 		t.sdd = strconv.Itoa(strings.Count(strings.Trim(v.Blob, "/"), "/") + 1)
 	}
 	if t.permissions&^allowedBits != 0 {
-		return serviceTemplate{}, fmt.Errorf("permissions %q include letters a %s SAS does not take (allowed: %s)",
+		return template{}, fmt.Errorf("permissions %q include letters a %s SAS does not take (allowed: %s)",
 			t.permissions.String(), t.resource.describe(), allowed)
 	}
+	t.spLen = uint8(len(t.permissions.appendTo(t.sp[:0])))
 	if v.Identifier == "" {
 		if t.permissions == 0 {
-			return serviceTemplate{}, errors.New("permissions (sp) are required unless a stored access policy (si) defines them")
+			return template{}, errors.New("permissions (sp) are required unless a stored access policy (si) defines them")
 		}
 		if v.Expiry.IsZero() {
-			return serviceTemplate{}, errors.New("expiry (se) is required unless a stored access policy (si) defines it")
+			return template{}, errors.New("expiry (se) is required unless a stored access policy (si) defines it")
 		}
 	}
 	if err := checkTimes(v.Start, v.Expiry); err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
 	if err := v.checkFreeText(); err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
 	if err := v.Protocol.check(); err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
 	if v.IPRange != "" {
 		if err := checkIPRange(v.IPRange); err != nil {
-			return serviceTemplate{}, err
+			return template{}, err
 		}
 	}
 	if err := checkVersionFeatures(v, t.resource, info); err != nil {
-		return serviceTemplate{}, err
+		return template{}, err
 	}
 	return t, nil
 }
@@ -268,10 +259,10 @@ func CheckContainerName(name string) error {
 	return nil
 }
 
-// checkBlobName refuses what Azure cannot store: an empty name, more than
+// CheckBlobName refuses what Azure cannot store: an empty name, more than
 // 1024 characters, bytes that are not UTF-8, or control characters (which
 // Azure refuses, and which would make the string-to-sign ambiguous).
-func checkBlobName(name string) error {
+func CheckBlobName(name string) error {
 	if name == "" {
 		return errors.New("blob name is empty")
 	}
@@ -349,155 +340,34 @@ func checkTimes(start, expiry time.Time) error {
 }
 
 // Sign signs v with key and returns the token.
-func (v *ServiceValues) Sign(key *SharedKey) (Query, error) {
+func (v *ServiceValues) Sign(key *SharedKey) (Token, error) {
 	if key == nil {
-		return Query{}, errors.New("no shared key to sign with")
+		return Token{}, errors.New("no shared key to sign with")
 	}
 	if v.AuthorizedObjectID != "" || v.UnauthorizedObjectID != "" || v.CorrelationID != "" || v.DelegatedUserObjectID != "" {
-		return Query{}, errors.New("saoid, suoid, scid and sduoid belong to a user-delegation SAS: sign with SignWithUserDelegation")
+		return Token{}, errors.New("saoid, suoid, scid and sduoid belong to a user-delegation SAS: sign with SignWithUserDelegation")
 	}
 	t, err := v.check()
 	if err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
-	return t.sign(key, v.Container, v.Blob, v.Start, v.Expiry), nil
+	return t.sign(key, nil, v.Container, v.Blob, v.Start, v.Expiry), nil
 }
 
-// sign builds the string-to-sign and the query in pooled buffers; the only
-// allocations are the returned token's.
-func (t *serviceTemplate) sign(key *SharedKey, container, blob string, start, expiry time.Time) Query {
-	b := key.getState()
-	defer key.putState(b)
-
-	sts, lead := t.appendLead(b.sts[:0], start, expiry)
-	sts = t.appendRest(sts, key.account, container, blob)
-
-	q := b.query[:0]
-	if t.info.signsVersion() {
-		q = appendRawParam(q, "sv", t.info.version)
-	}
-	q = lead.appendParams(q, sts)
-	q = t.appendQueryRest(q)
-	return b.finish(sts, q, expiry)
-}
-
-// leadEnds are where sp, st and se end in a string-to-sign.
-type leadEnds struct{ sp, st, se int }
-
-// appendLead appends sp, st and se, which lead every service
-// string-to-sign; the query reuses their bytes (see appendParams).
-func (t *serviceTemplate) appendLead(sts []byte, start, expiry time.Time) ([]byte, leadEnds) {
-	var l leadEnds
-	sts = t.permissions.appendTo(sts)
-	l.sp = len(sts)
-	sts = append(sts, '\n')
+// sign signs a token of the template for a blob (or the container) from
+// start to expiry: with key, or as a user-delegation SAS with d.
+func (t *template) sign(key *SharedKey, d *DelegationKey, container, blob string, start, expiry time.Time) Token {
+	var st, se [len(timeFormat)]byte
+	f := tokenFields{container: container, blob: blob}
 	if !start.IsZero() {
-		sts = appendTime(sts, start)
+		f.st = appendTime(st[:0], start)
 	}
-	l.st = len(sts)
-	sts = append(sts, '\n')
 	if !expiry.IsZero() {
-		sts = appendTime(sts, expiry)
+		f.se = appendTime(se[:0], expiry)
 	}
-	l.se = len(sts)
-	return sts, l
-}
-
-// appendParams appends sp, st and se to q, from their bytes in sts.
-func (l leadEnds) appendParams(q, sts []byte) []byte {
-	q = appendRawParam(q, "sp", sts[:l.sp])
-	q = appendTimeParam(q, "st", sts[l.sp+1:l.st])
-	return appendTimeParam(q, "se", sts[l.st+1:l.se])
-}
-
-// finish signs sts, appends the signature to q and returns the token; the
-// buffers go back to b for the next signing.
-func (b *signState) finish(sts, q []byte, expiry time.Time) Query {
-	b.sts = sts
-	b.macSTS()
-	q = appendSigParam(q, &b.sum)
-	b.query = q
-	return newQuery(string(q), expiry)
-}
-
-// appendRest appends the string-to-sign from the canonicalized resource on,
-// per the version's layout.
-func (t *serviceTemplate) appendRest(sts []byte, account, container, blob string) []byte {
-	v := t.v
-	sts = append(sts, '\n')
-	sts = appendCanonicalResource(sts, t.info, account, container, t.resource, blob)
-	sts = append(sts, '\n')
-	sts = append(sts, v.Identifier...)
-	if t.info.layout >= layout2015 {
-		sts = append(sts, '\n')
-		sts = append(sts, v.IPRange...)
-		sts = append(sts, '\n')
-		sts = append(sts, v.Protocol...)
+	if d != nil {
+		f.key, key = d, d.key
 	}
-	if t.info.signsVersion() {
-		sts = append(sts, '\n')
-		sts = append(sts, t.info.version...)
-	}
-	if t.info.layout >= layout2018 {
-		sts = append(sts, '\n')
-		sts = append(sts, t.resource...)
-		sts = append(sts, '\n')
-		sts = append(sts, v.Snapshot...)
-		sts = append(sts, v.VersionID...) // the same slot; at most one is set
-	}
-	if t.info.layout >= layout2020 {
-		sts = append(sts, '\n')
-		sts = append(sts, v.EncryptionScope...)
-	}
-	if t.info.layout >= layout2013 {
-		for _, h := range [...]string{v.CacheControl, v.ContentDisposition, v.ContentEncoding, v.ContentLanguage, v.ContentType} {
-			sts = append(sts, '\n')
-			sts = append(sts, h...)
-		}
-	}
-	return sts
-}
-
-// appendCanonicalResource appends /blob/account/container[/name] (without
-// /blob before 2015-02-21). The name is the decoded blob name.
-func appendCanonicalResource(dst []byte, info versionInfo, account, container string, r Resource, name string) []byte {
-	if info.blobPrefix {
-		dst = append(dst, "/blob"...)
-	}
-	dst = append(dst, '/')
-	dst = append(dst, account...)
-	dst = append(dst, '/')
-	dst = append(dst, container...)
-	if r != ResourceContainer && name != "" {
-		dst = append(dst, '/')
-		start := len(dst)
-		dst = append(dst, name...)
-		// Azure reads '\' in a blob name as '/', and signs it so; the SDKs
-		// for Go, .NET and Java do the same.
-		if strings.IndexByte(name, '\\') >= 0 { // the usual name has none: skip the loop
-			for i := start; i < len(dst); i++ {
-				if dst[i] == '\\' {
-					dst[i] = '/'
-				}
-			}
-		}
-	}
-	return dst
-}
-
-// appendQueryRest appends the fixed query parameters after se.
-func (t *serviceTemplate) appendQueryRest(q []byte) []byte {
-	v := t.v
-	q = appendParam(q, "si", v.Identifier)
-	q = appendParam(q, "sip", v.IPRange)
-	q = appendParam(q, "spr", string(v.Protocol))
-	q = appendRawParam(q, "sr", string(t.resource))
-	q = appendRawParam(q, "sdd", t.sdd)
-	q = appendParam(q, "ses", v.EncryptionScope)
-	q = appendParam(q, "rscc", v.CacheControl)
-	q = appendParam(q, "rscd", v.ContentDisposition)
-	q = appendParam(q, "rsce", v.ContentEncoding)
-	q = appendParam(q, "rscl", v.ContentLanguage)
-	q = appendParam(q, "rsct", v.ContentType)
-	return q
+	f.account = key.account
+	return key.sign(t, &f, expiry)
 }

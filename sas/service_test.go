@@ -12,7 +12,7 @@ import (
 // signs it so; a token for a\b.txt is the token for a/b.txt.
 func TestBackslashSignsAsSlash(t *testing.T) {
 	key := devKey(t)
-	sign := func(name string) Query {
+	sign := func(name string) Token {
 		t.Helper()
 		v := ServiceValues{Version: VersionLatest, Permissions: PermRead, Container: "photos", Blob: name, Expiry: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 		q, err := v.Sign(key)

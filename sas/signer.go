@@ -23,7 +23,7 @@ type SignerOptions struct {
 	// MaxEntries bounds the token cache; zero means DefaultMaxEntries.
 	MaxEntries int
 
-	// MaxBytes bounds the token cache's memory (see CacheOptions); zero
+	// MaxBytes bounds the token cache's memory, counted as the bytes of each cache key and token plus EntryOverhead; zero
 	// means DefaultMaxBytes.
 	MaxBytes int
 
@@ -39,12 +39,12 @@ type Signer struct {
 	key      *SharedKey
 	keys     func() (*DelegationKey, error) // a user-delegation signer's current key
 	values   ServiceValues
-	tmpl     serviceTemplate
+	tmpl     template
 	perBlob  bool
 	ttl      time.Duration
 	backdate time.Duration
 	now      func() time.Time
-	cache    *Cache[string]
+	cache    *tokenCache[string]
 }
 
 // NewSigner checks v and the options. v.Blob must be empty (the blob comes
@@ -112,7 +112,7 @@ func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 	}
 	t.v = &s.values // the signer's own copy, not the probe
 	s.tmpl = t
-	if s.cache, err = NewCache[string](CacheOptions{MaxEntries: opts.MaxEntries, MaxBytes: opts.MaxBytes, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
+	if s.cache, err = newTokenCache[string](tokenCacheOptions{MaxEntries: opts.MaxEntries, MaxBytes: opts.MaxBytes, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -121,16 +121,16 @@ func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 // Token returns a token for blob in the signer's container, from the cache
 // when one is fresh enough. A container signer returns its one token
 // whatever the blob.
-func (s *Signer) Token(blob string) (Query, error) {
+func (s *Signer) Token(blob string) (Token, error) {
 	return s.TokenFor(s.values.Container, blob)
 }
 
 // TokenFor is Token for a signer made without a container: the container
 // comes with each call. A signer bound to a container refuses any other.
-func (s *Signer) TokenFor(container, blob string) (Query, error) {
+func (s *Signer) TokenFor(container, blob string) (Token, error) {
 	key, err := s.cacheKey(container, blob)
 	if err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
 	return s.cache.Get(key, s.signFor)
 }
@@ -148,9 +148,6 @@ func (s *Signer) InvalidateFor(container, blob string) {
 
 // Stats returns the cache's counters.
 func (s *Signer) Stats() CacheStats { return s.cache.Stats() }
-
-// Values returns the fixed values tokens are made from.
-func (s *Signer) Values() ServiceValues { return s.values }
 
 // cacheKey is what a token depends on apart from the fixed values: the blob
 // in blob scope, and the container when it is not fixed, written first
@@ -173,17 +170,17 @@ func (s *Signer) cacheKey(container, blob string) (string, error) {
 
 // signFor signs a fresh token; its expiry is whole seconds, as written in se,
 // so the cache never trusts it a moment longer than Azure will.
-func (s *Signer) signFor(key string) (Query, error) {
+func (s *Signer) signFor(key string) (Token, error) {
 	container, blob := s.values.Container, key
 	if container == "" {
 		container, blob, _ = strings.Cut(key, "/")
 		if err := CheckContainerName(container); err != nil {
-			return Query{}, err
+			return Token{}, err
 		}
 	}
 	if s.perBlob {
-		if err := checkBlobName(blob); err != nil {
-			return Query{}, err
+		if err := CheckBlobName(blob); err != nil {
+			return Token{}, err
 		}
 	}
 	now := s.now()
@@ -193,23 +190,23 @@ func (s *Signer) signFor(key string) (Query, error) {
 	}
 	expiry := now.Add(s.ttl)
 	if s.keys == nil {
-		return s.tmpl.sign(s.key, container, blob, start, expiry.Truncate(time.Second)), nil
+		return s.tmpl.sign(s.key, nil, container, blob, start, expiry.Truncate(time.Second)), nil
 	}
 	d, err := s.keys()
 	if err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
 	// A token lives no longer than the key that signs it.
 	if d.Expiry().Before(expiry) {
 		expiry = d.Expiry()
 	}
 	if expiry = expiry.Truncate(time.Second); !expiry.After(now) {
-		return Query{}, errors.New("the user delegation key has expired")
+		return Token{}, errors.New("the user delegation key has expired")
 	}
 	if err := s.tmpl.checkDelegation(d, expiry); err != nil {
-		return Query{}, err
+		return Token{}, err
 	}
-	return s.tmpl.signDelegated(d, container, blob, start, expiry), nil
+	return s.tmpl.sign(nil, d, container, blob, start, expiry), nil
 }
 
 // NewDelegationSigner is NewSigner for user-delegation tokens: keys returns

@@ -101,6 +101,9 @@ type versionInfo struct {
 	blobPrefix bool
 	// accountSAS: account SAS exists (2015-04-05+).
 	accountSAS bool
+	// A user-delegation SAS signs saoid, suoid and scid (2020-02-10+),
+	// skdutid and sduoid (2025-07-05+), and srh and srq (2026-04-06+).
+	delegationAgents, delegatedTenant, signedRequestFields bool
 }
 
 // versionInfos holds the rules of each known version, worked out once. A map
@@ -142,7 +145,8 @@ func lookupVersion(v string) (versionInfo, error) {
 // describeVersion works out the rules of a known version. Dates compare as
 // strings because they are all YYYY-MM-DD.
 func describeVersion(v string) versionInfo {
-	info := versionInfo{version: v, blobPrefix: v >= "2015-02-21", accountSAS: v >= "2015-04-05"}
+	info := versionInfo{version: v, blobPrefix: v >= "2015-02-21", accountSAS: v >= "2015-04-05",
+		delegationAgents: v >= "2020-02-10", delegatedTenant: v >= "2025-07-05", signedRequestFields: v >= "2026-04-06"}
 	switch {
 	case v >= "2020-12-06":
 		info.layout = layout2020

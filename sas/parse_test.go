@@ -62,7 +62,7 @@ func TestParseReportsWhatATokenGrants(t *testing.T) {
 			assert.Equal(t, tt.perms, perms, "permissions (canonical order)")
 			checkTime(t, "start", tok.Start, tt.start)
 			checkTime(t, "expiry", tok.Expiry, tt.until)
-			assert.Equal(t, strings.TrimPrefix(tt.token, "?"), tok.Query().Encode(), "Query() is not the token as given")
+			assert.Equal(t, strings.TrimPrefix(tt.token, "?"), tok.Token().Encode(), "Token() is not the token as given")
 			assertNoSig(t, tok.String(), "String() shows the signature")
 		})
 	}
@@ -123,7 +123,7 @@ func TestParseErrorsSayWhatIsWrongWithoutTheSignature(t *testing.T) {
 		{"sv=2025-11-05&ss=b&sp=r&se=2030-01-01" + sig, "account SAS resource types (srt) is empty"},
 		{"sv=2025-11-05&ss=b&srt=o&sp=r" + sig, "account SAS without an expiry"},
 		{"sv=2025-11-05&sr=b&sp=r&se=2030-01-01&si=x&skoid=y" + sig, "cannot name a stored access policy"},
-		{strings.Repeat("a", MaxTokenLength+1), "bytes; a real one is under"},
+		{strings.Repeat("a", maxTokenLength+1), "bytes; a real one is under"},
 	}
 	for _, tt := range tests {
 		tok, err := Parse(tt.token)

@@ -3,11 +3,9 @@ package caddymodule_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -23,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -91,47 +90,20 @@ func runLoad(ctx context.Context, workers int, next *atomic.Int64, target func(i
 	return res
 }
 
-// seenRequest is what the recorder kept of one request on its way to
-// Azurite.
-type seenRequest struct {
-	at     time.Time
-	raw    string // the query as sent
-	query  url.Values
-	path   string
-	status int
-}
-
-// azureRecorder sits between Caddy and Azurite: a plain
-// httputil.ReverseProxy that keeps each request's query (so the test can
-// count tokens and check who signed them) and Azurite's answer.
-type azureRecorder struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []seenRequest
-}
-
-func newAzureRecorder(t *testing.T, azuriteURL string) *azureRecorder {
+// azuriteBehindStub is a stand-in for Azure that records each request on
+// its way to Azurite, at azuriteURL, and the status Azurite answered, so
+// that a test can count the tokens and check who signed them.
+func azuriteBehindStub(t *testing.T, azuriteURL string) *azurestub.Server {
 	target, err := url.Parse(azuriteURL)
 	require.NoError(t, err)
-	rec := new(azureRecorder)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		r := resp.Request
-		rec.mu.Lock()
-		rec.seen = append(rec.seen, seenRequest{at: time.Now(), raw: r.URL.RawQuery, query: r.URL.Query(), path: r.URL.Path, status: resp.StatusCode})
-		rec.mu.Unlock()
-		return nil
-	}
-	rec.Server = httptest.NewServer(proxy)
-	t.Cleanup(rec.Close)
+	rec := azurestub.New(t)
+	rec.Hook(func(w http.ResponseWriter, r *http.Request) bool {
+		proxy.ServeHTTP(w, r)
+		return true
+	})
 	return rec
-}
-
-func (rec *azureRecorder) requests() []seenRequest {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return append([]seenRequest(nil), rec.seen...)
 }
 
 // TestTokenRolloverUnderLoad reads from Azurite through Caddy for
@@ -148,7 +120,7 @@ func TestTokenRolloverUnderLoad(t *testing.T) {
 		content[i] = bytes.Repeat([]byte{byte('a' + i)}, 8<<10+i)
 		az.Upload(t, "media", fmt.Sprintf("clip-%02d.mp4", i), content[i], "video/mp4")
 	}
-	rec := newAzureRecorder(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
+	rec := azuriteBehindStub(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	startCaddy(t, caddyGlobals+fmt.Sprintf(`
 http://localhost:9080 {
@@ -181,15 +153,15 @@ http://localhost:9080 {
 		return fmt.Sprintf("http://localhost:9080/%s/clip-%02d.mp4", scope, (i/2)%blobs)
 	}, func(i int64) []byte { return content[(i/2)%blobs] })
 
-	seen := rec.requests()
+	seen := rec.Requests()
 	tokens := map[string]map[string]bool{"b": {}, "c": {}}
 	refused := 0
 	for _, r := range seen {
-		if r.status != http.StatusOK {
+		if r.Status != http.StatusOK {
 			refused++
 		}
-		if set := tokens[r.query.Get("sr")]; set != nil {
-			set[r.query.Get("sig")] = true
+		if set := tokens[r.Query.Get("sr")]; set != nil {
+			set[r.Query.Get("sig")] = true
 		}
 	}
 	figure(t, "%v of load: %d requests, %d failed; Azurite got %d, answered %d with other than 200; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
@@ -242,7 +214,7 @@ func TestKeyRotationReloadUnderLoad(t *testing.T) {
 		az.Upload(t, "media", fmt.Sprintf("before-%d.jpg", i), content[i], "image/jpeg")
 		az.Upload(t, "media", fmt.Sprintf("after-%d.jpg", i), content[i], "image/jpeg")
 	}
-	rec := newAzureRecorder(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
+	rec := azuriteBehindStub(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
 	t.Setenv("AZ_KEY1", key1)
 	t.Setenv("AZ_KEY2", key2)
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
@@ -287,11 +259,11 @@ http://localhost:9080 {
 	k2, err := sas.NewSharedKey("rotacct", key2)
 	require.NoError(t, err)
 	signed := map[string]map[string]int{"before": {}, "after": {}}
-	for _, r := range rec.requests() {
-		blob := strings.TrimPrefix(r.path, "/rotacct/media/")
+	for _, r := range rec.Requests() {
+		blob := strings.TrimPrefix(r.Path, "/rotacct/media/")
 		phase, _, _ := strings.Cut(blob, "-")
 		by := "neither key"
-		if tok, err := sas.Parse(r.raw); err == nil {
+		if tok, err := sas.Parse(r.RawQuery); err == nil {
 			switch {
 			case tok.VerifyService(k1, "media", blob, "") == nil:
 				by = "key1"
@@ -324,24 +296,4 @@ http://localhost:9080 {
 	require.NoError(t, err)
 	assert.Contains(t, string(logs), "Azure refused a freshly signed token: the account key is not one it accepts",
 		"the refused key was not reported as such:\n%s", lastLogLines(logs, 5))
-}
-
-// testKey is a made-up account key, base64 of 64 bytes.
-func testKey(n byte) string {
-	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{n, 'k', 'e', 'y'}, 16))
-}
-
-// loadConfig replaces Caddy's config through the admin API, as caddy
-// reload does.
-func loadConfig(caddyfile string) error {
-	resp, err := http.Post("http://localhost:2999/load", "text/caddyfile", strings.NewReader(caddyfile))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("POST /load: %d %s", resp.StatusCode, body)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package caddymodule_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
 
 // Every Caddy this package starts logs at debug level to suiteLog, and
@@ -31,55 +30,39 @@ var (
 	caddyStarted atomic.Bool
 )
 
-// caddyGlobalsWith is the global options block of every test config, with
-// options added.
-func caddyGlobalsWith(options string) string {
-	return fmt.Sprintf(`{
-	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	debug
-	log {
-		output file %s {
-			roll_disabled
-		}
-		format json
-		level DEBUG
-	}
-%s}
-`, suiteLog, options)
-}
-
-// testLog adds to options a log of a test's own, in file: every message
-// at debug level, as JSON.
-func testLog(file, options string) string {
-	return options + fmt.Sprintf("\tlog test {\n\t\toutput file %s\n\t\tformat json\n\t\tlevel DEBUG\n\t}\n", file)
-}
-
-// caddyGlobals suits most tests: no grace period on reloads.
-var caddyGlobals = caddyGlobalsWith("\tgrace_period 1ns\n")
-
-// startCaddy loads config and, before Caddy stops, passes what the admin
-// API shows (config, upstreams, metrics) through suiteSaw.
-func startCaddy(t *testing.T, config string) *caddytest.Tester {
-	t.Helper()
-	caddyStarted.Store(true)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(config, "caddyfile")
-	t.Cleanup(func() {
-		for _, path := range []string{"/config/", "/reverse_proxy/upstreams", "/metrics"} {
-			resp, err := http.Get("http://localhost:2999" + path)
-			if !assert.NoError(t, err, "admin GET %s", path) {
-				continue
+// TestMain runs the package's tests, then looks through the debug log of
+// every Caddy they started, and reports what every client and admin answer
+// showed.
+func TestMain(m *testing.M) {
+	_ = os.Remove(suiteLog)
+	code := m.Run()
+	logs, err := os.ReadFile(suiteLog)
+	switch {
+	case err != nil && caddyStarted.Load():
+		fmt.Fprintf(os.Stderr, "no Caddy debug log to search for secrets: %v\n", err)
+		code = 1
+	case err == nil:
+		lines := bytes.Split(logs, []byte("\n"))
+		for n, line := range lines {
+			for _, leak := range findSecrets(line) {
+				suiteSecrets.leaks = append(suiteSecrets.leaks, fmt.Sprintf("Caddy's log line %d shows %s", n+1, leak))
 			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			assert.NoError(t, err, "admin GET %s: reading the body", path)
-			suiteSaw("admin GET "+path, body)
 		}
-	})
-	return tester
+		summary := fmt.Sprintf("secrets: searched %d lines (%d bytes) of Caddy's debug log, %d answers to clients and the admin API, for %d known secrets and anything shaped like a signature or key: %d leaks",
+			len(lines), len(logs), suiteSecrets.answers, len(suiteSecrets.known), len(suiteSecrets.leaks))
+		fmt.Println(summary)
+		if err := reportFigure(summary); err != nil {
+			fmt.Fprintf(os.Stderr, "TEST_FIGURES: %v\n", err)
+			code = 1
+		}
+	}
+	if len(suiteSecrets.leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "secrets leaked (log kept at %s):\n  %s\n", suiteLog, strings.Join(suiteSecrets.leaks, "\n  "))
+		code = 1
+	} else {
+		_ = os.Remove(suiteLog)
+	}
+	os.Exit(code)
 }
 
 // secretWatch holds the secrets a test run knows of and the leaks found.
@@ -122,6 +105,19 @@ func suiteSawResponse(resp *http.Response, body []byte) {
 		where = "the response to " + resp.Request.Method + " " + resp.Request.URL.Path
 	}
 	suiteSaw(where, b.Bytes())
+}
+
+// newAzureStub starts a stand-in for Azure (testdata/azurestub) for a test
+// that runs Caddy in front of it: every signature it is sent joins the
+// secrets TestMain looks for in what Caddy logged and showed.
+func newAzureStub(t *testing.T) *azurestub.Server {
+	t.Helper()
+	azure := azurestub.New(t)
+	azure.Hook(func(_ http.ResponseWriter, r *http.Request) bool {
+		addSecret("a signature the stand-in for Azure was sent", r.URL.Query().Get("sig"))
+		return false
+	})
+	return azure
 }
 
 // findSecrets names what data shows: a known secret (by what it is, never
@@ -245,41 +241,6 @@ func base64Run(data []byte, escaped bool) int {
 		}
 	}
 	return n
-}
-
-// TestMain runs the package's tests, then looks through the debug log of
-// every Caddy they started, and reports what every client and admin answer
-// showed.
-func TestMain(m *testing.M) {
-	_ = os.Remove(suiteLog)
-	code := m.Run()
-	logs, err := os.ReadFile(suiteLog)
-	switch {
-	case err != nil && caddyStarted.Load():
-		fmt.Fprintf(os.Stderr, "no Caddy debug log to search for secrets: %v\n", err)
-		code = 1
-	case err == nil:
-		lines := bytes.Split(logs, []byte("\n"))
-		for n, line := range lines {
-			for _, leak := range findSecrets(line) {
-				suiteSecrets.leaks = append(suiteSecrets.leaks, fmt.Sprintf("Caddy's log line %d shows %s", n+1, leak))
-			}
-		}
-		summary := fmt.Sprintf("secrets: searched %d lines (%d bytes) of Caddy's debug log, %d answers to clients and the admin API, for %d known secrets and anything shaped like a signature or key: %d leaks",
-			len(lines), len(logs), suiteSecrets.answers, len(suiteSecrets.known), len(suiteSecrets.leaks))
-		fmt.Println(summary)
-		if err := reportFigure(summary); err != nil {
-			fmt.Fprintf(os.Stderr, "TEST_FIGURES: %v\n", err)
-			code = 1
-		}
-	}
-	if len(suiteSecrets.leaks) > 0 {
-		fmt.Fprintf(os.Stderr, "secrets leaked (log kept at %s):\n  %s\n", suiteLog, strings.Join(suiteSecrets.leaks, "\n  "))
-		code = 1
-	} else {
-		_ = os.Remove(suiteLog)
-	}
-	os.Exit(code)
 }
 
 // TestFindSecrets shows the search finds tokens and keys in the forms they

@@ -1,0 +1,31 @@
+// Package caddymodule serves private Azure Blob Storage containers through
+// Caddy: Caddy maps a public path to a blob and forwards the request to
+// Azure with a short-lived, read-only SAS that it signs itself (package sas)
+// and caches until shortly before expiry. The account key stays in Caddy;
+// clients never see a token.
+//
+// It registers these Caddy modules and commands:
+//
+//   - http.reverse_proxy.transport.azure_blob ([Transport]): a
+//     reverse_proxy transport that reads /container/blob from an account's
+//     blob endpoint, authorized with a token it signs (account key, or a
+//     user delegation key obtained through Microsoft Entra ID with
+//     [Identity]), a ready-made sas_token, or nothing for a public container.
+//     Its options are listed once, in originOptions.
+//   - http.handlers.azure_blob ([Handler]): maps a request path to a blob of
+//     one container (prefix, strip_prefix, index), refusing what cannot name
+//     a blob before Azure is asked, and hands the mapped name to the transport.
+//   - http.reverse_proxy.upstreams.azure_blob ([Upstreams]): the address of
+//     an account's blob endpoint, worked out at provision from the same
+//     options as the transport, for a connection string that is only known
+//     then.
+//   - the azure_blob Caddyfile directive (caddyfile.go): expands into the
+//     handler and reverse_proxy with the transport per origin, with fallback
+//     origins and Azure's statuses mapped in handle_response routes
+//     (origins.go).
+//   - the caddy azure-sas command: sign prints a signed URL or token for an
+//     operator at a shell, inspect explains a pasted URL or token.
+//
+// Nothing it logs, no placeholder and no metric ever holds a key, a token
+// or a signature.
+package caddymodule

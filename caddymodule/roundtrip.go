@@ -1,0 +1,283 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// Log messages for a 401 or 403 from Azure: a token given in the config,
+// and a token signed afresh after a first refusal.
+const (
+	logRefused         = "Azure refused the request's authorization"
+	logRefusedResigned = "Azure refused a freshly signed token: the account key is not one it accepts (rotated or wrong), or a stored policy or the clock is off"
+	logRefusedPolicy   = "Azure refused a freshly signed token that names a stored access policy: the policy was removed or changed (revoked), or it does not grant read, or it sets an expiry of its own"
+)
+
+// RoundTrip sends a blob read to Azure on a signed clone of req. A request
+// that cannot be a read of an allowed blob is answered here (405, 404,
+// 400), not with an error: it is the client's mistake, and reverse_proxy
+// would count an error against the upstream's health.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	mapped, refused := t.mapRequest(req)
+	if refused != nil {
+		if c := t.logger.Check(zapcore.DebugLevel, "request refused before Azure"); c != nil {
+			c.Write(zap.Int("status", refused.code), zap.String("reason", refused.reason))
+		}
+		return refused.response(req), nil
+	}
+	container, blob := mapped.container, mapped.name
+	if fallback, _ := caddyhttp.GetVar(req.Context(), varFallback).(bool); fallback {
+		t.counters.fallbacks.Add(1)
+	}
+	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.azure_blob.account", t.service.account)
+		repl.Set("http.azure_blob.container", container)
+		repl.Set("http.azure_blob.blob", blob)
+	}
+	up := t.upstreamRequest(req, mapped)
+	clientIfMatch := up.Header.Values("If-Match")
+	pinned, err := t.resolveSuffixRange(up, container, blob)
+	if err != nil {
+		return nil, err
+	}
+	resp, resigned, err := t.sendHealing(up, container, blob)
+	if err == nil && pinned && resp.StatusCode == http.StatusPreconditionFailed {
+		// The blob changed between the HEAD that sized the suffix range and
+		// this GET, so the offsets are stale: serve the whole blob under the
+		// client's own conditions (RFC 9110 lets a server ignore Range).
+		drain(resp)
+		up.Header.Del("Range")
+		up.Header.Del("If-Match")
+		for _, v := range clientIfMatch {
+			up.Header.Add("If-Match", v)
+		}
+		resp, resigned, err = t.sendHealing(up, container, blob)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
+		t.counters.authFailures.Add(1)
+		msg := logRefused
+		switch {
+		case resigned && t.Policy != "":
+			msg = logRefusedPolicy
+		case resigned:
+			msg = logRefusedResigned
+		}
+		t.logger.Error(msg,
+			zap.String("container", container),
+			zap.String("policy", t.Policy),
+			zap.Int("status", resp.StatusCode),
+			zap.String("azure_error_code", resp.Header.Get("x-ms-error-code")))
+	}
+	stripAzureHeaders(resp.Header)
+	dropErrorBody(resp)
+	if t.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		guessContentType(resp.Header, blob)
+	}
+	// A blob is data, never a page or script the browser should guess
+	// from its bytes; an upload of HTML under image/png stays an image.
+	resp.Header.Set("X-Content-Type-Options", "nosniff")
+	// The signed clone stays here: handle_response routes and other
+	// modules that read resp.Request see the client's request, no token.
+	resp.Request = req
+	return resp, nil
+}
+
+// mapRequest reads the container and blob of a request, or says why the
+// request is refused. Behind the azure_blob handler, the name it mapped
+// and checked is taken as it is, unless something rewrote the path since.
+func (t *Transport) mapRequest(req *http.Request) (mappedBlob, *refusal) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return mappedBlob{}, &refusal{http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"}
+	}
+	m, checked := caddyhttp.GetVar(req.Context(), varMappedBlob).(*mappedBlob)
+	if checked && m.path == req.URL.Path {
+		return *m, t.refuseContainer(m.container)
+	}
+	container, blob, ok := splitBlobPath("", req.URL.Path)
+	if !ok {
+		return mappedBlob{}, &refusal{http.StatusNotFound, "request path is not /container/blob"}
+	}
+	if refused := t.refuseContainer(container); refused != nil {
+		return mappedBlob{}, refused
+	}
+	if blob == "" {
+		// A container listing is never ours to ask for.
+		return mappedBlob{}, &refusal{http.StatusNotFound, errNoBlobName.Error()}
+	}
+	if err := checkURLSafeBlobName(blob); err != nil {
+		return mappedBlob{}, &refusal{http.StatusBadRequest, err.Error()}
+	}
+	return mappedBlob{container: container, name: blob}, nil
+}
+
+// refuseContainer says why a container may not be read, or returns nil.
+func (t *Transport) refuseContainer(container string) *refusal {
+	switch {
+	case t.Container != "" && container != t.Container:
+		return &refusal{http.StatusNotFound, "request addresses another container than the configured one"}
+	case t.Container == "" && strings.HasPrefix(container, "$"):
+		// $logs, $root, $web: never by way of a path a client chose.
+		return &refusal{http.StatusNotFound, "request addresses a system container; name it with container to serve it"}
+	}
+	return nil
+}
+
+// sendHealing sends up, and once more with a fresh token if Azure answers
+// 403: a rotated key, a revoked policy, a clock step. resigned reports the
+// second try.
+func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
+	resp, err = t.send(up, container, blob)
+	if err != nil || resp.StatusCode != http.StatusForbidden || !t.service.cred.refused(container, blob) {
+		return resp, false, err
+	}
+	// The first response is read and closed, and up has no body, so up can
+	// go again: send gives it a fresh query.
+	drain(resp)
+	resp, err = t.send(up, container, blob)
+	return resp, true, err
+}
+
+// send authorizes up and sends it. The query and errors never leave here
+// with a token in them.
+func (t *Transport) send(up *http.Request, container, blob string) (*http.Response, error) {
+	query, err := t.service.cred.query(container, blob)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
+	up.URL.RawQuery = query
+	if c := t.logger.Check(zapcore.DebugLevel, "azure blob request"); c != nil {
+		c.Write(zap.String("container", container), zap.String("blob", blob), zap.String("method", up.Method))
+	}
+	resp, err := t.HTTPTransport.RoundTrip(up)
+	if err != nil {
+		return nil, redactError(err, query)
+	}
+	return resp, nil
+}
+
+// resolveSuffixRange turns a suffix range, bytes=-N, which Azure does not
+// support, into an absolute one from the blob's length, asked with a HEAD.
+// The GET is tied to the version the HEAD saw with If-Match (pinned), so a
+// blob replaced in between cannot answer with its bytes at offsets worked
+// out from the old length. When the HEAD cannot tell the length (the blob
+// is missing, say), or the client's own If-Match names another version,
+// the range is dropped and Azure answers the whole request.
+func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string) (pinned bool, err error) {
+	suffix, ok := strings.CutPrefix(up.Header.Get("Range"), "bytes=-")
+	if !ok {
+		return false, nil
+	}
+	n, err := strconv.ParseInt(suffix, 10, 64)
+	if err != nil {
+		up.Header.Del("Range")
+		return false, nil
+	}
+	head := up.Clone(up.Context())
+	head.Method = http.MethodHead
+	head.Header = http.Header{"X-Ms-Version": {t.Version}}
+	resp, _, err := t.sendHealing(head, container, blob)
+	if err != nil {
+		return false, err
+	}
+	drain(resp)
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 0 || etag == "" || !ifMatchAllows(up.Header.Values("If-Match"), etag) {
+		up.Header.Del("Range")
+		return false, nil
+	}
+	up.Header.Set("If-Match", etag)
+	size := resp.ContentLength
+	if n == 0 {
+		// bytes=-0 selects nothing: ask for a range past the end, which
+		// Azure answers 416, as RFC 9110 wants. (Azurite serves a range
+		// that starts exactly at the end, hence one byte more.)
+		up.Header.Set("Range", "bytes="+strconv.FormatInt(size+1, 10)+"-")
+		return true, nil
+	}
+	up.Header.Set("Range", "bytes="+strconv.FormatInt(max(size-n, 0), 10)+"-")
+	return true, nil
+}
+
+// ifMatchAllows reports whether the If-Match values a client sent (none,
+// "*", or a list of entity tags) let a version with etag through.
+func ifMatchAllows(values []string, etag string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		for tag := range strings.SplitSeq(v, ",") {
+			if tag = strings.TrimSpace(tag); tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// upstreamRequest makes the request Azure gets: a clone of req with the
+// endpoint's Host, the blob's path, no body and only the allowed headers.
+// The URL's host stays the upstream reverse_proxy chose: its load balancing,
+// health checks and dialing stay in charge.
+func (t *Transport) upstreamRequest(req *http.Request, m mappedBlob) *http.Request {
+	o := t.service
+	up := req.Clone(req.Context())
+	up.Host = o.endpoint.Host
+	if m.rawPath != "" {
+		up.URL.Path, up.URL.RawPath = o.endpoint.Path+m.path, o.endpoint.Path+m.rawPath // escaped once, by the handler
+	} else {
+		up.URL.Path, up.URL.RawPath = o.endpoint.BlobPath(m.container, m.name)
+	}
+	up.URL.RawQuery, up.URL.Fragment, up.URL.ForceQuery = "", "", false
+	up.Header = forwardedHeaders(req.Header)
+	up.Header.Set("x-ms-version", t.Version)
+	// A read sends nothing: no body, no trailers the client chose.
+	up.Body, up.GetBody, up.ContentLength = nil, nil, 0
+	up.TransferEncoding, up.Trailer = nil, nil
+	return up
+}
+
+// dropErrorBody empties Azure's body on every error status, 412 and 416
+// included: Azure's error documents can quote the string-to-sign
+// (AuthenticationErrorDetail), and clients have no use for them. Headers
+// that describe the blob, such as a 416's Content-Range, stay.
+func dropErrorBody(resp *http.Response) {
+	if resp.StatusCode < 400 {
+		return
+	}
+	drain(resp)
+	resp.Body, resp.ContentLength = http.NoBody, 0
+	resp.Header.Set("Content-Length", "0")
+	resp.Header.Del("Content-Type")
+	resp.Header.Del("Content-Encoding")
+}
+
+// drain reads a little of a response body so its connection can be reused,
+// then closes it.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	_ = resp.Body.Close()
+}
+
+// redactError removes the query from an error's text: net/http errors can
+// quote the request URL.
+func redactError(err error, query string) error {
+	if query == "" || !strings.Contains(err.Error(), query) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), query, sas.RedactQuery(query)))
+}

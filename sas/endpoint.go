@@ -1,0 +1,119 @@
+package sas
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// BlobEndpoint is where a storage account's blob service answers: a scheme,
+// a host and, on a path-style endpoint such as Azurite's, the account's
+// path. A blob's URL is the endpoint, then /container/blob.
+type BlobEndpoint struct {
+	Scheme string // http or https
+	Host   string // host[:port], as sent in Host
+	Path   string // "" on Azure, "/devstoreaccount1" on Azurite; never a trailing '/'
+}
+
+// ParseBlobEndpoint reads a blob endpoint: an http(s) URL with a host and
+// no query, fragment or user info. Its errors never quote the URL: a pasted
+// SAS URL carries a signature.
+func ParseBlobEndpoint(raw string) (BlobEndpoint, error) {
+	return parseBlobEndpoint("blob endpoint", raw)
+}
+
+// parseBlobEndpoint is ParseBlobEndpoint with errors that name setting.
+func parseBlobEndpoint(setting, raw string) (BlobEndpoint, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return BlobEndpoint{}, fmt.Errorf("%s is not an http(s) URL with a host", setting)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return BlobEndpoint{}, fmt.Errorf("%s must not carry a query, fragment or user info (a SAS goes apart from it)", setting)
+	}
+	return BlobEndpoint{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimRight(u.Path, "/")}, nil
+}
+
+// DefaultBlobEndpoint is the endpoint of an account in Azure's public
+// cloud: https://<account>.blob.core.windows.net.
+func DefaultBlobEndpoint(account string) BlobEndpoint {
+	return BlobEndpoint{Scheme: "https", Host: account + ".blob.core.windows.net"}
+}
+
+// String returns the endpoint as a URL, without a trailing '/'.
+func (e BlobEndpoint) String() string { return e.Scheme + "://" + e.Host + e.Path }
+
+// IsZero reports whether e is the zero endpoint.
+func (e BlobEndpoint) IsZero() bool { return e == BlobEndpoint{} }
+
+// Account returns the account the endpoint names: the first label of
+// NAME.blob.core.windows.net (or of another cloud's NAME.blob.SUFFIX), or
+// else the first path segment of a path-style endpoint. It returns "" when
+// neither applies; the name is not checked.
+func (e BlobEndpoint) Account() string {
+	host := e.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if label, rest, ok := strings.Cut(host, "."); ok && strings.HasPrefix(rest, "blob.") {
+		return label
+	}
+	first, _, _ := strings.Cut(strings.TrimPrefix(e.Path, "/"), "/")
+	return first
+}
+
+// HostPort returns host:port, with the scheme's default port when the
+// endpoint gives none: the address to dial.
+func (e BlobEndpoint) HostPort() string {
+	host, port, err := net.SplitHostPort(e.Host)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(e.Host, "["), "]"), "443"
+		if e.Scheme == "http" {
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Equal reports whether e and o address the same service: the same scheme,
+// host and port (the default one written or not, the host in any case) and
+// path.
+func (e BlobEndpoint) Equal(o BlobEndpoint) bool {
+	return e.Scheme == o.Scheme && strings.EqualFold(e.HostPort(), o.HostPort()) && e.Path == o.Path
+}
+
+// BlobPath returns the decoded and the escaped URL path of a blob (or, with
+// blob "", of a container): the endpoint's path, then /container/blob. Each
+// segment of the blob name is escaped on its own, so '/' stays a separator
+// and '#', '?', '%' and ' ' reach Azure as part of the name.
+func (e BlobEndpoint) BlobPath(container, blob string) (path, rawPath string) {
+	base := e.Path
+	if blob == "" {
+		return base + "/" + container, base + "/" + container
+	}
+	var raw strings.Builder
+	raw.Grow(len(base) + len(container) + len(blob)*3/2 + 2)
+	raw.WriteString(base)
+	raw.WriteByte('/')
+	raw.WriteString(container)
+	raw.WriteByte('/')
+	for i, seg := range strings.Split(blob, "/") {
+		if i > 0 {
+			raw.WriteByte('/')
+		}
+		raw.WriteString(url.PathEscape(seg))
+	}
+	return base + "/" + container + "/" + blob, raw.String()
+}
+
+// URL returns the URL of a blob (or, with blob "", of a container) with
+// token as its query. The result holds the token: it is a credential.
+func (e BlobEndpoint) URL(container, blob string, token Token) string {
+	_, rawPath := e.BlobPath(container, blob)
+	u := e.Scheme + "://" + e.Host + rawPath
+	if q := token.Encode(); q != "" {
+		u += "?" + q
+	}
+	return u
+}

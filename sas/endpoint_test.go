@@ -1,0 +1,134 @@
+package sas
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBlobEndpointNamesItsAccount(t *testing.T) {
+	for endpoint, want := range map[string]string{
+		"https://mystorage.blob.core.windows.net":       "mystorage",
+		"https://mystorage.blob.core.windows.net/":      "mystorage",
+		"https://mystorage.blob.core.windows.net:443":   "mystorage",
+		"http://127.0.0.1:10000/devstoreaccount1":       "devstoreaccount1",
+		"http://127.0.0.1:10000/devstoreaccount1/":      "devstoreaccount1",
+		"https://cdn.example.com":                       "",
+		"https://mystorage.dfs.core.windows.net":        "",
+		"https://mystorage.blob.core.usgovcloudapi.net": "mystorage",
+		"https://myacct.blob.core.windows.net/sub":      "myacct",
+	} {
+		e, err := ParseBlobEndpoint(endpoint)
+		require.NoError(t, err, endpoint)
+		assert.Equal(t, want, e.Account(), "Account of %q", endpoint)
+	}
+}
+
+func TestParseBlobEndpointRefusesWhatIsNoEndpoint(t *testing.T) {
+	for raw, want := range map[string]string{
+		"ftp://x":                           "blob endpoint is not an http(s) URL with a host",
+		"https://":                          "blob endpoint is not an http(s) URL with a host",
+		"mystorage.blob.core.windows.net":   "blob endpoint is not an http(s) URL with a host",
+		"https://x/?sv=2026&sig=" + testSig: "blob endpoint must not carry a query",
+		"https://x/#frag":                   "blob endpoint must not carry a query",
+		"https://user:pw@x/":                "blob endpoint must not carry a query",
+	} {
+		_, err := ParseBlobEndpoint(raw)
+		if assert.Error(t, err, raw) {
+			assert.Contains(t, err.Error(), want, raw)
+			assert.NotContains(t, err.Error(), testSig[:16], "the error quotes the signature")
+		}
+	}
+}
+
+func TestBlobEndpointAddressesAndCompares(t *testing.T) {
+	azure := DefaultBlobEndpoint("mystorage")
+	assert.Equal(t, "https://mystorage.blob.core.windows.net", azure.String())
+	assert.Equal(t, "mystorage.blob.core.windows.net:443", azure.HostPort())
+	written, err := ParseBlobEndpoint("HTTPS://MyStorage.blob.core.windows.net:443/")
+	require.NoError(t, err)
+	assert.True(t, azure.Equal(written), "the default port, a trailing '/' and the host's case make no difference")
+	assert.False(t, azure.Equal(BlobEndpoint{Scheme: "http", Host: azure.Host}), "another scheme is another endpoint")
+
+	azurite, err := ParseBlobEndpoint(DevBlobEndpoint)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:10000", azurite.HostPort())
+	assert.Equal(t, "[::1]:80", BlobEndpoint{Scheme: "http", Host: "[::1]"}.HostPort())
+	path, raw := azurite.BlobPath("photos", "")
+	assert.Equal(t, "/devstoreaccount1/photos", path, "a container's path")
+	assert.Equal(t, path, raw)
+	assert.Equal(t, "http://127.0.0.1:10000/devstoreaccount1/photos/a%20b/c%23d.jpg", azurite.URL("photos", "a b/c#d.jpg", Token{}),
+		"a URL without a token has no '?'")
+}
+
+func TestLocateReconcilesAndRefusesTwoAccounts(t *testing.T) {
+	cs, err := ParseConnectionString("AccountName=mystorage;AccountKey=" + DevAccountKey)
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name              string
+		w                 Where
+		account, endpoint string
+		err               string
+	}{
+		{"account alone", Where{Account: "mystorage"}, "mystorage", "https://mystorage.blob.core.windows.net", ""},
+		{"endpoint alone", Where{Endpoint: DevBlobEndpoint}, DevAccountName, DevBlobEndpoint, ""},
+		{"custom domain", Where{Endpoint: "https://cdn.example.com"}, "", "https://cdn.example.com", ""},
+		{"connection string", Where{ConnectionString: cs}, "mystorage", "https://mystorage.blob.core.windows.net", ""},
+		{"all three agree", Where{Account: "mystorage", Endpoint: "https://mystorage.blob.core.windows.net/", ConnectionString: cs},
+			"mystorage", "https://mystorage.blob.core.windows.net", ""},
+		{"nothing", Where{}, "", "", "cannot tell where the storage account is: give account, endpoint or connection string"},
+		{"a key as the account", Where{Account: DevAccountKey}, "", "", "account: account name is 88 characters"},
+		{"account against connection string", Where{Account: "other", ConnectionString: cs}, "", "",
+			`account "other" differs from the account "mystorage" of connection string`},
+		{"endpoint against connection string", Where{Endpoint: DevBlobEndpoint, ConnectionString: cs}, "", "",
+			"endpoint differs from the blob endpoint of connection string"},
+		{"account against endpoint", Where{Account: "other", Endpoint: DevBlobEndpoint, AccountSetting: "AZURE_STORAGE_ACCOUNT"}, "", "",
+			`AZURE_STORAGE_ACCOUNT "other" differs from the account "devstoreaccount1" that endpoint names`},
+		{"endpoint naming no valid account", Where{Endpoint: "https://My_Storage.blob.core.windows.net"}, "", "",
+			"endpoint names no valid account"},
+		{"endpoint with a token", Where{Endpoint: "https://x/?sig=" + testSig, EndpointSetting: "endpoint"}, "", "",
+			"endpoint must not carry a query"},
+	} {
+		loc, err := Locate(tt.w)
+		if tt.err != "" {
+			if assert.Error(t, err, tt.name) {
+				assert.Contains(t, err.Error(), tt.err, tt.name)
+				assert.NotContains(t, err.Error(), DevAccountKey[:16], "%s: the error quotes a key", tt.name)
+			}
+			continue
+		}
+		if assert.NoError(t, err, tt.name) {
+			assert.Equal(t, tt.account, loc.Account, tt.name)
+			assert.Equal(t, tt.endpoint, loc.Endpoint.String(), tt.name)
+		}
+	}
+}
+
+func TestParseBlobURLSplitsAddressAndToken(t *testing.T) {
+	u, err := ParseBlobURL("http://127.0.0.1:10000/devstoreaccount1/photos/a%20b/c.jpg?comp=tags&sp=r&se=2030-01-01&sr=b&sig=" + testSigEscaped + "&%2B%2F%3D=x")
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:10000/devstoreaccount1/photos/a%20b/c.jpg", u.Address)
+	assert.Equal(t, DevBlobEndpoint, u.Endpoint.String())
+	assert.Equal(t, DevAccountName, u.Account)
+	assert.True(t, u.PathStyle)
+	assert.Equal(t, "photos", u.Container)
+	assert.Equal(t, "a b/c.jpg", u.Blob)
+	assert.Equal(t, "sp=r&se=2030-01-01&sr=b&sig="+testSigEscaped, u.Token)
+	assert.Equal(t, []string{"comp", ""}, u.OtherParams, "a name that does not read as one is not quoted")
+
+	container, err := ParseBlobURL("https://mystorage.blob.core.windows.net/photos")
+	require.NoError(t, err)
+	assert.Equal(t, "mystorage", container.Account)
+	assert.False(t, container.PathStyle)
+	assert.Equal(t, "photos", container.Container)
+	assert.Empty(t, container.Blob)
+	assert.Empty(t, container.Token)
+
+	for _, bad := range []string{"https://x/c/b?sig=" + testSigEscaped + "#frag", "photos/cat.jpg", "ftp://x/c/b"} {
+		_, err := ParseBlobURL(bad)
+		if assert.Error(t, err, bad) {
+			assert.NotContains(t, err.Error(), testSigEscaped[:16], "the error quotes the signature")
+		}
+	}
+}
