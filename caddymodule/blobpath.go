@@ -47,8 +47,10 @@ func blobName(prefix, path string) (string, error) {
 }
 
 // checkURLSafeBlobName applies blobName's rules to a whole name: Azure's
-// (sas.CheckBlobName) and those of a name that must reach Azure through a
-// URL path unchanged. The signer checks Azure's alone.
+// (those of sas.CheckBlobName, with errors safe to show a client) and those
+// of a name that must reach Azure through a URL path unchanged (no dot
+// segments, no backslash, at most 254 segments). The signer checks Azure's
+// alone.
 func checkURLSafeBlobName(name string) error {
 	if !utf8.ValidString(name) {
 		return errInvalidUTF8

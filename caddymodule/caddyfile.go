@@ -202,8 +202,9 @@ func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
 // response_header_timeout, read_timeout, keepalive, tls_trust_pool,
 // resolvers …), read by its own parser; Validate refuses those that would
 // expose tokens or that Azure cannot speak. Give exactly one of
-// account_key, connection_string, sas_token and anonymous; write secrets
-// as {env.VAR} or {file.path} placeholders.
+// account_key, connection_string, sas_token, identity and anonymous; write
+// secrets as {env.VAR} or {file.path} placeholders. No option may be given
+// twice.
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the transport name
 	if d.NextArg() {
@@ -221,19 +222,20 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // unmarshalOption reads the option under the cursor: one of originOptions,
 // or else one of the embedded http transport's. seen catches repeats.
 func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
-	opt, ok := lookupOriginOption(d.Val())
+	option := d.Val()
+	if seen[option] {
+		return d.Errf("%s given twice", option)
+	}
+	seen[option] = true
+	opt, ok := lookupOriginOption(option)
 	if !ok {
 		return t.httpTransportOption(d)
 	}
 	switch field := opt.field(t).(type) {
 	case *string:
-		return unmarshalString(d, seen, field)
-	}
-	if seen[opt.name] {
-		return d.Errf("%s given twice", opt.name)
-	}
-	seen[opt.name] = true
-	switch field := opt.field(t).(type) {
+		if !d.AllArgs(field) {
+			return d.ArgErr()
+		}
 	case *bool:
 		if d.NextArg() {
 			return d.ArgErr()
@@ -373,10 +375,11 @@ func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		option := d.Val()
 		if opt, ok := lookupOriginOption(option); !ok || opt.kind&locatingOption == 0 {
+			choice := optionsOfKind(locatingOption)
 			if isPlainName(option) {
-				return d.Errf("unrecognized option %q: give account, endpoint or connection_string", option)
+				return d.Errf("unrecognized option %q: give %s", option, choice)
 			}
-			return d.Err("unrecognized option: give account, endpoint or connection_string")
+			return d.Err("unrecognized option: give " + choice)
 		}
 		if err := t.unmarshalOption(d, seen); err != nil {
 			return err

@@ -20,10 +20,10 @@ func runInspect(arg string, now time.Time, out io.Writer) error {
 		if loc, err = sas.ParseBlobURL(token); err != nil {
 			return fmt.Errorf("the argument starts like a URL but is %w", err)
 		}
-		if loc.Token == "" {
+		if loc.Token.IsZero() {
 			return errors.New("the URL carries no SAS token: its query has none of sv, sp, se, sig …")
 		}
-		token = loc.Token
+		token = loc.Token.Encode()
 	}
 	tok, err := sas.Parse(token)
 	if err != nil {

@@ -320,6 +320,10 @@ func TestAzureSASCommandCredentials(t *testing.T) {
 		{"connection string with a SAS", "BlobEndpoint=https://mystorage.blob.core.windows.net;SharedAccessSignature=sv=2019-02-02&sr=b&sp=r&se=2030-01-01&sig=koLniLcK0tMLuMfYeuSQwB%2BBLnWibhPqnrINxaIRbvU%3D", "", "", "", []string{"has no AccountKey"}},
 		{"both", "UseDevelopmentStorage=true", "", badKey, "", []string{"both AZURE_STORAGE_CONNECTION_STRING and AZURE_STORAGE_KEY"}},
 		{"other account's endpoint", "", "mystorage", sas.DevAccountKey, "https://other.blob.core.windows.net", []string{`"other"`, "AZURE_STORAGE_BLOB_ENDPOINT"}},
+		// As the transport always did: a URL for one account at another's
+		// endpoint cannot work, and the error names where each came from.
+		{"connection string naming two accounts", "AccountName=mystorage;AccountKey=" + sas.DevAccountKey + ";BlobEndpoint=https://other.blob.core.windows.net", "", "", "",
+			[]string{`AZURE_STORAGE_CONNECTION_STRING AccountName "mystorage" differs from the account "other" that AZURE_STORAGE_CONNECTION_STRING BlobEndpoint names`}},
 		{"endpoint with a query", "", "mystorage", sas.DevAccountKey, "https://mystorage.blob.core.windows.net/?sig=" + badKey, []string{"AZURE_STORAGE_BLOB_ENDPOINT must not carry a query"}},
 		// A key in the account's variable is checked before anything quotes it.
 		{"key in the account beside a connection string", "AccountName=mystorage;AccountKey=" + sas.DevAccountKey, sas.DevAccountKey, "", "", []string{"AZURE_STORAGE_ACCOUNT: account name is 88 characters"}},

@@ -100,7 +100,7 @@ func (t *Transport) provisionService() (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &blobService{account: loc.Account, endpoint: loc.Endpoint}
+	svc := &blobService{account: loc.Account, endpoint: loc.Endpoint}
 	var sharedKey *sas.SharedKey
 	var parsedToken *sas.ParsedToken
 	if cs != nil {
@@ -112,10 +112,10 @@ func (t *Transport) provisionService() (*blobService, error) {
 
 	switch {
 	case key != "":
-		if o.account == "" {
+		if svc.account == "" {
 			return nil, errors.New("account: needed to sign with account_key (or give an endpoint that names it)")
 		}
-		if sharedKey, err = sas.NewSharedKey(o.account, key); err != nil {
+		if sharedKey, err = sas.NewSharedKey(svc.account, key); err != nil {
 			return nil, fmt.Errorf("account_key: %w", err)
 		}
 	case token != "":
@@ -126,17 +126,17 @@ func (t *Transport) provisionService() (*blobService, error) {
 
 	switch {
 	case t.Identity != nil:
-		if o.account == "" {
+		if svc.account == "" {
 			return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
 		}
-		if o.endpoint.Scheme != "https" {
+		if svc.endpoint.Scheme != "https" {
 			return nil, errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
 		}
 		signer, err := t.newDelegationSigner()
 		if err != nil {
 			return nil, err
 		}
-		o.cred = signingCredential{signer: signer, onRefused: func() {
+		svc.cred = signingCredential{signer: signer, onRefused: func() {
 			if t.keyring != nil {
 				t.keyring.refresh()
 			}
@@ -146,7 +146,7 @@ func (t *Transport) provisionService() (*blobService, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.cred = signingCredential{signer: signer}
+		svc.cred = signingCredential{signer: signer}
 	case t.signedOnly() != "":
 		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
 			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
@@ -154,11 +154,11 @@ func (t *Transport) provisionService() (*blobService, error) {
 		if err := checkToken(parsedToken, time.Now()); err != nil {
 			return nil, err
 		}
-		o.cred, o.token = tokenCredential{parsedToken}, parsedToken
+		svc.cred, svc.token = tokenCredential{parsedToken}, parsedToken
 	default:
-		o.cred = anonymousCredential{}
+		svc.cred = anonymousCredential{}
 	}
-	return o, nil
+	return svc, nil
 }
 
 // resolveLocation resolves the account and endpoint fields (placeholders
@@ -198,8 +198,7 @@ func (t *Transport) exactlyOneCredential() error {
 	if len(given) == 1 {
 		return nil
 	}
-	all := optionsOfKind(credentialOption)
-	choice := strings.Join(all[:len(all)-1], ", ") + " or " + all[len(all)-1]
+	choice := optionsOfKind(credentialOption)
 	if len(given) == 0 {
 		return errors.New("credential: give one of " + choice)
 	}

@@ -32,7 +32,7 @@ func (o *origin) pin() error {
 	}
 	t := &o.transport
 	if t.Endpoint == "" || hasPlaceholder(t.Endpoint) {
-		if hasPlaceholder(t.Account, t.Endpoint, t.ConnectionString) {
+		if t.placeholderIn(locatingOption) {
 			o.source = &Upstreams{Account: t.Account, Endpoint: t.Endpoint, ConnectionString: t.ConnectionString}
 			return nil
 		}
@@ -60,7 +60,7 @@ func (t *Transport) checkAtAdapt() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if hasPlaceholder(c.AccountKey, c.ConnectionString, c.SASToken, c.Account, c.Endpoint) {
+	if c.placeholderIn(credentialOption | locatingOption) {
 		return c.exactlyOneCredential()
 	}
 	_, err := c.provisionService()

@@ -44,7 +44,7 @@ const (
 // retried with backoff when that fails, while the key it holds serves on.
 type keyring struct {
 	cred     azcore.TokenCredential
-	endpoint string // the blob endpoint, no trailing slash
+	endpoint sas.BlobEndpoint
 	account  string
 	lifetime time.Duration
 	// The newest config's: a reload may close the old one's log writer.
@@ -67,7 +67,7 @@ type keyring struct {
 // they are now (a rotated secret behind the same placeholder is another
 // keyring), and the connection settings (connection is the http
 // transport's JSON). It is a hash, so no secret is kept as a map key.
-func keyringID(endpoint, account string, id *Identity, connection []byte) (string, error) {
+func keyringID(endpoint sas.BlobEndpoint, account string, id *Identity, connection []byte) (string, error) {
 	secret, err := resolveSecret("identity client_secret", id.ClientSecret)
 	if err != nil {
 		return "", err
@@ -83,7 +83,7 @@ func keyringID(endpoint, account string, id *Identity, connection []byte) (strin
 		Endpoint, Account, Secret string
 		Identity                  *Identity
 		Certificate, Connection   []byte
-	}{endpoint, account, secret, id, certificate, connection})
+	}{endpoint.String(), account, secret, id, certificate, connection})
 	h.Write(raw)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -91,7 +91,7 @@ func keyringID(endpoint, account string, id *Identity, connection []byte) (strin
 // loadKeyring returns the shared keyring for endpoint, account and id,
 // starting one (with a first key, or a clear error) when there is none.
 // Release it with keyrings.Delete(name).
-func loadKeyring(endpoint, account string, id *Identity, connection []byte, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
+func loadKeyring(endpoint sas.BlobEndpoint, account string, id *Identity, connection []byte, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
 	name, err := keyringID(endpoint, account, id, connection)
 	if err != nil {
 		return nil, "", err
@@ -123,7 +123,7 @@ func loadKeyring(endpoint, account string, id *Identity, connection []byte, clie
 }
 
 // startKeyring fetches a first key and starts renewing it.
-func startKeyring(cred azcore.TokenCredential, client *http.Client, endpoint, account string, lifetime time.Duration, logger *zap.Logger) (*keyring, error) {
+func startKeyring(cred azcore.TokenCredential, client *http.Client, endpoint sas.BlobEndpoint, account string, lifetime time.Duration, logger *zap.Logger) (*keyring, error) {
 	k := &keyring{cred: cred, endpoint: endpoint, account: account, lifetime: lifetime,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	k.client.Store(client)
@@ -224,7 +224,7 @@ func (k *keyring) fetch(ctx context.Context) (*sas.DelegationKey, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	// Azure refuses an expiry past 7 days from its own clock: keep a margin.
 	body := sas.UserDelegationKeyRequest(now.Add(-keyClockSkew), now.Add(min(k.lifetime, maxKeyLifetime-keyClockSkew)), "")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.endpoint+"/?restype=service&comp=userdelegationkey", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.endpoint.UserDelegationKeyURL(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

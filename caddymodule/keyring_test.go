@@ -77,7 +77,7 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	cred := new(staticToken)
 	core, logs := observer.New(zap.ErrorLevel)
-	k, err := startKeyring(cred, svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", 3*time.Second, zap.New(core))
+	k, err := startKeyring(cred, svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", 3*time.Second, zap.New(core))
 	require.NoError(t, err)
 	defer k.Destruct()
 	first, err := k.key()
@@ -136,7 +136,7 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 // (the keys may have been revoked), at most once a minute.
 func TestKeyringRefreshesWhenAsked(t *testing.T) {
 	svc := newDelegationKeyService(t)
-	k, err := startKeyring(new(staticToken), svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", time.Hour, zap.NewNop())
+	k, err := startKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", time.Hour, zap.NewNop())
 	require.NoError(t, err)
 	first, err := k.key()
 	require.NoError(t, err, "first key")
@@ -163,10 +163,18 @@ func TestKeyringRefreshesWhenAsked(t *testing.T) {
 func TestKeyringStartErrorsAreClear(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	svc.failing.Store(true)
-	k, err := startKeyring(new(staticToken), svc.Client(), svc.URL+"/devstoreaccount1", "devstoreaccount1", time.Hour, zap.NewNop())
+	k, err := startKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", time.Hour, zap.NewNop())
 	assert.Nil(t, k, "a keyring without a key")
 	require.Error(t, err, "start with a refused identity")
 	assert.ErrorContains(t, err, "403 AuthorizationPermissionMismatch", "start with a refused identity")
 	assert.ErrorContains(t, err, "Storage Blob Delegator", "start with a refused identity")
 	assert.NotContains(t, err.Error(), "entra-token", "the error holds the token")
+}
+
+// stubEndpoint is the blob endpoint of a stand-in at raw.
+func stubEndpoint(t *testing.T, raw string) sas.BlobEndpoint {
+	t.Helper()
+	e, err := sas.ParseBlobEndpoint(raw)
+	require.NoError(t, err)
+	return e
 }

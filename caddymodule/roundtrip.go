@@ -234,13 +234,14 @@ func ifMatchAllows(values []string, etag string) bool {
 // The URL's host stays the upstream reverse_proxy chose: its load balancing,
 // health checks and dialing stay in charge.
 func (t *Transport) upstreamRequest(req *http.Request, m mappedBlob) *http.Request {
-	o := t.service
+	svc := t.service
 	up := req.Clone(req.Context())
-	up.Host = o.endpoint.Host
+	up.Host = svc.endpoint.Host
 	if m.rawPath != "" {
-		up.URL.Path, up.URL.RawPath = o.endpoint.Path+m.path, o.endpoint.Path+m.rawPath // escaped once, by the handler
+		// Escaped once, by the handler.
+		up.URL.Path, up.URL.RawPath = svc.endpoint.Path+m.path, svc.endpoint.EscapedPath()+m.rawPath
 	} else {
-		up.URL.Path, up.URL.RawPath = o.endpoint.BlobPath(m.container, m.name)
+		up.URL.Path, up.URL.RawPath = svc.endpoint.BlobPath(m.container, m.name)
 	}
 	up.URL.RawQuery, up.URL.Fragment, up.URL.ForceQuery = "", "", false
 	up.Header = forwardedHeaders(req.Header)

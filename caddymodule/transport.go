@@ -207,15 +207,27 @@ func lookupOriginOption(name string) (originOption, bool) {
 	return originOption{}, false
 }
 
-// optionsOfKind returns the names of the options of a kind, in table order.
-func optionsOfKind(kind optionKind) []string {
+// optionsOfKind lists the names of the options of a kind, in table order,
+// as "a, b or c".
+func optionsOfKind(kind optionKind) string {
 	var names []string
 	for _, o := range originOptions {
 		if o.kind&kind != 0 {
 			names = append(names, o.name)
 		}
 	}
-	return names
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// placeholderIn reports whether an option of the kind is a string that
+// holds a placeholder: a value known only once the config is provisioned.
+func (t *Transport) placeholderIn(kind optionKind) bool {
+	for _, o := range originOptions {
+		if v, ok := o.field(t).(*string); ok && o.kind&kind != 0 && hasPlaceholder(*v) {
+			return true
+		}
+	}
+	return false
 }
 
 // isSet reports whether t gives option o.
@@ -278,18 +290,18 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	o, err := t.provisionService()
+	svc, err := t.provisionService()
 	if err != nil {
 		return err
 	}
-	t.service = o
+	t.service = svc
 	t.counters = new(transportCounters)
-	if o.token != nil && !o.token.ReadOnly() {
+	if svc.token != nil && !svc.token.ReadOnly() {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
-			zap.String("permissions", o.token.PermissionString()))
+			zap.String("permissions", svc.token.PermissionString()))
 	}
-	if o.token != nil {
-		t.warnBeforeExpiry(o.token.Expiry)
+	if svc.token != nil {
+		t.warnBeforeExpiry(svc.token.Expiry)
 	}
 	if field := t.literalSecret(); field != "" {
 		t.logger.Warn(field + " is written literally: it is in the config, autosave.json and the admin API's GET /config/; " +
@@ -297,12 +309,12 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	}
 	if t.Container == "" {
 		t.logger.Warn("no container set: clients can read any container of the account the credential reaches",
-			zap.String("account", o.account))
+			zap.String("account", svc.account))
 	}
 	if t.HTTPTransport == nil {
 		t.HTTPTransport = new(reverseproxy.HTTPTransport)
 	}
-	if o.endpoint.Scheme == "https" && t.TLS == nil {
+	if svc.endpoint.Scheme == "https" && t.TLS == nil {
 		t.TLS = new(reverseproxy.TLSConfig)
 	}
 	setTimeoutDefaults(t.HTTPTransport)
@@ -318,12 +330,11 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	if t.Identity != nil {
 		// Keys are asked for through the same connection settings (TLS
 		// trust, proxy, timeouts) as the blobs.
-		endpoint := o.endpoint.String()
 		connection, err := json.Marshal(t.HTTPTransport)
 		if err != nil {
 			return fmt.Errorf("identity: %v", err)
 		}
-		k, name, err := loadKeyring(endpoint, o.account, t.Identity, connection, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
+		k, name, err := loadKeyring(svc.endpoint, svc.account, t.Identity, connection, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
 		if err != nil {
 			return err
 		}

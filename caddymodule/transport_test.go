@@ -17,9 +17,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
@@ -510,4 +512,61 @@ func TestLiteralSecretsAreNamed(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, tc.tr.literalSecret(), "%+v", tc.tr)
 	}
+}
+
+// TestTransportTakesTheHandlersNameUnlessThePathChanged: behind the
+// azure_blob handler the transport sends the name the handler mapped,
+// checked and escaped, without doing it again; a path rewritten after the
+// handler, or a variable set by anything but the handler, gets every
+// check of the transport used alone.
+func TestTransportTakesTheHandlersNameUnlessThePathChanged(t *testing.T) {
+	azure := azurestub.Scripted(t)
+	tr := devTransport(azure.URL)
+	provisionTransport(t, tr)
+	h := &Handler{Container: "photos", Prefix: "public/", logger: zap.NewNop()}
+
+	serve := func(target string, between func(r *http.Request)) *http.Response {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{}))
+		var resp *http.Response
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			between(r)
+			var err error
+			resp, err = tr.RoundTrip(atUpstream(r, azure))
+			return err
+		})
+		require.NoError(t, h.ServeHTTP(httptest.NewRecorder(), r, next), "%s", target)
+		require.NotNil(t, resp, "%s: the transport was not reached", target)
+		_ = resp.Body.Close()
+		return resp
+	}
+
+	resp := serve("http://x/2024/a%20b+c%23d.jpg", func(*http.Request) {})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	got := azure.Requests()
+	require.Len(t, got, 1, "upstream requests")
+	assert.Equal(t, "/devstoreaccount1/photos/public/2024/a%20b+c%23d.jpg", got[0].EscapedPath, "the handler's escaping")
+	tok, err := sas.Parse(got[0].RawQuery)
+	require.NoError(t, err)
+	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(t, err)
+	assert.NoError(t, tok.VerifyService(key, "photos", "public/2024/a b+c#d.jpg", ""), "the token is not for the mapped name")
+
+	for _, tc := range []struct {
+		name    string
+		between func(r *http.Request)
+		status  int
+	}{
+		{"path rewritten to a dot segment", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/photos/a/../b.jpg", "" }, http.StatusBadRequest},
+		{"path rewritten to another container", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/videos/b.jpg", "" }, http.StatusNotFound},
+		{"variable replaced by a string", func(r *http.Request) {
+			caddyhttp.SetVar(r.Context(), varMappedBlob, "/photos/a/../b.jpg")
+			r.URL.Path, r.URL.RawPath = "/photos/a/../b.jpg", ""
+		}, http.StatusBadRequest},
+	} {
+		resp := serve("http://x/ok.jpg", tc.between)
+		assert.Equal(t, tc.status, resp.StatusCode, tc.name)
+	}
+	assert.Len(t, azure.Requests(), 1, "a refused request reached Azure")
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // BlobURL is a blob or container URL as users paste it, with or without a
 // SAS, split into where it points and its token.
 type BlobURL struct {
-	// Address is the URL without its query, as written.
+	// Address is the URL without its query: the scheme in lower case, the
+	// path escaped as net/url writes it.
 	Address string
 
 	// Endpoint is the blob service: scheme, host and, on a path-style
@@ -26,8 +28,9 @@ type BlobURL struct {
 	Container, Blob string
 
 	// Token is the SAS parameters of the query, as written, joined with
-	// '&'; "" when the query has none. Parse reads it.
-	Token string
+	// '&'; zero when the query has none. It prints redacted; Encode returns
+	// it, for Parse.
+	Token Token
 
 	// OtherParams names the query's parameters that are not part of a SAS
 	// (snapshot, versionid, comp …): the request's own. A name that does not
@@ -75,7 +78,9 @@ func ParseBlobURL(raw string) (*BlobURL, error) {
 			b.OtherParams = append(b.OtherParams, "")
 		}
 	}
-	b.Token = strings.Join(token, "&")
+	if len(token) > 0 {
+		b.Token = newToken(strings.Join(token, "&"), time.Time{})
+	}
 	return b, nil
 }
 

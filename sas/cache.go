@@ -16,13 +16,13 @@ type tokenCacheOptions struct {
 	MaxEntries int
 
 	// MaxBytes bounds the memory the entries hold, counted as the bytes of
-	// each key and query plus EntryOverhead; the least recently used entry
+	// each key and token plus EntryOverhead; the least recently used entry
 	// goes first. Zero means DefaultMaxBytes. A bound in bytes matters
 	// because keys are what clients choose: a blob name may be 1024
 	// characters of four bytes each.
 	MaxBytes int
 
-	// RenewBefore: a cached query with less than this left before its expiry
+	// RenewBefore: a cached token with less than this left before its expiry
 	// is signed again. Zero means it is kept until it expires.
 	RenewBefore time.Duration
 
@@ -39,7 +39,7 @@ const (
 )
 
 // EntryOverhead is what a token cache counts for an entry besides its key's and
-// query's bytes: the entry itself and its map slot, measured on amd64.
+// token's bytes: the entry itself and its map slot, measured on amd64.
 const EntryOverhead = 176
 
 // CacheStats counts what a Signer's token cache did.
@@ -53,13 +53,13 @@ type CacheStats struct {
 	Bytes     int    // held now, as counted against MaxBytes
 }
 
-// tokenCache holds signed queries and hands each out until RenewBefore is left
+// tokenCache holds signed tokens and hands each out until RenewBefore is left
 // before its expiry; it never hands one out at or past its expiry. When many
 // goroutines ask for the same key at once, one signs and the others wait
-// for its result, or keep using the still valid query it is renewing.
+// for its result, or keep using the still valid token it is renewing.
 //
 // K must identify everything that is signed apart from the times; Signer
-// uses the blob name, with everything else fixed per Signer. A query with a
+// uses the blob name, with everything else fixed per Signer. A token with a
 // zero expiry (a stored policy holds it) is kept until evicted or
 // invalidated.
 type tokenCache[K comparable] struct {
@@ -78,7 +78,7 @@ type tokenCache[K comparable] struct {
 
 type cacheEntry[K comparable] struct {
 	key        K
-	query      Token
+	token      Token
 	cost       int           // as counted in tokenCache.bytes
 	renewAt    time.Duration // since base; serve without signing before it
 	expiresAt  time.Duration // since base; never serve at or after it
@@ -90,7 +90,7 @@ type cacheEntry[K comparable] struct {
 // signing is one call of the sign function that others may wait on.
 type signing struct {
 	done  chan struct{}
-	query Token
+	token Token
 	err   error
 }
 
@@ -136,19 +136,19 @@ func (c *tokenCache[K]) elapsed() time.Duration {
 	return c.now().Round(0).Sub(c.base)
 }
 
-// Get returns the cached query for key, or calls sign to make one. When a
-// renewal fails while the cached query is still valid, Get returns that
-// query and the next call tries signing again.
+// Get returns the cached token for key, or calls sign to make one. When a
+// renewal fails while the cached token is still valid, Get returns that
+// token and the next call tries signing again.
 func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 	now := c.elapsed()
 	c.mu.Lock()
 	e := c.entries[key]
 	if e != nil {
-		usable := !e.query.IsZero() && (!e.expires || now < e.expiresAt)
+		usable := !e.token.IsZero() && (!e.expires || now < e.expiresAt)
 		if usable && now < e.renewAt {
 			c.touch(e)
 			c.stats.Hits++
-			q := e.query
+			q := e.token
 			c.mu.Unlock()
 			return q, nil
 		}
@@ -157,7 +157,7 @@ func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 				// Someone is renewing it; the current one is still valid.
 				c.touch(e)
 				c.stats.Hits++
-				q := e.query
+				q := e.token
 				c.mu.Unlock()
 				return q, nil
 			}
@@ -167,12 +167,12 @@ func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 				c.onWait()
 			}
 			<-s.done
-			if exp := s.query.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
+			if exp := s.token.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
 				// The signing outlasted the token (a stalled signer): ask
-				// again rather than hand out an expired query.
+				// again rather than hand out an expired token.
 				return c.Get(key, sign)
 			}
-			return s.query, s.err
+			return s.token, s.err
 		}
 		if usable {
 			c.stats.Renewals++
@@ -190,26 +190,26 @@ func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 	}
 	s := &signing{done: make(chan struct{})}
 	e.signing = s
-	old, oldExpires, oldExpiresAt := e.query, e.expires, e.expiresAt
+	old, oldExpires, oldExpiresAt := e.token, e.expires, e.expiresAt
 	c.mu.Unlock()
 
 	c.sign(e, s, sign)
 	if s.err != nil && !old.IsZero() && (!oldExpires || c.elapsed() < oldExpiresAt) {
-		// A failed renewal keeps the entry; its query is still good, so
+		// A failed renewal keeps the entry; its token is still good, so
 		// serve it and let the next Get try signing again.
 		return old, nil
 	}
-	if exp := s.query.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
+	if exp := s.token.Expiry(); s.err == nil && !exp.IsZero() && !c.now().Before(exp) {
 		// A stalled signer: the token expired before it was done. It is
 		// never served, so it takes no room either.
 		c.mu.Lock()
-		if c.entries[e.key] == e && e.query == s.query {
+		if c.entries[e.key] == e && e.token == s.token {
 			c.remove(e)
 		}
 		c.mu.Unlock()
 		return Token{}, errors.New("signing took longer than the token's lifetime")
 	}
-	return s.query, s.err
+	return s.token, s.err
 }
 
 // sign runs the sign function for e and publishes its result, even if it
@@ -223,7 +223,7 @@ func (c *tokenCache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Token, 
 		}
 		c.finish(e, s)
 	}()
-	s.query, s.err = sign(e.key)
+	s.token, s.err = sign(e.key)
 }
 
 func (c *tokenCache[K]) finish(e *cacheEntry[K], s *signing) {
@@ -235,20 +235,20 @@ func (c *tokenCache[K]) finish(e *cacheEntry[K], s *signing) {
 		return // evicted or invalidated while it was signed
 	}
 	if s.err != nil {
-		// Keep the entry only while its query is still good.
-		if e.query.IsZero() || e.expires && c.elapsed() >= e.expiresAt {
+		// Keep the entry only while its token is still good.
+		if e.token.IsZero() || e.expires && c.elapsed() >= e.expiresAt {
 			c.remove(e)
 		}
 		return
 	}
-	e.query = s.query
+	e.token = s.token
 	e.expires, e.renewAt = false, 1<<63-1
-	if exp := s.query.Expiry(); !exp.IsZero() {
+	if exp := s.token.Expiry(); !exp.IsZero() {
 		e.expires = true
 		e.expiresAt = exp.Sub(c.base) // saturates, for a token that expires in 9999
 		e.renewAt = e.expiresAt - c.renewBefore
 	}
-	cost := entryCost(e.key, e.query)
+	cost := entryCost(e.key, e.token)
 	c.bytes += cost - e.cost
 	e.cost = cost
 	// Only a signing that succeeded makes room: a client asking for names
@@ -257,7 +257,7 @@ func (c *tokenCache[K]) finish(e *cacheEntry[K], s *signing) {
 }
 
 // Invalidate drops what is cached for key, so the next Get signs afresh;
-// use it when Azure refused the query (a rotated key, a revoked policy).
+// use it when Azure refused the token (a rotated key, a revoked policy).
 func (c *tokenCache[K]) Invalidate(key K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -174,7 +174,10 @@ func developmentStorage(value string, settings map[string]string) (*ConnectionSt
 	if !strings.EqualFold(value, "true") {
 		return nil, errors.New("connection string UseDevelopmentStorage must be true")
 	}
-	endpoint := BlobEndpoint{Scheme: "http", Host: "127.0.0.1:10000", Path: "/" + DevAccountName}
+	endpoint, err := ParseBlobEndpoint(DevBlobEndpoint)
+	if err != nil {
+		return nil, err
+	}
 	for name, v := range settings {
 		switch name {
 		case "UseDevelopmentStorage":

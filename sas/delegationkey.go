@@ -23,6 +23,13 @@ func UserDelegationKeyRequest(start, expiry time.Time, delegatedTenant string) [
 	return append([]byte(xml.Header), out...)
 }
 
+// UserDelegationKeyURL is where an identity asks for a user delegation key
+// (Get User Delegation Key): the endpoint with
+// ?restype=service&comp=userdelegationkey.
+func (e BlobEndpoint) UserDelegationKeyURL() string {
+	return e.String() + "/?restype=service&comp=userdelegationkey"
+}
+
 // ParseUserDelegationKey reads Azure's answer to Get User Delegation Key.
 // Its errors never quote the key.
 func ParseUserDelegationKey(body []byte) (UserDelegationKey, error) {

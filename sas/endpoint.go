@@ -42,7 +42,17 @@ func DefaultBlobEndpoint(account string) BlobEndpoint {
 }
 
 // String returns the endpoint as a URL, without a trailing '/'.
-func (e BlobEndpoint) String() string { return e.Scheme + "://" + e.Host + e.Path }
+func (e BlobEndpoint) String() string { return e.Scheme + "://" + e.Host + e.EscapedPath() }
+
+// EscapedPath returns Path escaped for a URL, as net/url writes it.
+func (e BlobEndpoint) EscapedPath() string {
+	for i := 0; i < len(e.Path); i++ {
+		if c := e.Path[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0) {
+			return (&url.URL{Path: e.Path}).EscapedPath()
+		}
+	}
+	return e.Path // the usual "" or "/account": nothing to escape, nothing to allocate
+}
 
 // IsZero reports whether e is the zero endpoint.
 func (e BlobEndpoint) IsZero() bool { return e == BlobEndpoint{} }
@@ -59,7 +69,7 @@ func (e BlobEndpoint) Account() string {
 	if label, rest, ok := strings.Cut(host, "."); ok && strings.HasPrefix(rest, "blob.") {
 		return label
 	}
-	first, _, _ := strings.Cut(strings.TrimPrefix(e.Path, "/"), "/")
+	first, _, _ := strings.Cut(strings.Trim(e.Path, "/"), "/")
 	return first
 }
 
@@ -68,7 +78,10 @@ func (e BlobEndpoint) Account() string {
 func (e BlobEndpoint) HostPort() string {
 	host, port, err := net.SplitHostPort(e.Host)
 	if err != nil {
-		host, port = strings.TrimSuffix(strings.TrimPrefix(e.Host, "["), "]"), "443"
+		host = strings.TrimSuffix(strings.TrimPrefix(e.Host, "["), "]")
+	}
+	if port == "" { // none, or "host:" with an empty one
+		port = "443"
 		if e.Scheme == "http" {
 			port = "80"
 		}
@@ -88,13 +101,13 @@ func (e BlobEndpoint) Equal(o BlobEndpoint) bool {
 // segment of the blob name is escaped on its own, so '/' stays a separator
 // and '#', '?', '%' and ' ' reach Azure as part of the name.
 func (e BlobEndpoint) BlobPath(container, blob string) (path, rawPath string) {
-	base := e.Path
+	base, rawBase := e.Path, e.EscapedPath()
 	if blob == "" {
-		return base + "/" + container, base + "/" + container
+		return base + "/" + container, rawBase + "/" + container
 	}
 	var raw strings.Builder
-	raw.Grow(len(base) + len(container) + len(blob)*3/2 + 2)
-	raw.WriteString(base)
+	raw.Grow(len(rawBase) + len(container) + len(blob)*3/2 + 2)
+	raw.WriteString(rawBase)
 	raw.WriteByte('/')
 	raw.WriteString(container)
 	raw.WriteByte('/')

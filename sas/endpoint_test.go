@@ -1,6 +1,7 @@
 package sas
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,6 +19,7 @@ func TestBlobEndpointNamesItsAccount(t *testing.T) {
 		"https://mystorage.dfs.core.windows.net":        "",
 		"https://mystorage.blob.core.usgovcloudapi.net": "mystorage",
 		"https://myacct.blob.core.windows.net/sub":      "myacct",
+		"http://127.0.0.1:10000//devstoreaccount1":      "devstoreaccount1",
 	} {
 		e, err := ParseBlobEndpoint(endpoint)
 		require.NoError(t, err, endpoint)
@@ -55,6 +57,19 @@ func TestBlobEndpointAddressesAndCompares(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:10000", azurite.HostPort())
 	assert.Equal(t, "[::1]:80", BlobEndpoint{Scheme: "http", Host: "[::1]"}.HostPort())
+	emptyPort, err := ParseBlobEndpoint("https://mystorage.blob.core.windows.net:")
+	require.NoError(t, err)
+	assert.Equal(t, "mystorage.blob.core.windows.net:443", emptyPort.HostPort(), "an empty port is the default one")
+	assert.True(t, azure.Equal(emptyPort))
+
+	// A base path that needs escaping is written escaped, never raw.
+	odd, err := ParseBlobEndpoint("http://127.0.0.1:10000/myacct/a%3Fb%20c")
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:10000/myacct/a%3Fb%20c", odd.String())
+	oddPath, oddRaw := odd.BlobPath("media", "x y.jpg")
+	assert.Equal(t, "/myacct/a?b c/media/x y.jpg", oddPath)
+	assert.Equal(t, "/myacct/a%3Fb%20c/media/x%20y.jpg", oddRaw)
+	assert.Equal(t, "http://127.0.0.1:10000/myacct/a%3Fb%20c/media/x%20y.jpg", odd.URL("media", "x y.jpg", Token{}))
 	path, raw := azurite.BlobPath("photos", "")
 	assert.Equal(t, "/devstoreaccount1/photos", path, "a container's path")
 	assert.Equal(t, path, raw)
@@ -64,6 +79,8 @@ func TestBlobEndpointAddressesAndCompares(t *testing.T) {
 
 func TestLocateReconcilesAndRefusesTwoAccounts(t *testing.T) {
 	cs, err := ParseConnectionString("AccountName=mystorage;AccountKey=" + DevAccountKey)
+	require.NoError(t, err)
+	twoAccounts, err := ParseConnectionString("AccountName=mystorage;AccountKey=" + DevAccountKey + ";BlobEndpoint=https://other.blob.core.windows.net")
 	require.NoError(t, err)
 	for _, tt := range []struct {
 		name              string
@@ -87,6 +104,8 @@ func TestLocateReconcilesAndRefusesTwoAccounts(t *testing.T) {
 			`AZURE_STORAGE_ACCOUNT "other" differs from the account "devstoreaccount1" that endpoint names`},
 		{"endpoint naming no valid account", Where{Endpoint: "https://My_Storage.blob.core.windows.net"}, "", "",
 			"endpoint names no valid account"},
+		{"a connection string naming two accounts", Where{ConnectionString: twoAccounts, ConnectionStringSetting: "AZURE_STORAGE_CONNECTION_STRING"}, "", "",
+			`AZURE_STORAGE_CONNECTION_STRING AccountName "mystorage" differs from the account "other" that AZURE_STORAGE_CONNECTION_STRING BlobEndpoint names`},
 		{"endpoint with a token", Where{Endpoint: "https://x/?sig=" + testSig, EndpointSetting: "endpoint"}, "", "",
 			"endpoint must not carry a query"},
 	} {
@@ -114,7 +133,8 @@ func TestParseBlobURLSplitsAddressAndToken(t *testing.T) {
 	assert.True(t, u.PathStyle)
 	assert.Equal(t, "photos", u.Container)
 	assert.Equal(t, "a b/c.jpg", u.Blob)
-	assert.Equal(t, "sp=r&se=2030-01-01&sr=b&sig="+testSigEscaped, u.Token)
+	assert.Equal(t, "sp=r&se=2030-01-01&sr=b&sig="+testSigEscaped, u.Token.Encode())
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", u, u, u), testSigEscaped[:16], "a printed BlobURL shows the signature")
 	assert.Equal(t, []string{"comp", ""}, u.OtherParams, "a name that does not read as one is not quoted")
 
 	container, err := ParseBlobURL("https://mystorage.blob.core.windows.net/photos")
@@ -123,7 +143,7 @@ func TestParseBlobURLSplitsAddressAndToken(t *testing.T) {
 	assert.False(t, container.PathStyle)
 	assert.Equal(t, "photos", container.Container)
 	assert.Empty(t, container.Blob)
-	assert.Empty(t, container.Token)
+	assert.True(t, container.Token.IsZero())
 
 	for _, bad := range []string{"https://x/c/b?sig=" + testSigEscaped + "#frag", "photos/cat.jpg", "ftp://x/c/b"} {
 		_, err := ParseBlobURL(bad)

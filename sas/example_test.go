@@ -152,7 +152,7 @@ func ExampleParseBlobURL() {
 	}
 	fmt.Println(u.Endpoint, u.Account, u.Container, u.Blob)
 	fmt.Println(u.OtherParams)
-	tok, err := sas.Parse(u.Token)
+	tok, err := sas.Parse(u.Token.Encode())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -18,7 +18,11 @@ type Where struct {
 
 // Location is a storage account and its blob endpoint.
 type Location struct {
-	Account  string // "" when nothing names it (a custom domain with a SAS, say)
+	// Account is "" when nothing names it (a custom domain with a SAS,
+	// say).
+	Account string
+
+	// Endpoint is where the account's blob service answers.
 	Endpoint BlobEndpoint
 }
 
@@ -38,13 +42,15 @@ func Locate(w Where) (Location, error) {
 	}
 	accountName, endpointName, connStrName := names[0], names[1], names[2]
 
-	account := w.Account
+	// Each value's source, so that an error names the setting it came from.
+	account, accountFrom := w.Account, accountName
 	if account != "" {
 		if err := CheckAccountName(account); err != nil {
 			return Location{}, fmt.Errorf("%s: %w", accountName, err)
 		}
 	}
 	var endpoint BlobEndpoint
+	endpointFrom := endpointName
 	if w.Endpoint != "" {
 		var err error
 		if endpoint, err = parseBlobEndpoint(endpointName, w.Endpoint); err != nil {
@@ -54,13 +60,13 @@ func Locate(w Where) (Location, error) {
 	if cs := w.ConnectionString; cs != nil {
 		switch {
 		case account == "":
-			account = cs.AccountName
+			account, accountFrom = cs.AccountName, connStrName+" AccountName"
 		case cs.AccountName != "" && cs.AccountName != account:
 			return Location{}, fmt.Errorf("%s %q differs from the account %q of %s", accountName, account, cs.AccountName, connStrName)
 		}
 		switch {
 		case endpoint.IsZero():
-			endpoint = cs.BlobEndpoint
+			endpoint, endpointFrom = cs.BlobEndpoint, connStrName+" BlobEndpoint"
 		case !endpoint.Equal(cs.BlobEndpoint):
 			return Location{}, fmt.Errorf("%s differs from the blob endpoint of %s; give one of them", endpointName, connStrName)
 		}
@@ -74,11 +80,11 @@ func Locate(w Where) (Location, error) {
 	switch named := endpoint.Account(); {
 	case named == "":
 	case CheckAccountName(named) != nil:
-		return Location{}, fmt.Errorf("%s names no valid account: give a blob endpoint such as https://<account>.blob.core.windows.net", endpointName)
+		return Location{}, fmt.Errorf("%s names no valid account: give a blob endpoint such as https://<account>.blob.core.windows.net", endpointFrom)
 	case account == "":
 		account = named
 	case named != account:
-		return Location{}, fmt.Errorf("%s %q differs from the account %q that %s names", accountName, account, named, endpointName)
+		return Location{}, fmt.Errorf("%s %q differs from the account %q that %s names", accountFrom, account, named, endpointFrom)
 	}
 	return Location{Account: account, Endpoint: endpoint}, nil
 }

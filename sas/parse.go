@@ -310,9 +310,6 @@ func (t *ParsedToken) fillService(p map[string]string) error {
 // append to a blob URL.
 func (t *ParsedToken) Token() Token { return Token{token: t.raw, expiry: t.Expiry} }
 
-// signatureSecret returns sig.
-func (t *ParsedToken) signatureSecret() secret { return t.signature }
-
 // PermissionString returns sp as written in the token.
 func (t *ParsedToken) PermissionString() string { return t.permissions }
 
@@ -342,7 +339,7 @@ func (t *ParsedToken) Redacted() string { return RedactQuery(t.raw.Reveal()) }
 func (t *ParsedToken) String() string { return t.Redacted() }
 
 // GoString implements fmt.GoStringer.
-func (t *ParsedToken) GoString() string { return "sas.Token(" + t.Redacted() + ")" }
+func (t *ParsedToken) GoString() string { return "sas.ParsedToken(" + t.Redacted() + ")" }
 
 // Format implements fmt.Formatter: every verb prints the redacted token.
 func (t *ParsedToken) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(t.Redacted())) }

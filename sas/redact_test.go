@@ -105,7 +105,7 @@ func TestSecretsPrintRedacted(t *testing.T) {
 		"*Token":            &q,
 		"*ParsedToken":      tok,
 		"ParsedToken":       *tok,
-		"secret":            tok.signatureSecret(),
+		"secret":            tok.signature,
 		"*ConnectionString": cs,
 		"ConnectionString":  *cs,
 		"*Signer":           signer,
@@ -114,8 +114,8 @@ func TestSecretsPrintRedacted(t *testing.T) {
 	}
 	assert.Equal(t, "SharedKey(account="+DevAccountName+", key="+Redacted+")", key.String())
 	assert.Equal(t, Redacted, q.String(), "Token")
-	assert.Equal(t, Redacted, tok.signatureSecret().String(), "secret")
-	assert.Equal(t, sig, tok.signatureSecret().Reveal(), "Reveal lost the content")
+	assert.Equal(t, Redacted, tok.signature.String(), "secret")
+	assert.Equal(t, sig, tok.signature.Reveal(), "Reveal lost the content")
 	assert.Equal(t, q.Encode(), tok.Token().Encode(), "Encode lost the content")
 }
 

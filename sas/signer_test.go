@@ -116,7 +116,7 @@ func TestSignerContainerScopeSharesOneToken(t *testing.T) {
 	assertSameGrant(t, ta, tc)
 	assert.Equal(t, time.Date(2026, 3, 4, 5, 0, 7, 0, time.UTC), tc.Start, "renewed st: backdated 15m from the renewal")
 	assert.Equal(t, time.Date(2026, 3, 4, 5, 25, 7, 0, time.UTC), tc.Expiry, "renewed se: 10m after the renewal")
-	assert.NotEqual(t, ta.signatureSecret().Reveal(), tc.signatureSecret().Reveal(), "not renewed with renew_before left")
+	assert.NotEqual(t, ta.signature.Reveal(), tc.signature.Reveal(), "not renewed with renew_before left")
 	assertVerifies(t, tc, "photos", "")
 	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Renewals: 1, Entries: 1}, countersOf(s.Stats()))
 }
@@ -145,7 +145,7 @@ func TestSignerExpiryIsWholeSecondsAndDefaultsRenewal(t *testing.T) {
 	renewedExpiry := time.Date(2026, 3, 4, 5, 13, 7, 0, time.UTC)
 	assert.Equal(t, renewedExpiry, r.Expiry(), "not renewed with ttl/4 left (the default renew_before)")
 	assert.Equal(t, renewedExpiry, tr.Expiry, "renewed se as written")
-	assert.NotEqual(t, tq.signatureSecret().Reveal(), tr.signatureSecret().Reveal(), "the renewed token has the old signature")
+	assert.NotEqual(t, tq.signature.Reveal(), tr.signature.Reveal(), "the renewed token has the old signature")
 	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Renewals: 1, Entries: 1}, countersOf(s.Stats()))
 }
 
@@ -162,7 +162,7 @@ func TestSignerInvalidate(t *testing.T) {
 	ta, tb := parseToken(t, a), parseToken(t, b)
 	assertSameGrant(t, ta, tb)
 	assert.Equal(t, time.Date(2026, 3, 4, 6, 6, 8, 0, time.UTC), tb.Expiry, "Invalidate kept the token: se is not from the new signing")
-	assert.NotEqual(t, ta.signatureSecret().Reveal(), tb.signatureSecret().Reveal(), "Invalidate kept the token")
+	assert.NotEqual(t, ta.signature.Reveal(), tb.signature.Reveal(), "Invalidate kept the token")
 	assertVerifies(t, tb, "photos", "a")
 	assert.Equal(t, cacheCounters{Misses: 2, Entries: 1}, countersOf(s.Stats()))
 }
@@ -234,7 +234,7 @@ func TestSignerForAnyContainer(t *testing.T) {
 	assertSameGrant(t, ta, tb)
 	assert.Equal(t, ResourceBlob, tb.Resource)
 	assert.Equal(t, ta.Expiry, tb.Expiry, "se")
-	assert.NotEqual(t, ta.signatureSecret().Reveal(), tb.signatureSecret().Reveal(), "the same blob name in two containers got one token")
+	assert.NotEqual(t, ta.signature.Reveal(), tb.signature.Reveal(), "the same blob name in two containers got one token")
 	assertVerifies(t, ta, "photos", "a.jpg")
 	assertDoesNotVerify(t, ta, "videos", "a.jpg")
 	assertVerifies(t, tb, "videos", "a.jpg")

@@ -14,7 +14,7 @@ import (
 // query of every kind of token, signed or verified, are made from these
 // two by appendStringToSign and appendQuery.
 type template struct {
-	kind        Kind
+	kind        Kind // KindService or KindAccount: a service template signed with a DelegationKey makes a user-delegation SAS
 	info        versionInfo
 	permissions Permissions
 	sp          [16]byte // sp as written, sp[:spLen]: worked out once

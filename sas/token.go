@@ -20,29 +20,29 @@ func newToken(encoded string, expiry time.Time) Token {
 
 // Encode returns the token, without a leading '?'. It is a credential: send
 // it to Azure, never to a log.
-func (q Token) Encode() string { return q.token.Reveal() }
+func (t Token) Encode() string { return t.token.Reveal() }
 
 // Expiry returns the signed expiry (se); zero when a stored access policy
 // defines it.
-func (q Token) Expiry() time.Time { return q.expiry }
+func (t Token) Expiry() time.Time { return t.expiry }
 
 // IsZero reports whether q holds no token.
-func (q Token) IsZero() bool { return q.token.IsZero() }
+func (t Token) IsZero() bool { return t.token.IsZero() }
 
 // String implements fmt.Stringer.
-func (q Token) String() string { return Redacted }
+func (t Token) String() string { return Redacted }
 
 // GoString implements fmt.GoStringer.
-func (q Token) GoString() string { return Redacted }
+func (t Token) GoString() string { return Redacted }
 
 // Format implements fmt.Formatter: every verb prints REDACTED.
-func (q Token) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
+func (t Token) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
 
 // MarshalJSON implements json.Marshaler.
-func (q Token) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+func (t Token) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
 
 // LogValue implements slog.LogValuer.
-func (q Token) LogValue() slog.Value { return slog.StringValue(Redacted) }
+func (t Token) LogValue() slog.Value { return slog.StringValue(Redacted) }
 
 var (
 	_ fmt.Formatter  = Token{}

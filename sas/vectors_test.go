@@ -74,7 +74,7 @@ func loadVectors(t *testing.T) []vector {
 }
 
 // prepareVector parses the textual fields, noting which can be re-signed by
-// the typed API: SignX writes TimeFormat and canonical permission order, so
+// the typed API: SignX writes timeFormat and canonical permission order, so
 // a source that wrote a date only, or "wr", is checked by verification alone.
 func prepareVector(t *testing.T, v vector) vector {
 	t.Helper()
