@@ -60,11 +60,7 @@ func (v *AccountValues) Sign(key *SharedKey) (Token, error) {
 }
 
 func (v *AccountValues) check() (versionInfo, error) {
-	version := v.Version
-	if version == "" {
-		version = DefaultVersion
-	}
-	info, err := lookupVersion(version)
+	info, err := signedVersion(v.Version)
 	if err != nil {
 		return versionInfo{}, err
 	}

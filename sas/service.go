@@ -109,11 +109,7 @@ const maxBlobNameChars = 1024
 // check validates v and returns what signing needs. Errors name the field.
 // The template points at v, so it is valid while v is unchanged.
 func (v *ServiceValues) check() (template, error) {
-	version := v.Version
-	if version == "" {
-		version = DefaultVersion
-	}
-	info, err := lookupVersion(version)
+	info, err := signedVersion(v.Version)
 	if err != nil {
 		return template{}, err
 	}

@@ -142,6 +142,15 @@ func lookupVersion(v string) (versionInfo, error) {
 	return info, nil
 }
 
+// signedVersion maps the version of values to sign to its rules; empty
+// means DefaultVersion.
+func signedVersion(v string) (versionInfo, error) {
+	if v == "" {
+		return defaultVersionInfo, nil
+	}
+	return lookupVersion(v)
+}
+
 // describeVersion works out the rules of a known version. Dates compare as
 // strings because they are all YYYY-MM-DD.
 func describeVersion(v string) versionInfo {
