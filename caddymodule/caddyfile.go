@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -38,9 +39,11 @@ func init() {
 //		policy            <stored access policy id>
 //		cache_control | content_type | content_disposition | content_encoding | content_language <value>
 //		guess_content_type
+//		redirect          [302|303|307 [<lifetime>]]
+//		redirect_endpoint <url>
 //		<http transport option> ...
 //		fallback {
-//			<any option above but strip_prefix and index>
+//			<any option above but strip_prefix, index and redirect*>
 //		}
 //	}
 //
@@ -52,6 +55,13 @@ func init() {
 // except that one giving an account, endpoint or credential inherits none
 // of those. With index, a path ending in '/' serves that blob, and a path
 // without the '/' whose index exists is redirected (308) to it.
+//
+// With redirect, a request for a blob is answered with a redirect (302 by
+// default) to the blob's URL with a read-only SAS, valid for lifetime (the
+// ttl, 1h by default), on redirect_endpoint when a CDN or custom domain
+// stands in front of the account. Where a fallback or index follows, each
+// origin is asked first with a signed HEAD whether it has the blob; the
+// last origin of a directive without index is not asked.
 //
 // Like php_fastcgi, it expands into Caddy's own handlers, so the adapted
 // JSON shows what runs: per origin, the azure_blob handler (path to blob,
@@ -73,9 +83,42 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	}
 	var main origin
 	var fallbacks []caddyfile.Segment
+	var redirect *Redirect
+	var redirectTTL caddy.Duration
 	seen := make(map[string]bool)
 	for h.NextBlock(0) {
 		switch option := h.Val(); option {
+		case "redirect":
+			if seen[option] {
+				return nil, h.Errf("%s given twice", option)
+			}
+			seen[option] = true
+			if redirect == nil {
+				redirect = new(Redirect)
+			}
+			args := h.RemainingArgs()
+			if len(args) > 2 {
+				return nil, h.ArgErr()
+			}
+			if len(args) > 0 {
+				if redirect.StatusCode, err = strconv.Atoi(args[0]); err != nil {
+					return nil, h.Err("redirect: the status is a number: 302, 303 or 307")
+				}
+			}
+			if len(args) > 1 {
+				dur, err := caddy.ParseDuration(args[1])
+				if err != nil {
+					return nil, h.Errf("redirect: the lifetime: %v", err)
+				}
+				redirectTTL = caddy.Duration(dur)
+			}
+		case "redirect_endpoint":
+			if redirect == nil {
+				redirect = new(Redirect)
+			}
+			if err := unmarshalString(h.Dispenser, seen, &redirect.Endpoint); err != nil {
+				return nil, err
+			}
 		case "strip_prefix", "index":
 			field := &main.handler.StripPrefix
 			if option == "index" {
@@ -91,6 +134,20 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 				return nil, err
 			}
 		}
+	}
+	if redirect != nil && !seen["redirect"] {
+		return nil, h.Err("redirect_endpoint needs redirect")
+	}
+	if redirect != nil {
+		if err := redirect.validate(); err != nil {
+			return nil, h.Errf("azure_blob: %v", err)
+		}
+	}
+	if redirectTTL != 0 {
+		if main.transport.TTL != 0 {
+			return nil, h.Err("give the lifetime of redirects once: with redirect or with ttl")
+		}
+		main.transport.TTL = redirectTTL
 	}
 	origins := []origin{main}
 	for _, segment := range fallbacks {
@@ -109,6 +166,9 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		}
 	}
 	route := caddyhttp.Route{HandlersRaw: originChain(origins, 0, false)}
+	if redirect != nil {
+		route.HandlersRaw = redirectChain(origins, *redirect)
+	}
 	if userMatcherSet != nil {
 		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
 	}
@@ -121,7 +181,7 @@ func (o *origin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) e
 	switch option := d.Val(); option {
 	case "prefix":
 		return unmarshalString(d, seen, &o.handler.Prefix)
-	case "strip_prefix", "index", "fallback":
+	case "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint":
 		return d.Errf("%s belongs to the azure_blob block, not to a fallback", option)
 	}
 	return o.transport.unmarshalOption(d, seen)

@@ -11,10 +11,11 @@ import (
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
-// credential authorizes upstream requests: it returns the query to append
-// for a container and blob, and forgets a token Azure refused.
+// credential authorizes upstream requests: it returns the token to append
+// for a container and blob (zero for none), and forgets a token Azure
+// refused.
 type credential interface {
-	query(container, blob string) (string, error)
+	token(container, blob string) (sas.Token, error)
 	// refused drops what was used for container and blob; it reports
 	// whether asking again can give a different answer.
 	refused(container, blob string) bool
@@ -27,9 +28,8 @@ type signingCredential struct {
 	onRefused func() // an identity's keyring asks for a new key
 }
 
-func (c signingCredential) query(container, blob string) (string, error) {
-	q, err := c.signer.TokenFor(container, blob)
-	return q.Encode(), err
+func (c signingCredential) token(container, blob string) (sas.Token, error) {
+	return c.signer.TokenFor(container, blob)
 }
 
 func (c signingCredential) refused(container, blob string) bool {
@@ -41,16 +41,16 @@ func (c signingCredential) refused(container, blob string) bool {
 }
 
 // tokenCredential appends a SAS token the user made.
-type tokenCredential struct{ token *sas.ParsedToken }
+type tokenCredential struct{ parsed *sas.ParsedToken }
 
-func (c tokenCredential) query(string, string) (string, error) { return c.token.Token().Encode(), nil }
-func (tokenCredential) refused(string, string) bool            { return false }
+func (c tokenCredential) token(string, string) (sas.Token, error) { return c.parsed.Token(), nil }
+func (tokenCredential) refused(string, string) bool               { return false }
 
 // anonymousCredential appends nothing: a public container.
 type anonymousCredential struct{}
 
-func (anonymousCredential) query(string, string) (string, error) { return "", nil }
-func (anonymousCredential) refused(string, string) bool          { return false }
+func (anonymousCredential) token(string, string) (sas.Token, error) { return sas.Token{}, nil }
+func (anonymousCredential) refused(string, string) bool             { return false }
 
 // resolveSecret expands {env.*} and {file.*} placeholders at provision. An
 // empty result is an error that names the placeholder, never the value.

@@ -56,6 +56,10 @@ type Handler struct {
 	// '/' gets 404.
 	IndexProbe bool `json:"index_probe,omitempty"`
 
+	// Redirect, when set, answers with a redirect to the blob's URL with a
+	// read-only SAS instead of passing the request on to be proxied.
+	Redirect *Redirect `json:"redirect,omitempty"`
+
 	// StripPrefix is taken off the request path before it is mapped, e.g.
 	// "/images" (ASCII letters in any case). Unlike handle_path and uri
 	// strip_prefix it does not clean the path, so blob names with "//" in
@@ -76,6 +80,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if h.Redirect != nil {
+		return h.Redirect.provision(ctx, h.Container)
+	}
 	return nil
 }
 
@@ -127,7 +134,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return caddyhttp.Error(http.StatusNotFound, errNoBlobName)
 	case h.IndexProbe:
 		path += "/" + h.Index
-		h.setRedirect(r)
 	case h.Index != "" && strings.HasSuffix(path, "/"):
 		path += h.Index
 	}
@@ -151,9 +157,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	mapped := &mappedBlob{container: h.Container, name: name}
 	mapped.path, mapped.rawPath = sas.BlobEndpoint{}.BlobPath(h.Container, name)
 	caddyhttp.SetVar(r.Context(), varMappedBlob, mapped)
+	if rd := h.Redirect; rd != nil {
+		return h.serveRedirect(w, r, next, rd, mapped)
+	}
+	if h.IndexProbe {
+		h.setIndexRedirect(r)
+	}
 	r.URL.Path, r.URL.RawPath = mapped.path, mapped.rawPath
 	r.URL.RawQuery, r.URL.ForceQuery = "", false
 	return next.ServeHTTP(w, r)
+}
+
+// serveRedirect answers with a redirect to the mapped blob, after asking
+// Azure whether it exists where another handler could serve the request
+// instead. An index probe that finds the directory's index sends the
+// client to the path with its '/' (308), which the next request maps.
+func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rd *Redirect, mapped *mappedBlob) error {
+	if rd.Probe || h.IndexProbe {
+		found, err := rd.exists(w, r, mapped)
+		if err != nil || !found {
+			if err == nil {
+				err = next.ServeHTTP(w, r)
+			}
+			return err
+		}
+	}
+	if h.IndexProbe {
+		w.Header().Set("Location", indexRedirectTarget(r))
+		w.WriteHeader(http.StatusPermanentRedirect)
+		return nil
+	}
+	return rd.redirect(w, mapped)
 }
 
 // Request variables shared by the handlers of one azure_blob directive.
@@ -162,10 +196,18 @@ const (
 	varFallback    = "azure_blob.fallback"     // a fallback origin is asked
 )
 
-// setRedirect sets {http.azure_blob.index_redirect}: where a directory path
-// without its '/' is sent, relative to it ("./name/" and the query), so it
-// can never point at another host or scheme.
-func (h *Handler) setRedirect(r *http.Request) {
+// setIndexRedirect sets {http.azure_blob.index_redirect} to
+// indexRedirectTarget, for the route that answers an index probe.
+func (h *Handler) setIndexRedirect(r *http.Request) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.azure_blob.index_redirect", indexRedirectTarget(r))
+	}
+}
+
+// indexRedirectTarget is where a directory path without its '/' is sent,
+// relative to it ("./name/" and the query), so it can never point at
+// another host or scheme.
+func indexRedirectTarget(r *http.Request) string {
 	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !ok {
 		orig = *r
@@ -175,9 +217,7 @@ func (h *Handler) setRedirect(r *http.Request) {
 	if orig.URL.RawQuery != "" {
 		target += "?" + orig.URL.RawQuery
 	}
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.azure_blob.index_redirect", target)
-	}
+	return target
 }
 
 // stripPathPrefix takes prefix (any trailing '/' aside) off path. ASCII

@@ -19,6 +19,7 @@ var (
 	metricRenewals    = metricDesc("token_renewals_total", "Cached tokens signed again as they neared expiry.")
 	metricAuthFailure = metricDesc("upstream_auth_failures_total", "Answers of 401 or 403 from Azure, after any re-signing.")
 	metricFallbacks   = metricDesc("fallbacks_total", "Requests sent to this origin because an earlier origin had no such blob.")
+	metricRedirects   = metricDesc("redirects_total", "Redirects to a blob's URL with a SAS, instead of proxying it.")
 	metricTokenExpiry = metricDesc("sas_token_expiry_seconds", "Seconds until the configured sas_token expires (negative: expired).")
 	metricKeyFailures = metricDesc("delegation_key_failures_total", "Failed renewals of the identity's user delegation key.")
 )
@@ -31,6 +32,7 @@ func metricDesc(name, help string) *prometheus.Desc {
 type transportCounters struct {
 	authFailures atomic.Uint64
 	fallbacks    atomic.Uint64
+	redirects    atomic.Uint64
 }
 
 // blobCollector reports the metrics of the transports provisioned with one
@@ -92,7 +94,7 @@ func unregisterMetrics(t *Transport) {
 // Describe sends the descriptions of every metric.
 func (c *blobCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{metricSignatures, metricCacheHits, metricCacheMisses, metricRenewals,
-		metricAuthFailure, metricFallbacks, metricTokenExpiry, metricKeyFailures} {
+		metricAuthFailure, metricFallbacks, metricRedirects, metricTokenExpiry, metricKeyFailures} {
 		ch <- d
 	}
 }
@@ -101,9 +103,9 @@ func (c *blobCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	type labels struct{ account, container string }
 	type sums struct {
-		signatures, hits, misses, renewals, authFailures, fallbacks, keyFailures float64
-		expiry                                                                   *time.Time // the soonest sas_token expiry
-		keyrings                                                                 map[*keyring]bool
+		signatures, hits, misses, renewals, authFailures, fallbacks, redirects, keyFailures float64
+		expiry                                                                              *time.Time // the soonest sas_token expiry
+		keyrings                                                                            map[*keyring]bool
 	}
 	totals := make(map[labels]*sums)
 	c.mu.Lock()
@@ -126,6 +128,7 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		s.authFailures += float64(t.counters.authFailures.Load())
 		s.fallbacks += float64(t.counters.fallbacks.Load())
+		s.redirects += float64(t.counters.redirects.Load())
 		if k := t.keyring; k != nil && !s.keyrings[k] { // shared by transports: count each once
 			if s.keyrings == nil {
 				s.keyrings = make(map[*keyring]bool)
@@ -145,7 +148,7 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		}{
 			{metricSignatures, s.signatures}, {metricCacheHits, s.hits}, {metricCacheMisses, s.misses},
 			{metricRenewals, s.renewals}, {metricAuthFailure, s.authFailures}, {metricFallbacks, s.fallbacks},
-			{metricKeyFailures, s.keyFailures},
+			{metricRedirects, s.redirects}, {metricKeyFailures, s.keyFailures},
 		} {
 			ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, m.value, l.account, l.container)
 		}

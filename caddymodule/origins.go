@@ -52,6 +52,40 @@ func originChain(origins []origin, i int, probe bool) []json.RawMessage {
 	}
 }
 
+// redirectChain is the handlers of a directive with redirect: an
+// azure_blob handler per origin that redirects to the blob's URL, asking
+// Azure first whether the blob exists (a signed HEAD) wherever another
+// origin or an index probe follows, and passing the request on when it
+// does not; then, with an index, a probe per origin for a directory
+// without its '/' (308 when its index exists); then a 404 error. The last
+// origin of a directive without index redirects without asking.
+func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
+	var handlers []json.RawMessage
+	add := func(i int, probe, indexProbe bool) {
+		o := origins[i]
+		h := o.handler
+		h.Fallback, h.IndexProbe = i > 0 || indexProbe, indexProbe
+		r := rd
+		r.Probe = probe
+		r.TransportRaw = caddyconfig.JSONModuleObject(o.transport, "protocol", "azure_blob", nil)
+		h.Redirect = &r
+		handlers = append(handlers, caddyconfig.JSONModuleObject(h, "handler", "azure_blob", nil))
+	}
+	index := origins[0].handler.Index != ""
+	for i := range origins {
+		add(i, index || i+1 < len(origins), false)
+	}
+	if index {
+		for i := range origins {
+			add(i, true, true)
+		}
+	}
+	if index {
+		handlers = append(handlers, staticError(404, "blob not found"))
+	}
+	return handlers
+}
+
 // azureResponseHandlers turn Azure's statuses into what a CDN origin
 // answers: 412 and 416 pass with Azure's status and headers (the
 // transport has emptied their body); 404 runs missing (the next origin, or a 404 error); 503

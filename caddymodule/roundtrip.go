@@ -155,10 +155,11 @@ func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp 
 // send authorizes up and sends it. The query and errors never leave here
 // with a token in them.
 func (t *Transport) send(up *http.Request, container, blob string) (*http.Response, error) {
-	query, err := t.service.cred.query(container, blob)
+	token, err := t.service.cred.token(container, blob)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
+	query := token.Encode()
 	up.URL.RawQuery = query
 	if c := t.logger.Check(zapcore.DebugLevel, "azure blob request"); c != nil {
 		c.Write(zap.String("container", container), zap.String("blob", blob), zap.String("method", up.Method))

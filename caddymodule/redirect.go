@@ -1,0 +1,191 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// Redirect makes the azure_blob handler answer a GET or HEAD for a blob
+// with a redirect to the blob's URL carrying a read-only SAS, instead of
+// passing the request on to be proxied: the client then reads the bytes
+// from Azure. The token comes from the transport's cache, so a blob's URL
+// stays the same for the token's life and a browser or CDN may cache the
+// redirect; its Cache-Control never lets a cache keep it past the point
+// where the token is renewed.
+//
+// The token appears in Location and nowhere else: once the redirect has
+// gone out, Location is taken out of the response's header map, so that
+// Caddy's access log, which records the response headers after the
+// handlers return, and {http.response.header.Location} never show it. A
+// handler in front that holds back the whole response until the end
+// (templates, an in-process cache) would therefore send the redirect
+// without Location: put azure_blob redirect routes outside such handlers.
+type Redirect struct {
+	// StatusCode is 302 (default), 303 or 307. A permanent redirect would
+	// be kept by caches after its token has expired, so 301 and 308 are
+	// refused.
+	StatusCode int `json:"status_code,omitempty"`
+
+	// Endpoint is where clients are sent, when a CDN or a custom storage
+	// domain stands in front of the account: the blob's path and token are
+	// appended to it. The token is signed for the account either way.
+	// Default: the account's blob endpoint.
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// Probe asks Azure with a signed HEAD whether the blob exists before
+	// redirecting to it, and passes the request on to the next handler when
+	// it does not (a fallback origin, an index probe). The azure_blob
+	// directive sets it where another origin or an index probe follows;
+	// without it the redirect is sent without asking Azure anything.
+	Probe bool `json:"probe,omitempty"`
+
+	// TransportRaw is the azure_blob transport that signs the URLs and
+	// sends the probes: its account, credential, ttl, renew_before, scope,
+	// policy and header overrides apply.
+	TransportRaw json.RawMessage `json:"transport,omitempty" caddy:"namespace=http.reverse_proxy.transport inline_key=protocol"`
+
+	transport *Transport
+	endpoint  sas.BlobEndpoint // where clients are sent
+}
+
+// validate checks what needs no transport: the status and the endpoint.
+func (rd *Redirect) validate() error {
+	switch rd.StatusCode {
+	case 0, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect:
+	default:
+		return errors.New("redirect: the status must be 302, 303 or 307: a permanent redirect outlives its token in caches")
+	}
+	if rd.Endpoint != "" {
+		if _, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// provision loads the transport and works out where clients are sent.
+func (rd *Redirect) provision(ctx caddy.Context, container string) error {
+	if err := rd.validate(); err != nil {
+		return err
+	}
+	if rd.StatusCode == 0 {
+		rd.StatusCode = http.StatusFound
+	}
+	if rd.TransportRaw == nil {
+		return errors.New("redirect: no transport to sign with")
+	}
+	mod, err := ctx.LoadModule(rd, "TransportRaw")
+	if err != nil {
+		return fmt.Errorf("redirect: %v", err)
+	}
+	t, ok := mod.(*Transport)
+	if !ok {
+		return errors.New("redirect: the transport must be azure_blob")
+	}
+	if t.Container != "" && t.Container != container {
+		return errors.New("redirect: the transport's container differs from the handler's")
+	}
+	rd.transport, rd.endpoint = t, t.service.endpoint
+	if rd.Endpoint != "" {
+		loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
+		if err != nil {
+			return err
+		}
+		rd.endpoint = loc.Endpoint
+	}
+	return nil
+}
+
+// exists asks Azure, with a signed HEAD through the transport, whether the
+// mapped blob exists. An answer other than found or not found is an error
+// for the client: 503 with Azure's Retry-After when Azure is busy, else
+// 502.
+func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (bool, error) {
+	service := rd.transport.service.endpoint
+	probe := r.Clone(r.Context()) // the context carries the mapped blob: the transport checks it no more
+	probe.Method, probe.Header, probe.Body, probe.ContentLength = http.MethodHead, http.Header{}, nil, 0
+	probe.URL = &url.URL{Scheme: service.Scheme, Host: service.HostPort(), Path: m.path, RawPath: m.rawPath}
+	resp, err := rd.transport.RoundTrip(probe)
+	if err != nil {
+		return false, caddyhttp.Error(http.StatusBadGateway, err)
+	}
+	drain(resp)
+	switch code := resp.StatusCode; {
+	case code == http.StatusNotFound:
+		return false, nil
+	case code < 300 || code == http.StatusNotModified:
+		return true, nil
+	case code == http.StatusServiceUnavailable:
+		if after := resp.Header.Get("Retry-After"); after != "" {
+			w.Header().Set("Retry-After", after)
+		}
+		return false, caddyhttp.Error(code, errors.New("the storage origin is busy"))
+	}
+	return false, caddyhttp.Error(http.StatusBadGateway, errors.New("the storage origin refused the request"))
+}
+
+// redirect sends the client to the mapped blob's URL with a read-only token.
+func (rd *Redirect) redirect(w http.ResponseWriter, m *mappedBlob) error {
+	t := rd.transport
+	token, err := t.service.cred.token(m.container, m.name)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("signing: %w", err))
+	}
+	t.counters.redirects.Add(1)
+	return writeRedirect(w, rd.StatusCode, rd.endpoint.URL(m.container, m.name, token), t.redirectCacheControl(token, time.Now()))
+}
+
+// redirectCacheControl lets a cache keep a redirect with token until the
+// token enters its renewal window (renew_before, ttl/4 by default, before
+// its expiry): whoever follows a cached redirect still has that long to
+// use it, and then gets a fresh one. max-age is not public: a shared cache
+// must not keep the answer to a request that carried credentials.
+func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string {
+	ttl := time.Duration(t.TTL)
+	expiry := token.Expiry()
+	switch {
+	case token.IsZero(): // anonymous: the plain URL does not expire
+		return "max-age=" + strconv.Itoa(int(ttl/time.Second))
+	case expiry.IsZero(): // a stored policy holds the expiry, and may be revoked at any time
+		return "no-cache"
+	}
+	renew := time.Duration(t.RenewBefore)
+	if renew == 0 {
+		renew = ttl / 4
+	}
+	left := min(expiry.Sub(now)-renew, ttl)
+	if left < time.Second {
+		return "no-store"
+	}
+	return "max-age=" + strconv.Itoa(int(left/time.Second))
+}
+
+// writeRedirect sends a redirect to location, then takes Location out of
+// the header map: it carries a token, and Caddy's access log records the
+// response headers after the handlers return. The headers leave with the
+// first byte of the body, which is why there is one, flushed before
+// Location is removed.
+func writeRedirect(w http.ResponseWriter, status int, location, cacheControl string) error {
+	body := http.StatusText(status) + "\n"
+	h := w.Header()
+	h.Set("Location", location)
+	h.Set("Cache-Control", cacheControl)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, err := io.WriteString(w, body)
+	_ = http.NewResponseController(w).Flush()
+	h.Del("Location")
+	return err
+}

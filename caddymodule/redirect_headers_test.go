@@ -1,0 +1,66 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// TestRedirectCacheControlEndsBeforeTheTokenIsRenewed: whatever a cache
+// does with max-age, whoever follows the redirect it kept still has the
+// token's renewal window to use it; a token about to be renewed, or one a
+// stored policy may revoke, is not cached at all.
+func TestRedirectCacheControlEndsBeforeTheTokenIsRenewed(t *testing.T) {
+	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
+	require.NoError(t, err)
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	tokenUntil := func(expiry time.Time) sas.Token {
+		tok, err := (&sas.ServiceValues{Permissions: sas.PermRead, Container: "photos", Blob: "a.jpg", Expiry: expiry}).Sign(key)
+		require.NoError(t, err)
+		return tok
+	}
+	tr := &Transport{TTL: caddy.Duration(time.Hour)} // renew_before defaults to 15m
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{time.Hour, "max-age=2700"},
+		{30 * time.Minute, "max-age=900"},
+		{15*time.Minute + 1500*time.Millisecond, "max-age=1"},
+		{15 * time.Minute, "no-store"},
+		{time.Minute, "no-store"},
+	} {
+		assert.Equal(t, tc.want, tr.redirectCacheControl(tokenUntil(now.Add(tc.left)), now), "a token with %s left", tc.left)
+	}
+	short := &Transport{TTL: caddy.Duration(4 * time.Second), RenewBefore: caddy.Duration(time.Second)}
+	assert.Equal(t, "max-age=3", short.redirectCacheControl(tokenUntil(now.Add(4*time.Second)), now), "ttl 4s, renew_before 1s")
+
+	policy, err := sas.Parse("sv=2026-06-06&si=readers&sr=b&sig=yQ9T3X6B26ErGZZjAVRnLQCy0Wl5NIzUqz9suL9a9Vg%3D")
+	require.NoError(t, err)
+	assert.Equal(t, "no-cache", tr.redirectCacheControl(policy.Token(), now), "a stored policy may revoke the token at any time")
+	assert.Equal(t, "max-age=3600", tr.redirectCacheControl(sas.Token{}, now), "anonymous: the plain URL lasts")
+	far := tokenUntil(now.Add(90 * 24 * time.Hour)) // a long sas_token
+	assert.Equal(t, "max-age=3600", tr.redirectCacheControl(far, now), "never longer than the ttl")
+}
+
+// TestWriteRedirectLeavesNoLocationBehind: the client gets Location; the
+// header map that Caddy's access log reads afterwards does not hold it.
+func TestWriteRedirectLeavesNoLocationBehind(t *testing.T) {
+	w := httptest.NewRecorder()
+	require.NoError(t, writeRedirect(w, http.StatusFound, "https://mystorage.blob.core.windows.net/photos/a.jpg?sig=x", "max-age=60"))
+	sent := w.Result()
+	assert.Equal(t, http.StatusFound, sent.StatusCode)
+	assert.Equal(t, "https://mystorage.blob.core.windows.net/photos/a.jpg?sig=x", sent.Header.Get("Location"), "the client's Location")
+	assert.Equal(t, "max-age=60", sent.Header.Get("Cache-Control"))
+	assert.Equal(t, "Found\n", w.Body.String())
+	assert.Empty(t, w.Header().Get("Location"), "Location stayed in the header map")
+	assert.Equal(t, "max-age=60", w.Header().Get("Cache-Control"), "the rest stays")
+}
