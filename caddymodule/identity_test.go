@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +27,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -93,6 +96,14 @@ http://localhost:9080 {
 		scope container
 		tls_trust_pool file %[2]s
 	}
+	azure_blob /r/* {
+		strip_prefix /r
+		endpoint %[1]s
+		container photos
+		identity managed
+		tls_trust_pool file %[2]s
+		redirect
+	}
 }`, az.Endpoint, az.CertFile))
 
 	for _, path := range []string{"/b/cat.jpg", "/c/cat.jpg", "/b/cat.jpg"} {
@@ -103,6 +114,24 @@ http://localhost:9080 {
 	}
 	resp, _ := fetch(t, tester, http.MethodGet, "/b/missing.jpg")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "missing blob")
+	// A redirect carries a read-only user-delegation token that Azurite
+	// takes: no account key anywhere.
+	resp, location := askRedirect(t, http.MethodGet, "/r/cat.jpg")
+	if assert.Equal(t, http.StatusFound, resp.StatusCode, "GET /r/cat.jpg") {
+		u, err := url.Parse(location)
+		require.NoError(t, err)
+		tok, err := sas.Parse(u.RawQuery)
+		require.NoError(t, err, "the redirect's token")
+		assert.Equal(t, sas.KindUserDelegation, tok.Kind, "the redirect's token")
+		assert.Equal(t, "r", tok.PermissionString(), "the redirect's token")
+		got, err := az.HTTPClient().Get(location)
+		require.NoError(t, err, "following the redirect")
+		body, err := io.ReadAll(got.Body)
+		got.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, got.StatusCode, "Azurite for the redirect")
+		assert.True(t, bytes.Equal(body, data), "the redirect's blob: %d bytes, not the %d uploaded", len(body), len(data))
+	}
 	// One keyring serves both routes: one token, one key. (MSAL keeps
 	// managed-identity tokens process-wide, so a test before this one may
 	// have left it one.)
