@@ -5,8 +5,10 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -16,6 +18,8 @@ import (
 func init() {
 	httpcaddyfile.RegisterDirective("azure_blob", parseAzureBlob)
 	httpcaddyfile.RegisterDirectiveOrder("azure_blob", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterHandlerDirective("azure_sas", parseAzureSAS)
+	httpcaddyfile.RegisterDirectiveOrder("azure_sas", httpcaddyfile.Before, "reverse_proxy")
 }
 
 // parseAzureBlob sets up the azure_blob directive, one block per route:
@@ -173,6 +177,98 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		route.MatcherSetsRaw = []caddy.ModuleMap{userMatcherSet}
 	}
 	return []httpcaddyfile.ConfigValue{{Class: "route", Value: route}}, nil
+}
+
+// parseAzureSAS sets up the azure_sas handler:
+//
+//	azure_sas [<matcher>] {
+//		container         <name>
+//		prefix            <blob name prefix, with placeholders>
+//		permissions       <letters>…
+//		ttl               <duration>
+//		max_ttl           <duration>
+//		account           <name>
+//		endpoint          <url>
+//		account_key       <base64 key>
+//		connection_string <connection string>
+//		identity          <kind> [<args>…]
+//		version           <service version>
+//		cache_control | content_type | content_disposition | content_encoding | content_language <value>
+//		<http transport option> ...
+//	}
+//
+// It belongs behind authentication: see Issuer. A sas_token or anonymous
+// has nothing to sign with and is refused.
+func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // the directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	var is Issuer
+	var t Transport
+	seen := make(map[string]bool)
+	for h.NextBlock(0) {
+		switch option := h.Val(); option {
+		case "container", "prefix":
+			field := &is.Container
+			if option == "prefix" {
+				field = &is.Prefix
+			}
+			if err := unmarshalString(h.Dispenser, seen, field); err != nil {
+				return nil, err
+			}
+		case "permissions":
+			if seen[option] {
+				return nil, h.Errf("%s given twice", option)
+			}
+			seen[option] = true
+			letters := h.RemainingArgs()
+			if len(letters) == 0 {
+				return nil, h.ArgErr()
+			}
+			is.Permissions = strings.Join(letters, "")
+		case "ttl", "max_ttl":
+			var value string
+			if seen[option] || !h.AllArgs(&value) {
+				return nil, h.Errf("%s takes one duration, once", option)
+			}
+			seen[option] = true
+			dur, err := caddy.ParseDuration(value)
+			if err != nil {
+				return nil, h.Errf("%s: %v", option, err)
+			}
+			if option == "ttl" {
+				is.TTL = caddy.Duration(dur)
+			} else {
+				is.MaxTTL = caddy.Duration(dur)
+			}
+		default:
+			if opt, ok := lookupOriginOption(option); ok && opt.kind&(credentialOption|locatingOption|signedOnlyOption) == 0 && option != "version" {
+				return nil, h.Errf("%s belongs to azure_blob, not to azure_sas", option)
+			}
+			if err := t.unmarshalOption(h.Dispenser, seen); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if t.SASToken != "" || t.Anonymous {
+		return nil, h.Err("azure_sas: " + errNothingToSignWith.Error())
+	}
+	if t.Policy != "" {
+		return nil, h.Err("azure_sas: policy is not offered: issued URLs carry their own permissions and expiry")
+	}
+	// The header overrides go into the URLs issued, not the transport's
+	// own tokens.
+	is.HeaderOverrides, t.HeaderOverrides = t.HeaderOverrides, HeaderOverrides{}
+	t.Container = is.Container
+	if err := is.Validate(); err != nil {
+		return nil, h.Errf("azure_sas: %v", err)
+	}
+	if err := t.checkAtAdapt(); err != nil {
+		return nil, h.Errf("azure_sas: %v", err)
+	}
+	is.TransportRaw = caddyconfig.JSONModuleObject(t, "protocol", "azure_blob", nil)
+	return &is, nil
 }
 
 // unmarshalOption reads an option of an origin's block (the directive's,

@@ -75,6 +75,7 @@ type blobService struct {
 	account  string
 	endpoint sas.BlobEndpoint
 	cred     credential
+	key      *sas.SharedKey   // the account key, when one signs
 	token    *sas.ParsedToken // the sas_token, for its expiry
 }
 
@@ -146,7 +147,7 @@ func (t *Transport) provisionService() (*blobService, error) {
 		if err != nil {
 			return nil, err
 		}
-		svc.cred = signingCredential{signer: signer}
+		svc.cred, svc.key = signingCredential{signer: signer}, sharedKey
 	case t.signedOnly() != "":
 		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
 			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
@@ -235,11 +236,8 @@ func (t *Transport) newDelegationSigner() (*sas.Signer, error) {
 	if t.Scope == scopeContainer {
 		resource = sas.ResourceContainer
 	}
-	v := sas.ServiceValues{
-		Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container,
-		CacheControl: t.CacheControl, ContentType: t.ContentType,
-		ContentDisposition: t.ContentDisposition, ContentEncoding: t.ContentEncoding, ContentLanguage: t.ContentLanguage,
-	}
+	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container}
+	t.HeaderOverrides.signInto(&v)
 	keys := func() (*sas.DelegationKey, error) {
 		if t.keyring == nil {
 			return nil, errors.New("no user delegation key yet")
@@ -254,11 +252,8 @@ func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {
 	if t.Scope == scopeContainer {
 		resource = sas.ResourceContainer
 	}
-	v := sas.ServiceValues{
-		Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container,
-		Identifier: t.Policy, CacheControl: t.CacheControl, ContentType: t.ContentType,
-		ContentDisposition: t.ContentDisposition, ContentEncoding: t.ContentEncoding, ContentLanguage: t.ContentLanguage,
-	}
+	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container, Identifier: t.Policy}
+	t.HeaderOverrides.signInto(&v)
 	if t.Policy != "" {
 		v.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
 	}
@@ -267,4 +262,29 @@ func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {
 		return nil, err
 	}
 	return signer, nil
+}
+
+// errNothingToSignWith: the credential is a sas_token or anonymous.
+var errNothingToSignWith = errors.New("signing needs account_key, a connection string with AccountKey, or identity: a sas_token or anonymous has nothing to sign with")
+
+// sign signs v, with its version and expiry set, with the account key or
+// the identity's current user delegation key; azure_sas issues what it
+// signs. A token never outlives the user delegation key that signs it, so
+// one the key cannot cover is refused rather than shortened.
+func (t *Transport) sign(v *sas.ServiceValues) (sas.Token, error) {
+	v.Version = t.Version
+	switch {
+	case t.service.key != nil:
+		return v.Sign(t.service.key)
+	case t.keyring != nil:
+		d, err := t.keyring.key()
+		if err != nil {
+			return sas.Token{}, err
+		}
+		if d.Expiry().Before(v.Expiry) {
+			return sas.Token{}, errors.New("the user delegation key expires before the lifetime asked for")
+		}
+		return v.SignWithUserDelegation(d)
+	}
+	return sas.Token{}, errNothingToSignWith
 }

@@ -14,7 +14,13 @@
 //     Its options are listed once, in originOptions.
 //   - http.handlers.azure_blob ([Handler]): maps a request path to a blob of
 //     one container (prefix, strip_prefix, index), refusing what cannot name
-//     a blob before Azure is asked, and hands the mapped name to the transport.
+//     a blob before Azure is asked, and hands the mapped name to the
+//     transport; or, with [Redirect], answers with the blob's URL and a
+//     read-only token, so that the client reads from Azure.
+//   - http.handlers.azure_sas ([Issuer]): behind Caddy's authentication,
+//     issues a blob URL with a SAS for what its configuration allows
+//     (prefix from placeholders, permissions, lifetime): the valet-key
+//     pattern, for uploads and downloads straight to Azure.
 //   - http.reverse_proxy.upstreams.azure_blob ([Upstreams]): the address of
 //     an account's blob endpoint, worked out at provision from the same
 //     options as the transport, for a connection string that is only known

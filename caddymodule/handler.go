@@ -88,11 +88,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // Validate checks the container name and the prefix.
 func (h *Handler) Validate() error {
-	if h.Container == "" {
-		return errors.New("container: required")
-	}
-	if err := sas.CheckContainerName(h.Container); err != nil {
-		return fmt.Errorf("container: %w", err)
+	if err := checkRequiredContainer(h.Container); err != nil {
+		return err
 	}
 	if h.Prefix != "" {
 		if err := checkURLSafeBlobName(h.Prefix + "x"); err != nil {
@@ -188,6 +185,18 @@ func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next cad
 		return nil
 	}
 	return rd.redirect(w, mapped)
+}
+
+// checkRequiredContainer checks the container option of a handler, which
+// serves one container.
+func checkRequiredContainer(name string) error {
+	if name == "" {
+		return errors.New("container: required")
+	}
+	if err := sas.CheckContainerName(name); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	return nil
 }
 
 // Request variables shared by the handlers of one azure_blob directive.

@@ -157,3 +157,34 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// issuedCounter counts the URLs an azure_sas handler issued, by account,
+// container and the permissions they grant.
+type issuedCounter struct{ vec *prometheus.CounterVec }
+
+// registerIssued registers the counter with registry, or finds the one an
+// earlier handler of the same config registered.
+func registerIssued(registry *prometheus.Registry) (*issuedCounter, error) {
+	if registry == nil {
+		return &issuedCounter{}, nil
+	}
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "azure_sas", Name: "issued_total",
+		Help: "SAS URLs issued by azure_sas, by the permissions they grant.",
+	}, []string{"account", "container", "permissions"})
+	if err := registry.Register(vec); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return nil, err
+		}
+		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return &issuedCounter{vec}, nil
+}
+
+// add counts one URL.
+func (c *issuedCounter) add(account, container, permissions string) {
+	if c.vec != nil {
+		c.vec.WithLabelValues(account, container, permissions).Inc()
+	}
+}

@@ -122,14 +122,10 @@ type Transport struct {
 	// and carry no permissions (sp) of their own.
 	Policy string `json:"policy,omitempty"`
 
-	// Response headers Azure sends instead of the blob's own properties,
-	// signed into each token (rscc, rsct, rscd, rsce, rscl). They need a
-	// credential that signs: account_key or a connection string's key.
-	CacheControl       string `json:"cache_control,omitempty"`
-	ContentType        string `json:"content_type,omitempty"`
-	ContentDisposition string `json:"content_disposition,omitempty"`
-	ContentEncoding    string `json:"content_encoding,omitempty"`
-	ContentLanguage    string `json:"content_language,omitempty"`
+	// The header overrides are signed into each token. They need a
+	// credential that signs: account_key, a connection string's key or
+	// identity.
+	HeaderOverrides
 
 	// GuessContentType replaces a Content-Type of application/octet-stream
 	// (what Azure stores when an upload sets none) with the type of the
@@ -143,6 +139,22 @@ type Transport struct {
 	metricsRegistry *prometheus.Registry
 	keyring         *keyring // an identity's user delegation keys
 	keyringName     string
+}
+
+// HeaderOverrides are response headers Azure sends instead of the blob's
+// own properties, signed into a token (rscc, rsct, rscd, rsce, rscl).
+type HeaderOverrides struct {
+	CacheControl       string `json:"cache_control,omitempty"`
+	ContentType        string `json:"content_type,omitempty"`
+	ContentDisposition string `json:"content_disposition,omitempty"`
+	ContentEncoding    string `json:"content_encoding,omitempty"`
+	ContentLanguage    string `json:"content_language,omitempty"`
+}
+
+// signInto sets the overrides of v.
+func (h HeaderOverrides) signInto(v *sas.ServiceValues) {
+	v.CacheControl, v.ContentType, v.ContentDisposition = h.CacheControl, h.ContentType, h.ContentDisposition
+	v.ContentEncoding, v.ContentLanguage = h.ContentEncoding, h.ContentLanguage
 }
 
 // originOption is an option of an origin: of the azure_blob transport, and

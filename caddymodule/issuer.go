@@ -1,0 +1,334 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+func init() {
+	caddy.RegisterModule(Issuer{})
+}
+
+// Issuer answers an authenticated client's request for a URL with a blob's
+// URL and a SAS signed for exactly what its configuration allows: the
+// valet-key pattern. The client then reads or uploads straight to Azure.
+// It belongs behind Caddy's authentication (basic_auth, forward_auth, …):
+// the configuration decides the container, the blob-name prefix (built
+// from placeholders such as {http.auth.user.id}), the permissions a client
+// may ask for and the longest lifetime; the client names the blob under
+// the prefix and asks for permissions and a lifetime within those bounds.
+//
+// POST with a JSON body {"blob": "name", "permissions": "cw", "ttl": "10m"}
+// (permissions and ttl may be left out: r and the configured ttl), or GET
+// with ?blob=name&ttl=10m for a read link, is answered with JSON:
+// {"url": "...", "container": "...", "blob": "prefix/name", "permissions":
+// "cw", "expiry": "2030-01-01T00:00:00Z"}. A request outside the bounds
+// gets 400 with {"error": "...", "field": "blob|permissions|ttl"}, never a
+// token it did not ask for; a prefix whose placeholder resolves empty, or
+// to something with a '/', gets 403.
+//
+// Each URL issued is logged at info level without its signature (user,
+// container, blob, permissions, expiry, client address) and counted in
+// caddy_azure_sas_issued_total by account, container and permissions.
+type Issuer struct {
+	// Container holds the blobs; required.
+	Container string `json:"container,omitempty"`
+
+	// Prefix is put before every blob name a client asks for, with
+	// placeholders replaced for each request, e.g.
+	// "uploads/{http.auth.user.id}/".
+	Prefix string `json:"prefix,omitempty"`
+
+	// Permissions are the letters a client may ask for, e.g. "rcw".
+	// Default: "r". With c and no w, an upload URL can create a blob but
+	// never overwrite one.
+	Permissions string `json:"permissions,omitempty"`
+
+	// TTL is the lifetime of a URL a client asks for without one. Default:
+	// 5m.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+
+	// MaxTTL is the longest lifetime a client may ask for. Default: TTL.
+	MaxTTL caddy.Duration `json:"max_ttl,omitempty"`
+
+	// The header overrides are signed into URLs that grant read.
+	HeaderOverrides
+
+	// TransportRaw is the azure_blob transport whose account and
+	// credential sign: account_key, a connection string with AccountKey,
+	// or identity (user-delegation URLs). A sas_token or anonymous has
+	// nothing to sign with, and is refused.
+	TransportRaw json.RawMessage `json:"transport,omitempty" caddy:"namespace=http.reverse_proxy.transport inline_key=protocol"`
+
+	transport *Transport
+	allowed   sas.Permissions
+	logger    *zap.Logger
+	issued    *issuedCounter
+}
+
+// CaddyModule returns the Caddy module information.
+func (Issuer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.azure_sas",
+		New: func() caddy.Module { return new(Issuer) },
+	}
+}
+
+// maxIssueBody bounds a request's JSON body: a blob name is at most 1024
+// characters of four bytes.
+const maxIssueBody = 8 << 10
+
+// Provision loads the transport that signs and checks the bounds.
+func (is *Issuer) Provision(ctx caddy.Context) error {
+	is.logger = ctx.Logger()
+	if err := is.Validate(); err != nil {
+		return err
+	}
+	if is.TTL == 0 {
+		is.TTL = caddy.Duration(5 * time.Minute)
+	}
+	if is.MaxTTL == 0 {
+		is.MaxTTL = is.TTL
+	}
+	if is.MaxTTL < is.TTL {
+		return errors.New("max_ttl is below ttl")
+	}
+	if is.TransportRaw == nil {
+		return errors.New("no credential to sign with: give account_key, connection_string or identity")
+	}
+	mod, err := ctx.LoadModule(is, "TransportRaw")
+	if err != nil {
+		return err
+	}
+	t, ok := mod.(*Transport)
+	if !ok {
+		return errors.New("the transport must be azure_blob")
+	}
+	if t.service.key == nil && t.keyring == nil {
+		return errNothingToSignWith
+	}
+	is.transport = t
+	is.issued, err = registerIssued(ctx.GetMetricsRegistry())
+	return err
+}
+
+// Validate checks the configuration that needs no credential.
+func (is *Issuer) Validate() error {
+	if err := checkRequiredContainer(is.Container); err != nil {
+		return err
+	}
+	letters := is.Permissions
+	if letters == "" {
+		letters = "r"
+	}
+	allowed, err := sas.ParsePermissions(sas.ResourceBlob, letters)
+	if err != nil {
+		return fmt.Errorf("permissions: %w", err)
+	}
+	is.allowed = allowed
+	for _, d := range []caddy.Duration{is.TTL, is.MaxTTL} {
+		if d < 0 || time.Duration(d)%time.Second != 0 {
+			return errors.New("ttl and max_ttl must be positive whole seconds")
+		}
+	}
+	return nil
+}
+
+// issueRequest is what a client asks for.
+type issueRequest struct {
+	Blob        string `json:"blob"`
+	Permissions string `json:"permissions"`
+	TTL         string `json:"ttl"`
+}
+
+// issuedURL is the answer: the URL and what it grants.
+type issuedURL struct {
+	URL         string    `json:"url"`
+	Container   string    `json:"container"`
+	Blob        string    `json:"blob"`
+	Permissions string    `json:"permissions"`
+	Expiry      time.Time `json:"expiry"`
+}
+
+// issueError is a refusal, naming the bound or field at fault.
+type issueError struct {
+	status int
+	Error  string `json:"error"`
+	Field  string `json:"field,omitempty"`
+}
+
+// ServeHTTP issues a URL, or says why not.
+func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	req, refused := is.readRequest(r)
+	if refused == nil {
+		var answer *issuedURL
+		if answer, refused = is.issue(r, req); refused == nil {
+			return writeJSON(w, http.StatusOK, answer)
+		}
+	}
+	if refused.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", "GET, POST")
+	}
+	return writeJSON(w, refused.status, refused)
+}
+
+// readRequest reads what the client asks for from a POST's JSON body or a
+// GET's query (read links only).
+func (is *Issuer) readRequest(r *http.Request) (issueRequest, *issueError) {
+	var req issueRequest
+	switch r.Method {
+	case http.MethodGet:
+		q := r.URL.Query()
+		req = issueRequest{Blob: q.Get("blob"), Permissions: q.Get("permissions"), TTL: q.Get("ttl")}
+		if req.Permissions != "" && req.Permissions != "r" {
+			return req, &issueError{http.StatusBadRequest, "a GET issues read links only: ask for other permissions with POST", "permissions"}
+		}
+	case http.MethodPost:
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			return req, &issueError{http.StatusUnsupportedMediaType, "send the request as application/json", ""}
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxIssueBody+1))
+		switch {
+		case err != nil:
+			return req, &issueError{http.StatusBadRequest, "the request body could not be read", ""}
+		case len(body) > maxIssueBody:
+			return req, &issueError{http.StatusRequestEntityTooLarge, "the request body is too large", ""}
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, &issueError{http.StatusBadRequest, `the body is not {"blob": …, "permissions": …, "ttl": …}`, ""}
+		}
+	default:
+		return req, &issueError{http.StatusMethodNotAllowed, "ask with POST (or GET for a read link)", ""}
+	}
+	return req, nil
+}
+
+// issue checks req against the bounds and signs its URL.
+func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueError) {
+	prefix, refused := is.resolvePrefix(r)
+	if refused != nil {
+		return nil, refused
+	}
+	name := prefix + req.Blob
+	switch {
+	case req.Blob == "" || strings.HasSuffix(req.Blob, "/"):
+		return nil, &issueError{http.StatusBadRequest, "blob must name a blob under the prefix", "blob"}
+	case strings.HasPrefix(req.Blob, "/"):
+		return nil, &issueError{http.StatusBadRequest, "blob is a name under the prefix, without a leading '/'", "blob"}
+	}
+	if err := checkURLSafeBlobName(name); err != nil {
+		return nil, &issueError{http.StatusBadRequest, err.Error(), "blob"}
+	}
+	perms := sas.PermRead
+	if req.Permissions != "" {
+		var err error
+		if perms, err = sas.ParsePermissions(sas.ResourceBlob, req.Permissions); err != nil {
+			return nil, &issueError{http.StatusBadRequest, err.Error(), "permissions"}
+		}
+	}
+	if !is.allowed.Has(perms) {
+		return nil, &issueError{http.StatusBadRequest, fmt.Sprintf("permissions %s are not all allowed: this endpoint issues %s", perms, is.allowed), "permissions"}
+	}
+	ttl := time.Duration(is.TTL)
+	if req.TTL != "" {
+		d, err := caddy.ParseDuration(req.TTL)
+		switch {
+		case err != nil || d <= 0 || d%time.Second != 0:
+			return nil, &issueError{http.StatusBadRequest, "ttl must be a positive whole number of seconds, such as 90s or 10m", "ttl"}
+		case d > time.Duration(is.MaxTTL):
+			return nil, &issueError{http.StatusBadRequest, fmt.Sprintf("ttl is longer than the %s this endpoint allows", time.Duration(is.MaxTTL)), "ttl"}
+		}
+		ttl = d
+	}
+	v := sas.ServiceValues{Resource: sas.ResourceBlob, Permissions: perms, Container: is.Container, Blob: name,
+		Expiry: time.Now().Add(ttl).Truncate(time.Second)}
+	if perms.Has(sas.PermRead) {
+		is.HeaderOverrides.signInto(&v)
+	}
+	token, err := is.transport.sign(&v)
+	if err != nil {
+		is.logger.Error("signing a SAS URL failed", zap.String("container", is.Container), zap.Error(err))
+		return nil, &issueError{http.StatusServiceUnavailable, "the URL could not be signed", ""}
+	}
+	is.issued.add(is.transport.service.account, is.Container, perms.String())
+	var user string
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		user, _ = repl.GetString("http.auth.user.id")
+	}
+	is.logger.Info("issued a SAS URL",
+		zap.String("user", user), zap.String("container", is.Container), zap.String("blob", name),
+		zap.String("permissions", perms.String()), zap.Time("expiry", v.Expiry), zap.String("client_ip", clientIP(r)))
+	return &issuedURL{
+		URL:       is.transport.service.endpoint.URL(is.Container, name, token),
+		Container: is.Container, Blob: name, Permissions: perms.String(), Expiry: v.Expiry.UTC(),
+	}, nil
+}
+
+// resolvePrefix replaces the prefix's placeholders. One that is unknown or
+// resolves empty, or to something with a '/' (which would reach another
+// user's prefix), refuses the request: no request lands outside the
+// prefix the configuration meant.
+func (is *Issuer) resolvePrefix(r *http.Request) (string, *issueError) {
+	if !strings.Contains(is.Prefix, "{") {
+		return is.Prefix, nil
+	}
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request", ""}
+	}
+	prefix, err := repl.ReplaceOrErr(is.Prefix, true, true)
+	literal := caddy.NewEmptyReplacer().ReplaceAll(is.Prefix, "")
+	if err != nil || strings.Count(prefix, "/") != strings.Count(literal, "/") {
+		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request: is it authenticated?", ""}
+	}
+	return prefix, nil
+}
+
+// clientIP is the client's address as Caddy determined it.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+// writeJSON answers with v as JSON, never to be cached: it may hold a URL
+// with a token.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // a URL's '&' stays '&', not \u0026
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.WriteHeader(status)
+	_, err := w.Write(body.Bytes())
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Issuer)(nil)
+	_ caddy.Validator             = (*Issuer)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Issuer)(nil)
+)

@@ -1,0 +1,209 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+)
+
+// issued is azure_sas's answer.
+type issued struct {
+	URL         string    `json:"url"`
+	Container   string    `json:"container"`
+	Blob        string    `json:"blob"`
+	Permissions string    `json:"permissions"`
+	Expiry      time.Time `json:"expiry"`
+	Error       string    `json:"error"`
+	Field       string    `json:"field"`
+}
+
+// askURL asks azure_sas at path, as user (none: no credentials), with a
+// JSON body for POST or a query for GET. The URL's signature joins the
+// secrets the suite looks for; the rest of the answer is searched.
+func askURL(t *testing.T, method, path, user, body string) (int, issued) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://localhost:9080"+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if user != "" {
+		req.SetBasicAuth(user, user+"-password")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err, "%s %s", method, path)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var answer issued
+	if resp.StatusCode != http.StatusUnauthorized {
+		require.NoError(t, json.Unmarshal(raw, &answer), "%s %s: %s", method, path, raw)
+		assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "an answer that may hold a token is cached")
+	}
+	if u, err := url.Parse(answer.URL); err == nil && answer.URL != "" {
+		addSecret("the token of an issued URL", u.Query().Get("sig"))
+		raw = bytes.ReplaceAll(raw, []byte(answer.URL), []byte("(the issued URL)"))
+	}
+	suiteSawResponse(resp, raw)
+	return resp.StatusCode, answer
+}
+
+// put uploads data to an issued URL, as a browser or media service would.
+func put(t *testing.T, location string, data []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, location, bytes.NewReader(data))
+	require.NoError(t, err)
+	req.Header.Set("x-ms-blob-type", "BlockBlob")
+	req.Header.Set("x-ms-version", sas.DefaultVersion)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err, "PUT to an issued URL")
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("x-ms-error-code")
+}
+
+// TestIssuerAgainstAzurite: behind basic_auth, azure_sas hands each user
+// URLs for blobs under their own prefix only, with the permissions and
+// lifetime they asked for within the configured bounds; a create-only
+// URL uploads once and cannot overwrite; a read link downloads with the
+// header overrides; what is outside the bounds is refused, saying which.
+func TestIssuerAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "uploads", false)
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	var users strings.Builder
+	for _, user := range []string{"alice", "bob"} {
+		hash, err := caddyauth.BcryptHash{}.Hash([]byte(user + "-password"))
+		require.NoError(t, err)
+		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, hash)
+	}
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+
+	startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
+http://localhost:9080 {
+	route /sas {
+		basic_auth {
+%[2]s		}
+		azure_sas {
+			endpoint %[1]s
+			container uploads
+			account_key {env.AZ_TEST_KEY}
+			prefix users/{http.auth.user.id}/
+			permissions r c
+			ttl 5m
+			max_ttl 1h
+			content_disposition attachment
+		}
+	}
+}`, az.Endpoint, users.String()))
+
+	// alice gets a create-only URL under her prefix and uploads once.
+	status, got := askURL(t, http.MethodPost, "/sas", "alice", `{"blob": "photos/cat.jpg", "permissions": "c", "ttl": "10m"}`)
+	require.Equal(t, http.StatusOK, status, "alice asks for an upload URL: %+v", got)
+	assert.Equal(t, "users/alice/photos/cat.jpg", got.Blob)
+	assert.Equal(t, "uploads", got.Container)
+	assert.Equal(t, "c", got.Permissions)
+	assert.WithinDuration(t, time.Now().Add(10*time.Minute), got.Expiry, 5*time.Second, "the lifetime asked for")
+	u, err := url.Parse(got.URL)
+	require.NoError(t, err)
+	assert.Equal(t, "/"+az.Account+"/uploads/users/alice/photos/cat.jpg", u.Path)
+	assert.Equal(t, "c", u.Query().Get("sp"))
+	assert.Empty(t, u.Query().Get("rscd"), "a header override in an upload URL")
+	cat := bytes.Repeat([]byte("CAT"), 100)
+	code, _ := put(t, got.URL, cat)
+	assert.Equal(t, http.StatusCreated, code, "the first upload")
+	code, reason := put(t, got.URL, []byte("overwritten"))
+	assert.Equal(t, http.StatusForbidden, code, "a create-only URL overwrote the blob")
+	assert.Equal(t, "AuthorizationPermissionMismatch", reason)
+
+	// A read link, by GET, downloads the same bytes with the override.
+	status, link := askURL(t, http.MethodGet, "/sas?blob=photos/cat.jpg", "alice", "")
+	require.Equal(t, http.StatusOK, status, "alice asks for a read link: %+v", link)
+	assert.Equal(t, "r", link.Permissions)
+	assert.WithinDuration(t, time.Now().Add(5*time.Minute), link.Expiry, 5*time.Second, "the default lifetime")
+	resp, err := http.Get(link.URL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "downloading by the read link")
+	assert.True(t, bytes.Equal(cat, body), "the read link's bytes")
+	assert.Equal(t, "attachment", resp.Header.Get("Content-Disposition"), "rscd in the read link")
+
+	// bob's URLs are under his prefix: he cannot reach alice's blob.
+	status, bobs := askURL(t, http.MethodPost, "/sas", "bob", `{"blob": "photos/cat.jpg", "permissions": "c"}`)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "users/bob/photos/cat.jpg", bobs.Blob)
+	for _, body := range []string{
+		`{"blob": "../alice/photos/cat.jpg", "permissions": "c"}`,
+		`{"blob": "/users/alice/photos/cat.jpg", "permissions": "c"}`,
+	} {
+		status, refused := askURL(t, http.MethodPost, "/sas", "bob", body)
+		assert.Equal(t, http.StatusBadRequest, status, "bob asks %s", body)
+		assert.Equal(t, "blob", refused.Field, "bob asks %s", body)
+		assert.Empty(t, refused.URL, "a refusal carries a URL")
+	}
+
+	// Outside the bounds: refused, naming the bound; never a token it did
+	// not ask for.
+	for _, tc := range []struct {
+		method, body, query string
+		status              int
+		field               string
+	}{
+		{http.MethodPost, `{"blob": "a.jpg", "permissions": "cw"}`, "", http.StatusBadRequest, "permissions"},
+		{http.MethodPost, `{"blob": "a.jpg", "permissions": "rz"}`, "", http.StatusBadRequest, "permissions"},
+		{http.MethodPost, `{"blob": "a.jpg", "ttl": "2h"}`, "", http.StatusBadRequest, "ttl"},
+		{http.MethodPost, `{"blob": "a.jpg", "ttl": "1.5s"}`, "", http.StatusBadRequest, "ttl"},
+		{http.MethodPost, `{"blob": ""}`, "", http.StatusBadRequest, "blob"},
+		{http.MethodPost, `{"blob": "dir/"}`, "", http.StatusBadRequest, "blob"},
+		{http.MethodPost, `{"blob": "a\u0000b"}`, "", http.StatusBadRequest, "blob"},
+		{http.MethodPost, `{"blob": "a.jpg", "extra": 1}`, "", http.StatusBadRequest, ""},
+		{http.MethodGet, "", "?blob=a.jpg&permissions=c", http.StatusBadRequest, "permissions"},
+		{http.MethodDelete, "", "", http.StatusMethodNotAllowed, ""},
+	} {
+		status, refused := askURL(t, tc.method, "/sas"+tc.query, "alice", tc.body)
+		assert.Equal(t, tc.status, status, "%s %s %s", tc.method, tc.query, tc.body)
+		assert.Equal(t, tc.field, refused.Field, "%s %s %s", tc.method, tc.query, tc.body)
+		assert.NotEmpty(t, refused.Error, "%s %s %s: no reason", tc.method, tc.query, tc.body)
+		assert.Empty(t, refused.URL, "%s %s %s: a refusal carries a URL", tc.method, tc.query, tc.body)
+	}
+	status, _ = askURL(t, http.MethodPost, "/sas", "", `{"blob": "a.jpg"}`)
+	assert.Equal(t, http.StatusUnauthorized, status, "no credentials")
+
+	// Each URL is logged without its signature, and counted.
+	logs, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	var issuedLines int
+	for line := range bytes.Lines(logs) {
+		if bytes.Contains(line, []byte(`"msg":"issued a SAS URL"`)) {
+			issuedLines++
+			assert.Contains(t, string(line), `"user":"`, "an issued URL's log line names no user")
+			assert.Contains(t, string(line), `"level":"info"`)
+		}
+	}
+	assert.Equal(t, 3, issuedLines, "issued URLs logged")
+	assert.False(t, bytes.Contains(logs, []byte("sig=")), "Caddy's log shows a token")
+	metrics := scrapeMetrics(t)
+	for perms, want := range map[string]float64{"c": 2, "r": 1} {
+		v, ok := metricValue(metrics, "caddy_azure_sas_issued_total", `account="`+az.Account+`",container="uploads",permissions="`+perms+`"`)
+		if assert.True(t, ok, "no issued_total for %s", perms) {
+			assert.Equal(t, want, v, "issued_total for %s", perms)
+		}
+	}
+}
