@@ -104,6 +104,12 @@ http://localhost:9080 {
 		tls_trust_pool file %[2]s
 		redirect
 	}
+	azure_sas /sas {
+		endpoint %[1]s
+		container photos
+		identity managed
+		tls_trust_pool file %[2]s
+	}
 }`, az.Endpoint, az.CertFile))
 
 	for _, path := range []string{"/b/cat.jpg", "/c/cat.jpg", "/b/cat.jpg"} {
@@ -131,6 +137,22 @@ http://localhost:9080 {
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, got.StatusCode, "Azurite for the redirect")
 		assert.True(t, bytes.Equal(body, data), "the redirect's blob: %d bytes, not the %d uploaded", len(body), len(data))
+	}
+	// azure_sas issues user-delegation read links with the same key.
+	status, link := askURL(t, http.MethodGet, "/sas?blob=cat.jpg", "", "")
+	if assert.Equal(t, http.StatusOK, status, "azure_sas with identity: %+v", link) {
+		u, err := url.Parse(link.URL)
+		require.NoError(t, err)
+		tok, err := sas.Parse(u.RawQuery)
+		require.NoError(t, err, "the issued URL's token")
+		assert.Equal(t, sas.KindUserDelegation, tok.Kind, "the issued URL's token")
+		got, err := az.HTTPClient().Get(link.URL)
+		require.NoError(t, err, "downloading by the issued URL")
+		body, err := io.ReadAll(got.Body)
+		got.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, got.StatusCode, "Azurite for the issued URL")
+		assert.True(t, bytes.Equal(body, data), "the issued URL's blob: %d bytes, not the %d uploaded", len(body), len(data))
 	}
 	// One keyring serves both routes: one token, one key. (MSAL keeps
 	// managed-identity tokens process-wide, so a test before this one may

@@ -3,12 +3,16 @@
 // sas package, runs the built caddy as a separate process for each case,
 // drives keep-alive load at it over loopback, and prints requests/s,
 // p50/p99 latency, Caddy's CPU seconds per 10,000 requests and its peak RSS,
-// each also as a ratio to plain reverse_proxy. Run it with ./xcaddy.sh bench.
+// each also as a ratio to plain reverse_proxy. With the small blobs it also
+// measures redirects (azure_blob redirect) and read links issued by
+// azure_sas behind basic_auth, each answer checked. Run it with
+// ./xcaddy.sh bench.
 package main
 
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,11 +31,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
-// A case is one way of reaching the upstream through Caddy.
-type benchCase struct{ name, site string }
+// A case is one way of reaching the upstream through Caddy. A case that
+// answers with something other than the blob (a redirect, an issued URL)
+// runs with the small blobs only, and is checked by answer.
+type benchCase struct {
+	name, site string
+	path       func(size, i int) string // default: /<size>/<i>.bin
+	answer     func(resp *http.Response, body []byte) error
+	header     http.Header
+}
 
 func main() {
 	caddyBin := flag.String("caddy", "./caddy", "the caddy binary to measure")
@@ -53,12 +66,31 @@ func main() {
 	check(err)
 	os.Setenv("AZ_BENCH_KEY", sas.DevAccountKey)
 	os.Setenv("AZ_BENCH_TOKEN", token.Encode())
+	hash, err := caddyauth.BcryptHash{}.Hash([]byte("bench-password"))
+	check(err)
+	auth := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("bench:bench-password"))}}
 
 	cases := []benchCase{
-		{"reverse_proxy", fmt.Sprintf("rewrite * /%s/photos{uri}\n\treverse_proxy %s", sas.DevAccountName, upAddr)},
-		{"azure_blob", fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t}", endpoint)},
-		{"azure_blob scope container", fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tscope container\n\t}", endpoint)},
-		{"azure_blob sas_token", fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\tsas_token {env.AZ_BENCH_TOKEN}\n\t}", endpoint)},
+		{name: "reverse_proxy", site: fmt.Sprintf("rewrite * /%s/photos{uri}\n\treverse_proxy %s", sas.DevAccountName, upAddr)},
+		{name: "azure_blob", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t}", endpoint)},
+		{name: "azure_blob scope container", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tscope container\n\t}", endpoint)},
+		{name: "azure_blob sas_token", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\tsas_token {env.AZ_BENCH_TOKEN}\n\t}", endpoint)},
+		{name: "azure_blob redirect", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tredirect\n\t}", endpoint),
+			answer: func(resp *http.Response, _ []byte) error {
+				if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "sig=") {
+					return fmt.Errorf("%d without a signed Location", resp.StatusCode)
+				}
+				return nil
+			}},
+		{name: "azure_sas read link (basic_auth)", site: fmt.Sprintf("route /sas {\n\t\tbasic_auth {\n\t\t\tbench %s\n\t\t}\n\t\tazure_sas {\n\t\t\tendpoint %s\n\t\t\tcontainer photos\n\t\t\taccount_key {env.AZ_BENCH_KEY}\n\t\t}\n\t}", hash, endpoint),
+			path:   func(size, i int) string { return fmt.Sprintf("/sas?blob=%d/%d.bin", size, i) },
+			header: auth,
+			answer: func(resp *http.Response, body []byte) error {
+				if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("sig=")) {
+					return fmt.Errorf("%d without a URL", resp.StatusCode)
+				}
+				return nil
+			}},
 	}
 	sizes := []struct {
 		name  string
@@ -68,8 +100,11 @@ func main() {
 
 	results := map[string][]result{}
 	for round := range *rounds {
-		for _, s := range sizes {
+		for si, s := range sizes {
 			for _, c := range cases {
+				if c.answer != nil && si > 0 {
+					continue // a redirect or an issued URL costs the same for any size
+				}
 				r := measure(*caddyBin, c, s.blobs, s.size, time.Duration(*seconds)*time.Second, *conns)
 				if up.refused.Load() != 0 {
 					log.Fatalf("the upstream refused %d signatures in %s", up.refused.Load(), c.name)
@@ -86,6 +121,9 @@ func main() {
 	for _, s := range sizes {
 		ref := best(results[s.name+"|"+cases[0].name])
 		for _, c := range cases {
+			if len(results[s.name+"|"+c.name]) == 0 {
+				continue
+			}
 			r := best(results[s.name+"|"+c.name])
 			fmt.Printf("| %s | %s | %.0f (%.2f) | %v (%.2f) | %v (%.2f) | %.2f (%.2f) | %.1f MB (%.2f) |\n", s.name, c.name,
 				r.rps, r.rps/ref.rps, r.p50.Round(time.Microsecond), ratio(r.p50, ref.p50), r.p99.Round(time.Microsecond), ratio(r.p99, ref.p99),
@@ -123,11 +161,17 @@ func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 func measure(caddyBin string, c benchCase, blobs, size int, d time.Duration, conns int) result {
 	port, stop, pid := startCaddy(caddyBin, c.site)
 	defer stop()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
-	url := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/%d/%d.bin", port, size, i%blobs) }
+	path := c.path
+	if path == nil {
+		path = func(size, i int) string { return fmt.Sprintf("/%d/%d.bin", size, i) }
+	}
+	url := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path(size, i%blobs)) }
+	get := func(url string) error { return fetch(client, url, size, c) }
 	for i := range blobs { // warm: connections and the token cache
-		get(client, url(i), size)
+		_ = get(url(i))
 	}
 	cpu0 := cpuSeconds(pid)
 	var done, errs atomic.Int64
@@ -140,7 +184,7 @@ func measure(caddyBin string, c benchCase, blobs, size int, d time.Duration, con
 		wg.Go(func() {
 			for i := w; ctx.Err() == nil; i += conns {
 				t0 := time.Now()
-				if err := get(client, url(i), size); err != nil {
+				if err := get(url(i)); err != nil {
 					errs.Add(1)
 					continue
 				}
@@ -161,13 +205,29 @@ func measure(caddyBin string, c benchCase, blobs, size int, d time.Duration, con
 	return r
 }
 
-func get(client *http.Client, url string, size int) error {
-	resp, err := client.Get(url)
+// fetch asks for url as case c does and checks the answer: the blob's
+// size bytes, or what c.answer wants.
+func fetch(client *http.Client, url string, size int, c benchCase) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
+	for name, values := range c.header {
+		req.Header[name] = values
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if c.answer != nil {
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		return c.answer(resp, body)
+	}
 	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if err == nil && (resp.StatusCode != http.StatusOK || n != int64(size)) {
 		err = fmt.Errorf("%d, %d bytes", resp.StatusCode, n)
 	}
@@ -180,9 +240,9 @@ func streamHuge(caddyBin string, c benchCase, size int) int64 {
 	port, stop, pid := startCaddy(caddyBin, c.site)
 	defer stop()
 	client := &http.Client{}
-	check(get(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", port, 1<<10), 1<<10))
+	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", port, 1<<10), 1<<10, c))
 	before := peakRSS(pid)
-	check(get(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", port, size), size))
+	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", port, size), size, c))
 	return peakRSS(pid) - before
 }
 
