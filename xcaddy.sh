@@ -257,6 +257,8 @@ demo() {
 	echo "Private blobs, served by Caddy with SAS tokens it signs itself:"
 	echo "$urls" | sed 's/^/  /'
 	echo "  http://localhost:$site_port/images/missing.jpg (404 from the error page)"
+	echo "Downloads, redirected to Azurite with a read-only URL Caddy signs:"
+	echo "$urls" | grep "/images/" | head -n 1 | sed -e 's#/images/#/downloads/#' -e 's/^/  /'
 	echo
 
 	if [ "$check" = "--check" ]; then
@@ -280,10 +282,19 @@ demo_check() {
 			failed=1
 		fi
 	done <<<"$urls"
+	url=$(echo "$urls" | grep "/images/" | head -n 1)
+	file=$(printf '%s' "$url" | sed -e "s#^http://localhost:$site_port/images/#testdata/media/images/#")
+	file=$(printf '%b' "${file//%/\\x}")
+	url=${url/\/images\//\/downloads\/}
+	status=$(curl -s -o /dev/null -w '%{http_code}' "$url") || true
+	if [ "$status" != 302 ] || ! curl -sSL "$url" | cmp -s - "$file"; then
+		echo "demo: $url gave $status, or its redirect not the bytes of $file" >&2
+		failed=1
+	fi
 	status=$(curl -s -o /dev/null -w '%{http_code}' "http://localhost:$site_port/images/missing.jpg") || true
 	[ "$status" = 404 ] || { echo "demo: a missing blob gave $status, not 404" >&2; failed=1; }
 	[ "$failed" = 0 ] || exit 1
-	log "demo: every URL served its file byte for byte; a missing blob is 404"
+	log "demo: every URL served its file byte for byte, a download redirected to it, and a missing blob is 404"
 }
 
 case "${1:-build}" in
