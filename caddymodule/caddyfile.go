@@ -169,6 +169,18 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 			return nil, h.Errf("azure_blob: %v", err)
 		}
 	}
+	if redirect != nil {
+		for i, o := range origins {
+			if err := checkRedirectOptions(&o.transport); err != nil {
+				return nil, h.Errf("azure_blob: %v", err)
+			}
+			main := origins[0].transport
+			if i > 0 && redirect.Endpoint != "" && (o.transport.Account != main.Account || o.transport.Endpoint != main.Endpoint ||
+				o.transport.ConnectionString != main.ConnectionString) {
+				return nil, h.Err("azure_blob: redirect_endpoint stands for the main origin's account: a fallback on another account would get its tokens sent there")
+			}
+		}
+	}
 	route := caddyhttp.Route{HandlersRaw: originChain(origins, 0, false)}
 	if redirect != nil {
 		route.HandlersRaw = redirectChain(origins, *redirect)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -101,6 +102,9 @@ func (is *Issuer) Provision(ctx caddy.Context) error {
 	}
 	if is.TTL == 0 {
 		is.TTL = caddy.Duration(5 * time.Minute)
+		if is.MaxTTL != 0 {
+			is.TTL = min(is.TTL, is.MaxTTL)
+		}
 	}
 	if is.MaxTTL == 0 {
 		is.MaxTTL = is.TTL
@@ -122,6 +126,20 @@ func (is *Issuer) Provision(ctx caddy.Context) error {
 	if t.service.key == nil && t.keyring == nil {
 		return errNothingToSignWith
 	}
+	switch {
+	case t.Container != is.Container:
+		return errors.New("the transport's container differs from azure_sas's")
+	case t.Policy != "" || t.Scope == scopeContainer || t.GuessContentType || t.HeaderOverrides != (HeaderOverrides{}):
+		return errors.New("the transport's policy, scope, guess_content_type and header overrides do not apply to issued URLs: set the overrides on azure_sas")
+	}
+	if t.keyring != nil {
+		// The key is renewed with a quarter of its life left: a URL up to
+		// that long can always be signed with the key in use.
+		lifetime := t.keyring.lifetime
+		if time.Duration(is.MaxTTL) > lifetime/4 {
+			return fmt.Errorf("max_ttl %s is longer than a quarter of the identity's key_lifetime (%s)", time.Duration(is.MaxTTL), lifetime)
+		}
+	}
 	is.transport = t
 	is.issued, err = registerIssued(ctx.GetMetricsRegistry())
 	return err
@@ -141,9 +159,36 @@ func (is *Issuer) Validate() error {
 		return fmt.Errorf("permissions: %w", err)
 	}
 	is.allowed = allowed
+	if err := checkPrefixTemplate(is.Prefix); err != nil {
+		return err
+	}
 	for _, d := range []caddy.Duration{is.TTL, is.MaxTTL} {
 		if d < 0 || time.Duration(d)%time.Second != 0 {
 			return errors.New("ttl and max_ttl must be positive whole seconds")
+		}
+	}
+	return nil
+}
+
+// checkPrefixTemplate requires every placeholder of prefix to be a whole
+// segment followed by '/' (users/{http.auth.user.id}/): otherwise the
+// values of two users could run into each other, bob asking for by/x
+// under "users/{id}" reaching bobby's users/bobby/x. What is literal must
+// make a valid blob name.
+func checkPrefixTemplate(prefix string) error {
+	segments := strings.Split(prefix, "/")
+	for i, seg := range segments {
+		if !strings.ContainsAny(seg, "{}") {
+			continue
+		}
+		whole := strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && strings.Count(seg, "{") == 1 && strings.Count(seg, "}") == 1
+		if !whole || i == len(segments)-1 {
+			return errors.New("prefix: a placeholder must be a whole segment followed by '/', as in users/{http.auth.user.id}/")
+		}
+	}
+	if prefix != "" {
+		if err := checkURLSafeBlobName(caddy.NewEmptyReplacer().ReplaceAll(prefix, "x") + "x"); err != nil {
+			return fmt.Errorf("prefix: %w", err)
 		}
 	}
 	return nil
@@ -209,15 +254,48 @@ func (is *Issuer) readRequest(r *http.Request) (issueRequest, *issueError) {
 		case len(body) > maxIssueBody:
 			return req, &issueError{http.StatusRequestEntityTooLarge, "the request body is too large", ""}
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return req, &issueError{http.StatusBadRequest, `the body is not {"blob": …, "permissions": …, "ttl": …}`, ""}
+		if err := decodeIssueRequest(body, &req); err != nil {
+			return req, &issueError{http.StatusBadRequest, `the body is not {"blob": …, "permissions": …, "ttl": …}: ` + err.Error(), ""}
 		}
 	default:
 		return req, &issueError{http.StatusMethodNotAllowed, "ask with POST (or GET for a read link)", ""}
 	}
 	return req, nil
+}
+
+// decodeIssueRequest reads a request body strictly: valid UTF-8 (or a name
+// would silently become another), one JSON object of strings with the
+// known keys written exactly, and nothing after it.
+func decodeIssueRequest(body []byte, req *issueRequest) error {
+	if !utf8.Valid(body) {
+		return errors.New("not valid UTF-8")
+	}
+	var fields map[string]*string
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return errors.New("not a JSON object of strings")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("something follows the object")
+	}
+	for name, value := range fields {
+		var field *string
+		switch name {
+		case "blob":
+			field = &req.Blob
+		case "permissions":
+			field = &req.Permissions
+		case "ttl":
+			field = &req.TTL
+		default:
+			return errors.New("an unknown key")
+		}
+		if value == nil {
+			return errors.New(name + " is null")
+		}
+		*field = *value
+	}
+	return nil
 }
 
 // issue checks req against the bounds and signs its URL.
@@ -295,7 +373,7 @@ func (is *Issuer) resolvePrefix(r *http.Request) (string, *issueError) {
 	}
 	prefix, err := repl.ReplaceOrErr(is.Prefix, true, true)
 	literal := caddy.NewEmptyReplacer().ReplaceAll(is.Prefix, "")
-	if err != nil || strings.Count(prefix, "/") != strings.Count(literal, "/") {
+	if err != nil || strings.Count(prefix, "/") != strings.Count(literal, "/") || checkURLSafeBlobName(prefix+"x") != nil {
 		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request: is it authenticated?", ""}
 	}
 	return prefix, nil

@@ -110,6 +110,14 @@ http://localhost:9080 {
 			content_disposition attachment
 		}
 	}
+	# The prefix from a request header, to show how it is resolved; a real
+	# site takes it from what its authentication sets.
+	azure_sas /by-header {
+		endpoint %[1]s
+		container uploads
+		account_key {env.AZ_TEST_KEY}
+		prefix h/{http.request.header.X-User}/
+	}
 }`, az.Endpoint, users.String()))
 
 	// alice gets a create-only URL under her prefix and uploads once.
@@ -186,6 +194,46 @@ http://localhost:9080 {
 	status, _ = askURL(t, http.MethodPost, "/sas", "", `{"blob": "a.jpg"}`)
 	assert.Equal(t, http.StatusUnauthorized, status, "no credentials")
 
+	// The body is read strictly: one object of strings, keys as written,
+	// nothing after it, valid UTF-8.
+	for _, body := range []string{
+		`{"blob": "a.jpg"}{"blob": "b.jpg", "permissions": "c"}`,
+		`{"blob": "a.jpg"} trailing`,
+		`{"BLOB": "a.jpg"}`,
+		`{"blob": null}`,
+		`["a.jpg"]`,
+		`{"blob": 7}`,
+		"{\"blob\": \"a\xff.jpg\"}",
+	} {
+		status, refused := askURL(t, http.MethodPost, "/sas", "alice", body)
+		assert.Equal(t, http.StatusBadRequest, status, "body %q", body)
+		assert.Empty(t, refused.URL, "body %q: a URL", body)
+	}
+
+	// A prefix placeholder that resolves empty, to more than one segment
+	// or to a dot segment refuses the request.
+	for user, want := range map[string]int{"": 403, "a/b": 403, "..": 403, ".": 403, "carol": 200} {
+		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080/by-header?blob=x.txt", nil)
+		require.NoError(t, err)
+		if user != "" {
+			req.Header.Set("X-User", user)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, want, resp.StatusCode, "X-User %q: %s", user, raw)
+		if want == 200 {
+			var answer issued
+			require.NoError(t, json.Unmarshal(raw, &answer))
+			assert.Equal(t, "h/carol/x.txt", answer.Blob)
+			if u, err := url.Parse(answer.URL); err == nil {
+				addSecret("the token of an issued URL", u.Query().Get("sig"))
+			}
+		}
+	}
+
 	// Each URL is logged without its signature, and counted.
 	logs, err := os.ReadFile(logFile)
 	require.NoError(t, err)
@@ -197,10 +245,10 @@ http://localhost:9080 {
 			assert.Contains(t, string(line), `"level":"info"`)
 		}
 	}
-	assert.Equal(t, 3, issuedLines, "issued URLs logged")
+	assert.Equal(t, 4, issuedLines, "issued URLs logged")
 	assert.False(t, bytes.Contains(logs, []byte("sig=")), "Caddy's log shows a token")
 	metrics := scrapeMetrics(t)
-	for perms, want := range map[string]float64{"c": 2, "r": 1} {
+	for perms, want := range map[string]float64{"c": 2, "r": 2} {
 		v, ok := metricValue(metrics, "caddy_azure_sas_issued_total", `account="`+az.Account+`",container="uploads",permissions="`+perms+`"`)
 		if assert.True(t, ok, "no issued_total for %s", perms) {
 			assert.Equal(t, want, v, "issued_total for %s", perms)

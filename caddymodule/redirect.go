@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -67,11 +69,29 @@ func (rd *Redirect) validate() error {
 		return errors.New("redirect: the status must be 302, 303 or 307: a permanent redirect outlives its token in caches")
 	}
 	if rd.Endpoint != "" {
-		if _, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"}); err != nil {
+		loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
+		if err != nil {
 			return err
+		}
+		if loc.Endpoint.Scheme != "https" && !isLoopback(loc.Endpoint.Host) {
+			return errors.New("redirect_endpoint must be https: clients would send their tokens in clear text")
 		}
 	}
 	return nil
+}
+
+// isLoopback reports whether host[:port] names this machine, where a
+// token in clear text does not cross a network (a local emulator).
+func isLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(host, "localhost")
 }
 
 // provision loads the transport and works out where clients are sent.
@@ -96,6 +116,9 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	if t.Container != "" && t.Container != container {
 		return errors.New("redirect: the transport's container differs from the handler's")
 	}
+	if err := checkRedirectable(t); err != nil {
+		return err
+	}
 	rd.transport, rd.endpoint = t, t.service.endpoint
 	if rd.Endpoint != "" {
 		loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
@@ -103,6 +126,36 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 			return err
 		}
 		rd.endpoint = loc.Endpoint
+	}
+	return nil
+}
+
+// checkRedirectable refuses a transport whose tokens would give the
+// clients they are handed to more than reading the one blob: a token
+// that names a stored policy (its permissions are the policy's), one for
+// the whole container, or a sas_token that is not a service SAS with sp=r.
+// In proxying, Caddy itself only ever reads; in a redirect, the client
+// holds the token.
+func checkRedirectable(t *Transport) error {
+	if err := checkRedirectOptions(t); err != nil {
+		return err
+	}
+	if tok := t.service.token; tok != nil && (tok.Kind != sas.KindService || tok.PermissionString() != "r") {
+		return errors.New("redirect: the sas_token is handed to every client, so it must be a service SAS with sp=r only")
+	}
+	return nil
+}
+
+// checkRedirectOptions is checkRedirectable for the options alone, which
+// the directive checks when the Caddyfile is adapted.
+func checkRedirectOptions(t *Transport) error {
+	switch {
+	case t.Policy != "":
+		return errors.New("redirect: policy would hand clients whatever the stored policy grants: sign read-only tokens without it")
+	case t.Scope == scopeContainer:
+		return errors.New("redirect: scope container would hand clients a token for every blob of the container")
+	case t.GuessContentType:
+		return errors.New("redirect: guess_content_type cannot change what Azure sends; sign content_type instead")
 	}
 	return nil
 }
@@ -143,14 +196,20 @@ func (rd *Redirect) redirect(w http.ResponseWriter, m *mappedBlob) error {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("signing: %w", err))
 	}
 	t.counters.redirects.Add(1)
-	return writeRedirect(w, rd.StatusCode, rd.endpoint.URL(m.container, m.name, token), t.redirectCacheControl(token, time.Now()))
+	err = writeRedirect(w, rd.StatusCode, rd.endpoint.URL(m.container, m.name, token), t.redirectCacheControl(token, time.Now()))
+	if errors.Is(err, errFlush) {
+		t.logger.Warn(err.Error())
+		return nil
+	}
+	return err
 }
 
 // redirectCacheControl lets a cache keep a redirect with token until the
 // token enters its renewal window (renew_before, ttl/4 by default, before
 // its expiry): whoever follows a cached redirect still has that long to
-// use it, and then gets a fresh one. max-age is not public: a shared cache
-// must not keep the answer to a request that carried credentials.
+// use it, and then gets a fresh one; must-revalidate keeps caches from
+// serving it stale (stale-if-error) after that. It is not public: a shared
+// cache must not keep the answer to a request that carried credentials.
 func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string {
 	ttl := time.Duration(t.TTL)
 	expiry := token.Expiry()
@@ -168,14 +227,15 @@ func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string 
 	if left < time.Second {
 		return "no-store"
 	}
-	return "max-age=" + strconv.Itoa(int(left/time.Second))
+	return "max-age=" + strconv.Itoa(int(left/time.Second)) + ", must-revalidate"
 }
 
 // writeRedirect sends a redirect to location, then takes Location out of
 // the header map: it carries a token, and Caddy's access log records the
 // response headers after the handlers return. The headers leave with the
 // first byte of the body, which is why there is one, flushed before
-// Location is removed.
+// Location is removed. Where a writer in front cannot flush, Location
+// stays: a redirect without it would be broken, and errFlush says so.
 func writeRedirect(w http.ResponseWriter, status int, location, cacheControl string) error {
 	body := http.StatusText(status) + "\n"
 	h := w.Header()
@@ -184,8 +244,16 @@ func writeRedirect(w http.ResponseWriter, status int, location, cacheControl str
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, err := io.WriteString(w, body)
-	_ = http.NewResponseController(w).Flush()
+	if _, err := io.WriteString(w, body); err != nil {
+		return err
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return errFlush
+	}
 	h.Del("Location")
-	return err
+	return nil
 }
+
+// errFlush: the redirect went out, but its Location is still in the header
+// map, for Caddy's access log to see.
+var errFlush = errors.New("the response writer cannot flush, so Location (with its token) stays where Caddy's access log can read it")
