@@ -13,7 +13,8 @@
 #                       reverse_proxy on loopback (testdata/bench; its flags,
 #                       e.g. -seconds 10 -rounds 2, follow "bench")
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
-#                       Azurite from testdata/package-lock.json) and run every
+#                       Azurite from testdata/package-lock.json, Debian's
+#                       Chromium for the upload page) and run every
 #                       test, the Azurite ones included, with the race detector.
 #
 # Environment: CI=true makes a test that cannot start Azurite fail instead of
@@ -65,9 +66,17 @@ ensure_azurite() {
 	cp testdata/package-lock.json "$stamp"
 }
 
+# ensure_chromium installs Debian's Chromium, which the upload page's test
+# drives headless.
+ensure_chromium() {
+	command -v chromium >/dev/null || apt_install chromium chromium
+	log "$(chromium --version 2>/dev/null | head -n 1)"
+}
+
 run_tests() {
 	ensure_go
 	ensure_azurite
+	ensure_chromium
 	command -v curl >/dev/null || apt_install curl curl # the azure-sas command's URLs are tried with curl
 	export AZURITE_BLOB="$PWD/testdata/node_modules/.bin/azurite-blob"
 	TEST_FIGURES=$(mktemp)
@@ -220,12 +229,15 @@ demo() {
 	build
 	ensure_azurite
 	command -v curl >/dev/null || apt_install curl curl
-	local work azurite_port site_port endpoint urls
+	local work azurite_port site_port upload_port endpoint urls password
 	site_port="${DEMO_PORT:-8080}"
-	if (exec 3<>"/dev/tcp/127.0.0.1/$site_port") 2>/dev/null; then
-		echo "xcaddy.sh: port $site_port is in use; stop what runs there or set DEMO_PORT" >&2
-		exit 1
-	fi
+	upload_port=$((site_port + 1))
+	for port in "$site_port" "$upload_port"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "xcaddy.sh: port $port is in use; stop what runs there or set DEMO_PORT (the upload page takes the port after it)" >&2
+			exit 1
+		fi
+	done
 	work=$(mktemp -d)
 	demo_work=$work
 	trap stop_demo EXIT
@@ -240,13 +252,17 @@ demo() {
 	wait_for_port "$azurite_port"
 
 	log "uploading testdata/media into the private containers photos and media"
-	urls=$(go run ./testdata/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port")
+	urls=$(go run ./testdata/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port" \
+		-uploads "http://localhost:$upload_port")
+	password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 
-	log "serving Caddyfile.example on http://localhost:$site_port"
+	log "serving Caddyfile.example on http://localhost:$site_port, and the upload page on http://localhost:$upload_port"
 	# The dev account's key is public (Azurite's documented default).
 	SITE_ADDRESS="http://localhost:$site_port" AZURE_BLOB_ENDPOINT="$endpoint" \
 		AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' \
-		./caddy run --config Caddyfile.example --adapter caddyfile >"$work/caddy.log" 2>&1 &
+		CADDYFILE_EXAMPLE="$PWD/Caddyfile.example" UPLOAD_ADDRESS="http://localhost:$upload_port" \
+		UPLOAD_PAGE="$PWD/testdata/demo/upload" DEMO_PASSWORD_HASH="$(./caddy hash-password --plaintext "$password")" \
+		./caddy run --config testdata/demo/Caddyfile --adapter caddyfile >"$work/caddy.log" 2>&1 &
 	demo_pids+=($!)
 	if ! wait_for_port "$site_port" || ! kill -0 "${demo_pids[1]}" 2>/dev/null; then
 		tail -n 20 "$work/caddy.log" >&2
@@ -259,10 +275,13 @@ demo() {
 	echo "  http://localhost:$site_port/images/missing.jpg (404 from the error page)"
 	echo "Downloads, redirected to Azurite with a read-only URL Caddy signs:"
 	echo "$urls" | grep "/images/" | head -n 1 | sed -e 's#/images/#/downloads/#' -e 's/^/  /'
+	echo "An upload page: choose an image, it goes straight to Azurite with a create-only URL from azure_sas:"
+	echo "  http://localhost:$upload_port/upload/ (user demo, password $password)"
 	echo
 
 	if [ "$check" = "--check" ]; then
 		demo_check "$urls" "$site_port"
+		demo_check_upload "$upload_port" "$password"
 		return
 	fi
 	echo "Press Ctrl-C to stop Caddy and Azurite."
@@ -295,6 +314,24 @@ demo_check() {
 	[ "$status" = 404 ] || { echo "demo: a missing blob gave $status, not 404" >&2; failed=1; }
 	[ "$failed" = 0 ] || exit 1
 	log "demo: every URL served its file byte for byte, a download redirected to it, and a missing blob is 404"
+}
+
+# demo_check_upload asks the upload site for its page and for an upload
+# URL, and uploads a file with it, as the page does (the test suite drives
+# the page itself in Chromium).
+demo_check_upload() {
+	local port="$1" password="$2" status answer url
+	status=$(curl -s -o /dev/null -w '%{http_code}' -u "demo:$password" "http://localhost:$port/upload/") || true
+	[ "$status" = 200 ] || { echo "demo: the upload page gave $status, not 200" >&2; exit 1; }
+	answer=$(curl -sS -u "demo:$password" -H 'Content-Type: application/json' \
+		-d '{"blob": "check.txt", "permissions": "c"}' "http://localhost:$port/sas") || true
+	url=$(printf '%s' "$answer" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
+	[ -n "$url" ] || { echo "demo: /sas gave no URL" >&2; exit 1; }
+	status=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'x-ms-blob-type: BlockBlob' --data-binary 'uploaded' "$url") || true
+	[ "$status" = 201 ] || { echo "demo: uploading with the issued URL gave $status, not 201" >&2; exit 1; }
+	[ "$(curl -sS -u "demo:$password" "http://localhost:$port/view/users/demo/check.txt")" = uploaded ] ||
+		{ echo "demo: the upload did not read back through azure_blob" >&2; exit 1; }
+	log "demo: the upload page answers, /sas issued a URL that uploaded, and the upload reads back"
 }
 
 case "${1:-build}" in

@@ -1,7 +1,9 @@
 // Command demo seeds a running Azurite with the sample media, the way
 // ./xcaddy.sh demo serves them through Caddyfile.example: images/ into the
 // private container photos, video/ into the private container media under
-// public/. It prints the URLs the demo site serves, one a line.
+// public/. It prints the URLs the demo site serves, one a line. With
+// -uploads, it also makes the private container uploads and lets browsers
+// on that origin upload to Azurite (CORS), for the upload page.
 //
 //	go run ./testdata/demo -endpoint http://127.0.0.1:10000/devstoreaccount1 -media testdata/media -site http://localhost:8080
 package main
@@ -22,6 +24,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
@@ -41,6 +44,7 @@ func main() {
 	endpoint := flag.String("endpoint", "", "Azurite's blob endpoint, with the account in the path")
 	media := flag.String("media", "testdata/media", "folder of sample media")
 	site := flag.String("site", "http://localhost:8080", "address the demo site is served on")
+	uploads := flag.String("uploads", "", "origin of the upload page, allowed to upload to the container uploads")
 	flag.Parse()
 	if *endpoint == "" {
 		log.Fatal("demo: -endpoint is required")
@@ -51,6 +55,15 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if *uploads != "" {
+		if _, err := client.CreateContainer(ctx, "uploads", nil); err != nil {
+			log.Fatalf("demo: create container uploads: %v", err)
+		}
+		_, err := client.ServiceClient().SetProperties(ctx, &service.SetPropertiesOptions{CORS: azurite.BrowserCORS(*uploads)})
+		if err != nil {
+			log.Fatalf("demo: set the CORS rule: %v", err)
+		}
+	}
 	for _, o := range origins {
 		// No public access option: the containers are private.
 		if _, err := client.CreateContainer(ctx, o.container, nil); err != nil {
