@@ -86,6 +86,7 @@ func TestIssuerAgainstAzurite(t *testing.T) {
 	az := azurite.Start(t)
 	az.CreateContainer(t, "uploads", false)
 	t.Setenv("AZ_TEST_KEY", az.Key)
+	t.Setenv("AZ_TEST_CONNECTION_STRING", "AccountName="+az.Account+";AccountKey="+az.Key+";BlobEndpoint="+az.Endpoint)
 	var users strings.Builder
 	for _, user := range []string{"alice", "bob"} {
 		hash, err := caddyauth.BcryptHash{}.Hash([]byte(user + "-password"))
@@ -109,6 +110,11 @@ http://localhost:9080 {
 			max_ttl 1h
 			content_disposition attachment
 		}
+	}
+	# Signed with a connection string's key.
+	azure_sas /from-connection-string {
+		container uploads
+		connection_string {env.AZ_TEST_CONNECTION_STRING}
 	}
 	# The prefix from a request header, to show how it is resolved; a real
 	# site takes it from what its authentication sets.
@@ -234,6 +240,12 @@ http://localhost:9080 {
 		}
 	}
 
+	// A connection string's key signs as the account key does.
+	status, link = askURL(t, http.MethodGet, "/from-connection-string?blob=users/alice/photos/cat.jpg", "", "")
+	if assert.Equal(t, http.StatusOK, status, "a read link signed with a connection string: %+v", link) {
+		assert.Equal(t, string(cat), followed(t, link.URL), "the connection string's read link")
+	}
+
 	// Each URL is logged without its signature, and counted.
 	logs, err := os.ReadFile(logFile)
 	require.NoError(t, err)
@@ -245,10 +257,10 @@ http://localhost:9080 {
 			assert.Contains(t, string(line), `"level":"info"`)
 		}
 	}
-	assert.Equal(t, 4, issuedLines, "issued URLs logged")
+	assert.Equal(t, 5, issuedLines, "issued URLs logged")
 	assert.False(t, bytes.Contains(logs, []byte("sig=")), "Caddy's log shows a token")
 	metrics := scrapeMetrics(t)
-	for perms, want := range map[string]float64{"c": 2, "r": 2} {
+	for perms, want := range map[string]float64{"c": 2, "r": 3} {
 		v, ok := metricValue(metrics, "caddy_azure_sas_issued_total", `account="`+az.Account+`",container="uploads",permissions="`+perms+`"`)
 		if assert.True(t, ok, "no issued_total for %s", perms) {
 			assert.Equal(t, want, v, "issued_total for %s", perms)
