@@ -67,6 +67,25 @@ func managedIdentityEndpoint(t *testing.T, tenant string) (calls *atomic.Int64) 
 	return calls
 }
 
+// assertDelegatedRead checks that location carries a read-only
+// user-delegation token that Azurite (over HTTPS) accepts for data.
+func assertDelegatedRead(t *testing.T, az *azurite.Server, location string, data []byte, what string) {
+	t.Helper()
+	u, err := url.Parse(location)
+	require.NoError(t, err, what)
+	tok, err := sas.Parse(u.RawQuery)
+	require.NoError(t, err, "%s: its token", what)
+	assert.Equal(t, sas.KindUserDelegation, tok.Kind, "%s: its token", what)
+	assert.Equal(t, "r", tok.PermissionString(), "%s: its token", what)
+	got, err := az.HTTPClient().Get(location)
+	require.NoError(t, err, "%s: following it", what)
+	body, err := io.ReadAll(got.Body)
+	got.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, got.StatusCode, "%s: Azurite's answer", what)
+	assert.True(t, bytes.Equal(body, data), "%s: %d bytes, not the %d uploaded", what, len(body), len(data))
+}
+
 // TestIdentityAgainstAzurite signs with a managed identity instead of an
 // account key: Caddy gets an Entra ID token from a managed-identity
 // endpoint, a user delegation key from Azurite (OAuth, over HTTPS), and
@@ -124,35 +143,12 @@ http://localhost:9080 {
 	// takes: no account key anywhere.
 	resp, location := askRedirect(t, http.MethodGet, "/r/cat.jpg")
 	if assert.Equal(t, http.StatusFound, resp.StatusCode, "GET /r/cat.jpg") {
-		u, err := url.Parse(location)
-		require.NoError(t, err)
-		tok, err := sas.Parse(u.RawQuery)
-		require.NoError(t, err, "the redirect's token")
-		assert.Equal(t, sas.KindUserDelegation, tok.Kind, "the redirect's token")
-		assert.Equal(t, "r", tok.PermissionString(), "the redirect's token")
-		got, err := az.HTTPClient().Get(location)
-		require.NoError(t, err, "following the redirect")
-		body, err := io.ReadAll(got.Body)
-		got.Body.Close()
-		require.NoError(t, err)
-		assert.Equal(t, http.StatusOK, got.StatusCode, "Azurite for the redirect")
-		assert.True(t, bytes.Equal(body, data), "the redirect's blob: %d bytes, not the %d uploaded", len(body), len(data))
+		assertDelegatedRead(t, az, location, data, "the redirect")
 	}
 	// azure_sas issues user-delegation read links with the same key.
 	status, link := askURL(t, http.MethodGet, "/sas?blob=cat.jpg", "", "")
 	if assert.Equal(t, http.StatusOK, status, "azure_sas with identity: %+v", link) {
-		u, err := url.Parse(link.URL)
-		require.NoError(t, err)
-		tok, err := sas.Parse(u.RawQuery)
-		require.NoError(t, err, "the issued URL's token")
-		assert.Equal(t, sas.KindUserDelegation, tok.Kind, "the issued URL's token")
-		got, err := az.HTTPClient().Get(link.URL)
-		require.NoError(t, err, "downloading by the issued URL")
-		body, err := io.ReadAll(got.Body)
-		got.Body.Close()
-		require.NoError(t, err)
-		assert.Equal(t, http.StatusOK, got.StatusCode, "Azurite for the issued URL")
-		assert.True(t, bytes.Equal(body, data), "the issued URL's blob: %d bytes, not the %d uploaded", len(body), len(data))
+		assertDelegatedRead(t, az, link.URL, data, "the issued URL")
 	}
 	// One keyring serves both routes: one token, one key. (MSAL keeps
 	// managed-identity tokens process-wide, so a test before this one may
