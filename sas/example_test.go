@@ -3,10 +3,18 @@ package sas_test
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"strings"
+	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
 // A read-only URL for one blob, valid until 2030, signed with an account
@@ -195,4 +203,33 @@ func ExampleServiceValues_SignWithUserDelegation() {
 	// Output:
 	// DelegationKey(account=mystorage, oid=6a1c6e1d-8f5b-4a58-9b3e-2f0f5c1d7e01, tid=72f988bf-86f1-41af-91ab-2d7cd011db47, expiry=2030-01-02T00:00:00Z, key=REDACTED)
 	// https://mystorage.blob.core.windows.net/photos/cat.jpg?sv=2026-06-06&sp=r&se=2030-01-01T01%3A00%3A00Z&skoid=6a1c6e1d-8f5b-4a58-9b3e-2f0f5c1d7e01&sktid=72f988bf-86f1-41af-91ab-2d7cd011db47&skt=2030-01-01T00%3A00%3A00Z&ske=2030-01-02T00%3A00%3A00Z&sks=b&skv=2026-06-06&sr=b&sig=d%2FZ8Se%2FSUu1qEhYmy2TEM%2BYBF48Xuw23d%2FwSyocsNgw%3D
+}
+
+// exampleBlobURL is what ExampleServiceValues_Sign prints, on Azurite's
+// default port.
+const exampleBlobURL = "http://127.0.0.1:10000/devstoreaccount1/photos/2024/cat%20on%20a%20mat.jpg?sv=2026-06-06&sp=r&se=2030-01-01T00%3A00%3A00Z&sr=b&sig=yQ9T3X6B26ErGZZjAVRnLQCy0Wl5NIzUqz9suL9a9Vg%3D"
+
+// TestExampleURLIsAcceptedByAzurite: the URL the documentation prints is
+// not only what the code computes (the Output check) but a URL Azure's
+// emulator serves the blob for, and refuses for another blob.
+func TestExampleURLIsAcceptedByAzurite(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "photos", false)
+	az.Upload(t, "photos", "2024/cat on a mat.jpg", []byte("a cat on a mat"), "image/jpeg")
+	az.Upload(t, "photos", "2024/dog.jpg", []byte("a dog"), "image/jpeg")
+	location := strings.Replace(exampleBlobURL, sas.DevBlobEndpoint, az.Endpoint, 1)
+	require.NotEqual(t, exampleBlobURL, location, "the example URL is not on Azurite's default endpoint")
+
+	resp, err := http.Get(location)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the example URL")
+	assert.Equal(t, "a cat on a mat", string(body), "the example URL's blob")
+
+	other, err := http.Get(strings.Replace(location, "cat%20on%20a%20mat.jpg", "dog.jpg", 1))
+	require.NoError(t, err)
+	other.Body.Close()
+	assert.Equal(t, http.StatusForbidden, other.StatusCode, "the example's token for another blob")
 }
