@@ -143,7 +143,7 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		return nil, h.Err("redirect_endpoint needs redirect")
 	}
 	if redirect != nil {
-		if err := redirect.validate(); err != nil {
+		if _, err := redirect.validate(); err != nil {
 			return nil, h.Errf("azure_blob: %v", err)
 		}
 	}

@@ -171,12 +171,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // client to the path with its '/' (308), which the next request maps.
 func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rd *Redirect, mapped *mappedBlob) error {
 	if rd.Probe || h.IndexProbe {
-		found, err := rd.exists(w, r, mapped)
-		if err != nil || !found {
-			if err == nil {
-				err = next.ServeHTTP(w, r)
-			}
+		switch found, err := rd.exists(w, r, mapped); {
+		case err != nil:
 			return err
+		case !found:
+			return next.ServeHTTP(w, r)
 		}
 	}
 	if h.IndexProbe {

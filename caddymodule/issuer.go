@@ -371,9 +371,10 @@ func (is *Issuer) resolvePrefix(r *http.Request) (string, *issueError) {
 	if !ok {
 		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request", ""}
 	}
+	// checkPrefixTemplate made each placeholder a whole segment, with no
+	// '/' inside: a value that adds one would reach another prefix.
 	prefix, err := repl.ReplaceOrErr(is.Prefix, true, true)
-	literal := caddy.NewEmptyReplacer().ReplaceAll(is.Prefix, "")
-	if err != nil || strings.Count(prefix, "/") != strings.Count(literal, "/") || checkURLSafeBlobName(prefix+"x") != nil {
+	if err != nil || strings.Count(prefix, "/") != strings.Count(is.Prefix, "/") || checkURLSafeBlobName(prefix+"x") != nil {
 		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request: is it authenticated?", ""}
 	}
 	return prefix, nil

@@ -61,23 +61,25 @@ type Redirect struct {
 	endpoint  sas.BlobEndpoint // where clients are sent
 }
 
-// validate checks what needs no transport: the status and the endpoint.
-func (rd *Redirect) validate() error {
+// validate checks what needs no transport, the status and the endpoint,
+// and returns the endpoint (zero when none is given).
+func (rd *Redirect) validate() (sas.BlobEndpoint, error) {
 	switch rd.StatusCode {
 	case 0, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect:
 	default:
-		return errors.New("redirect: the status must be 302, 303 or 307: a permanent redirect outlives its token in caches")
+		return sas.BlobEndpoint{}, errors.New("redirect: the status must be 302, 303 or 307: a permanent redirect outlives its token in caches")
 	}
-	if rd.Endpoint != "" {
-		loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
-		if err != nil {
-			return err
-		}
-		if loc.Endpoint.Scheme != "https" && !isLoopback(loc.Endpoint.Host) {
-			return errors.New("redirect_endpoint must be https: clients would send their tokens in clear text")
-		}
+	if rd.Endpoint == "" {
+		return sas.BlobEndpoint{}, nil
 	}
-	return nil
+	loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
+	if err != nil {
+		return sas.BlobEndpoint{}, err
+	}
+	if loc.Endpoint.Scheme != "https" && !isLoopback(loc.Endpoint.Host) {
+		return sas.BlobEndpoint{}, errors.New("redirect_endpoint must be https: clients would send their tokens in clear text")
+	}
+	return loc.Endpoint, nil
 }
 
 // isLoopback reports whether host[:port] names this machine, where a
@@ -96,7 +98,8 @@ func isLoopback(hostport string) bool {
 
 // provision loads the transport and works out where clients are sent.
 func (rd *Redirect) provision(ctx caddy.Context, container string) error {
-	if err := rd.validate(); err != nil {
+	endpoint, err := rd.validate()
+	if err != nil {
 		return err
 	}
 	if rd.StatusCode == 0 {
@@ -119,13 +122,9 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	if err := checkRedirectable(t); err != nil {
 		return err
 	}
-	rd.transport, rd.endpoint = t, t.service.endpoint
-	if rd.Endpoint != "" {
-		loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
-		if err != nil {
-			return err
-		}
-		rd.endpoint = loc.Endpoint
+	rd.transport, rd.endpoint = t, endpoint
+	if endpoint.IsZero() {
+		rd.endpoint = t.service.endpoint
 	}
 	return nil
 }
