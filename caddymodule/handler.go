@@ -108,8 +108,17 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// ServeHTTP maps r to its blob and calls next.
+// ServeHTTP maps r to its blob and calls next. An error it or the rest of
+// the chain returns gets the Cache-Control a shield should keep it with.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	err := h.serve(w, r, next)
+	if err != nil {
+		setErrorCacheControl(w.Header(), err)
+	}
+	return err
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, errors.New("only GET and HEAD read blobs"))

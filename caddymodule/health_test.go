@@ -59,6 +59,11 @@ http://localhost:9080 {
 			assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"), "%s %s", bad.method, bad.path)
 		}
 		assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "%s %s", bad.method, bad.path)
+		wantCacheControl := "no-store"
+		if bad.status == http.StatusNotFound {
+			wantCacheControl = "max-age=10"
+		}
+		assert.Equal(t, wantCacheControl, resp.Header.Get("Cache-Control"), "%s %s: how long a cache keeps the refusal", bad.method, bad.path)
 		assert.NotContains(t, string(body), "sig=", "%s %s", bad.method, bad.path)
 
 		resp, body = fetch(t, tester, http.MethodGet, "/photos/cat.jpg")

@@ -14,7 +14,7 @@ type refusal struct {
 }
 
 // response is the refusal as a response to req: a short plain-text body
-// (none for HEAD), and Allow on a 405.
+// (none for HEAD), the Cache-Control of an error, and Allow on a 405.
 func (r *refusal) response(req *http.Request) *http.Response {
 	body := r.reason + "\n"
 	if req.Method == http.MethodHead {
@@ -28,6 +28,7 @@ func (r *refusal) response(req *http.Request) *http.Response {
 			"Content-Type":           {"text/plain; charset=utf-8"},
 			"Content-Length":         {strconv.Itoa(len(r.reason) + 1)},
 			"X-Content-Type-Options": {"nosniff"},
+			"Cache-Control":          {errorCacheControl(r.code)},
 		},
 		Body:          http.NoBody,
 		ContentLength: int64(len(body)),
