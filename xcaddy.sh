@@ -9,12 +9,18 @@
 #                       with Caddyfile.example on http://localhost:8080 and
 #                       print the URLs; Ctrl-C stops both. With --check it
 #                       fetches every URL, compares the bytes, and stops.
+#   ./xcaddy.sh cluster build, start Azurite with the sample images, three
+#                       Caddy nodes with testdata/cluster/Caddyfile on ports
+#                       8101-8103 and Varnish with testdata/cluster/shield.vcl
+#                       in front on http://localhost:8100 (CLUSTER_PORT), and
+#                       print the URLs; Ctrl-C stops them all
 #   ./xcaddy.sh bench   build, then measure azure_blob against plain
 #                       reverse_proxy on loopback (testdata/bench; its flags,
 #                       e.g. -seconds 10 -rounds 2, follow "bench")
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
 #                       Azurite from testdata/package-lock.json, Debian's
-#                       Chromium for the upload page) and run every
+#                       Chromium for the upload page, Varnish for the
+#                       shield in front of several nodes) and run every
 #                       test, the Azurite ones included, with the race detector.
 #
 # Environment: CI=true makes a test that cannot start Azurite fail instead of
@@ -73,10 +79,20 @@ ensure_chromium() {
 	log "$(chromium --version 2>/dev/null | head -n 1)"
 }
 
+# ensure_varnish installs Debian's Varnish, the shield of the cluster
+# tests and of ./xcaddy.sh cluster. Only its programs are used: no service
+# is started.
+ensure_varnish() {
+	command -v varnishd >/dev/null || PATH="$PATH:/usr/sbin" # where Debian puts it
+	command -v varnishd >/dev/null || apt_install varnishd varnish
+	log "$(varnishd -V 2>&1 | head -n 1)"
+}
+
 run_tests() {
 	ensure_go
 	ensure_azurite
 	ensure_chromium
+	ensure_varnish
 	command -v curl >/dev/null || apt_install curl curl # the azure-sas command's URLs are tried with curl
 	export AZURITE_BLOB="$PWD/testdata/node_modules/.bin/azurite-blob"
 	TEST_FIGURES=$(mktemp)
@@ -85,7 +101,7 @@ run_tests() {
 	trap show_figures EXIT
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
-	go test -race -count=1 ./... ./testdata/azurite/... ./testdata/azurestub/
+	go test -race -count=1 ./... ./testdata/azurite/... ./testdata/azurestub/ ./testdata/cluster/
 	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
 	go test -count=1 -run '^TestHeapStaysBounded' ./caddymodule/
 	local fuzztime="${FUZZTIME:-20000x}"
@@ -211,6 +227,20 @@ wait_for_port() {
 	return 1
 }
 
+# start_azurite starts Azurite on a free port with its data under $1, and
+# sets azurite_endpoint to the development account's blob endpoint.
+azurite_endpoint=""
+start_azurite() {
+	local work="$1" port
+	port=$(free_port)
+	log "starting Azurite on 127.0.0.1:$port (log: $work/azurite.log)"
+	testdata/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$port" \
+		--location "$work/data" --disableTelemetry >"$work/azurite.log" 2>&1 &
+	demo_pids+=($!)
+	wait_for_port "$port"
+	azurite_endpoint="http://127.0.0.1:$port/devstoreaccount1"
+}
+
 # What the demo started, global so that the EXIT trap still sees them once
 # demo has returned.
 demo_pids=()
@@ -229,7 +259,7 @@ demo() {
 	build
 	ensure_azurite
 	command -v curl >/dev/null || apt_install curl curl
-	local work azurite_port site_port upload_port endpoint urls password
+	local work site_port upload_port endpoint urls password
 	site_port="${DEMO_PORT:-8080}"
 	upload_port=$((site_port + 1))
 	for port in "$site_port" "$upload_port"; do
@@ -242,14 +272,8 @@ demo() {
 	demo_work=$work
 	trap stop_demo EXIT
 	trap 'exit 130' INT TERM
-	azurite_port=$(free_port)
-	endpoint="http://127.0.0.1:$azurite_port/devstoreaccount1"
-
-	log "starting Azurite on 127.0.0.1:$azurite_port (log: $work/azurite.log)"
-	testdata/node_modules/.bin/azurite-blob --blobHost 127.0.0.1 --blobPort "$azurite_port" \
-		--location "$work/data" --disableTelemetry >"$work/azurite.log" 2>&1 &
-	demo_pids+=($!)
-	wait_for_port "$azurite_port"
+	start_azurite "$work"
+	endpoint=$azurite_endpoint
 
 	log "uploading testdata/media into the private containers photos and media"
 	urls=$(go run ./testdata/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port" \
@@ -286,6 +310,82 @@ demo() {
 	fi
 	echo "Press Ctrl-C to stop Caddy and Azurite."
 	wait "${demo_pids[@]}"
+}
+
+# cluster starts what README's "Deploying at scale" shows: Azurite with the
+# sample images, three Caddy nodes running testdata/cluster/Caddyfile on
+# ports 8101-8103 (the ports testdata/cluster/shield.vcl names), and
+# Varnish with that VCL in front, then prints the URLs.
+cluster() {
+	build
+	ensure_azurite
+	ensure_varnish
+	command -v curl >/dev/null || apt_install curl curl
+	local work shield_port urls i node_dir
+	shield_port="${CLUSTER_PORT:-8100}"
+	for port in "$shield_port" 8101 8102 8103; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "xcaddy.sh: port $port is in use; stop what runs there (CLUSTER_PORT moves the shield, the nodes use 8101-8103)" >&2
+			exit 1
+		fi
+	done
+	work=$(mktemp -d)
+	demo_work=$work
+	trap stop_demo EXIT
+	trap 'exit 130' INT TERM
+	start_azurite "$work"
+	log "uploading testdata/media/images into the private container photos"
+	urls=$(go run ./testdata/demo -endpoint "$azurite_endpoint" -media testdata/media -site "http://localhost:$shield_port" | grep '/images/')
+
+	for i in 1 2 3; do
+		node_dir="$work/node$i"
+		mkdir -p "$node_dir"
+		# The dev account's key is public (Azurite's documented default).
+		printf '%s' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' >"$node_dir/account_key"
+		log "node$i: Caddy on 127.0.0.1:810$i (admin 127.0.0.1:820$i, log: $node_dir/caddy.log)"
+		NODE_PORT="810$i" NODE_ADMIN_PORT="820$i" NODE_DATA="$node_dir" AZURE_BLOB_ENDPOINT="$azurite_endpoint" \
+			XDG_DATA_HOME="$node_dir" XDG_CONFIG_HOME="$node_dir" \
+			./caddy run --config testdata/cluster/Caddyfile --adapter caddyfile >"$node_dir/caddy.log" 2>&1 &
+		demo_pids+=($!)
+	done
+	for i in 1 2 3; do
+		wait_for_port "810$i" || { tail -n 20 "$work/node$i/caddy.log" >&2; exit 1; }
+	done
+	log "Varnish with testdata/cluster/shield.vcl on 127.0.0.1:$shield_port (varnishlog -n $work/varnish)"
+	"$(command -v varnishd)" -F -j none -n "$work/varnish" -a "127.0.0.1:$shield_port" -T none \
+		-f "$PWD/testdata/cluster/shield.vcl" -s malloc,256m >"$work/varnish.log" 2>&1 &
+	demo_pids+=($!)
+	wait_for_port "$shield_port" || { tail -n 20 "$work/varnish.log" >&2; exit 1; }
+
+	echo
+	echo "Private blobs through Varnish (X-Cache: miss, then hit) and three Caddy nodes:"
+	echo "$urls" | sed 's/^/  /'
+	echo "Each node on its own: http://localhost:8101/images/… (8102, 8103). Rotate a node's key:"
+	echo "  write it to $work/node1/account_key, then"
+	echo "  NODE_PORT=8101 NODE_ADMIN_PORT=8201 NODE_DATA=$work/node1 AZURE_BLOB_ENDPOINT=$azurite_endpoint \\"
+	echo "    ./caddy reload --config testdata/cluster/Caddyfile --address 127.0.0.1:8201 --force"
+	echo "Watch the shield: varnishlog -n $work/varnish; its counters: varnishstat -n $work/varnish"
+	echo
+	if [ "${1:-}" = "--check" ]; then
+		cluster_check "$urls"
+		return
+	fi
+	echo "Press Ctrl-C to stop Varnish, the nodes and Azurite."
+	wait "${demo_pids[@]}"
+}
+
+# cluster_check reads the first URL twice through the shield: a miss, then
+# a hit with the same bytes.
+cluster_check() {
+	local url first second
+	url=$(echo "$1" | head -n 1)
+	first=$(curl -sS -D - -o "$demo_work/first" "$url" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
+	second=$(curl -sS -D - -o "$demo_work/second" "$url" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
+	if [ "$first $second" != "miss hit" ] || ! cmp -s "$demo_work/first" "$demo_work/second" || [ ! -s "$demo_work/first" ]; then
+		echo "cluster: $url gave X-Cache $first then $second, or different bytes" >&2
+		exit 1
+	fi
+	log "cluster: $url was a miss, then a hit with the same bytes"
 }
 
 # demo_check fetches every demo URL and compares it with its file.
@@ -343,9 +443,10 @@ bench)
 	go run ./testdata/bench -caddy ./caddy "$@"
 	;;
 demo) demo "${2:-}" ;;
+cluster) cluster "${2:-}" ;;
 test) run_tests ;;
 *)
-	echo "usage: ./xcaddy.sh [build|bench [flags]|demo [--check]|test]" >&2
+	echo "usage: ./xcaddy.sh [build|bench [flags]|demo [--check]|cluster [--check]|test]" >&2
 	exit 2
 	;;
 esac

@@ -18,6 +18,7 @@ import (
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
 )
 
 // Every Caddy this package starts logs at debug level to suiteLog, and
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 		summary := fmt.Sprintf("secrets: searched %d lines (%d bytes) of Caddy's debug log, %d answers to clients and the admin API, for %d known secrets and anything shaped like a signature or key: %d leaks",
 			len(lines), len(logs), suiteSecrets.answers, len(suiteSecrets.known), len(suiteSecrets.leaks))
 		fmt.Println(summary)
-		if err := reportFigure(summary); err != nil {
+		if err := figures.Append(summary); err != nil {
 			fmt.Fprintf(os.Stderr, "TEST_FIGURES: %v\n", err)
 			code = 1
 		}
@@ -273,4 +274,11 @@ func TestFindSecrets(t *testing.T) {
 	} {
 		assert.Empty(t, findSecrets([]byte(clean)), "%q", clean)
 	}
+}
+
+// figure logs a measured figure and appends it to TEST_FIGURES (see
+// package figures).
+func figure(t testing.TB, format string, args ...any) {
+	t.Helper()
+	figures.Report(t, format, args...)
 }

@@ -85,6 +85,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	stripAzureHeaders(resp.Header)
 	dropErrorBody(resp)
+	// RFC 9111 (4.3.4): a 304 carries the Cache-Control a 200 would. Azure
+	// does not repeat the signed rscc on it, and a shield would keep the
+	// object it refreshes for its own default TTL (Varnish: two minutes).
+	if resp.StatusCode == http.StatusNotModified && t.CacheControl != "" {
+		resp.Header.Set("Cache-Control", t.CacheControl)
+	}
 	if t.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		guessContentType(resp.Header, blob)
 	}

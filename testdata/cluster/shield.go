@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"fmt"
+	"math/bits"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// VCLPorts are the node ports shield.vcl names, in order; a shield in
+// front of other ports gets a copy with them replaced.
+var VCLPorts = []int{8101, 8102, 8103}
+
+// Shield is a running varnishd with shield.vcl in front of nodes.
+type Shield struct {
+	// URL is where clients reach the shield: http://127.0.0.1:PORT.
+	URL string
+
+	workdir string // varnishd -n: its shared log and counters
+	cmd     *exec.Cmd
+	out     *syncBuffer
+}
+
+// StartShield runs Varnish in front of nodes (as many as VCLPorts) and
+// waits until it answers. It is stopped when the test ends.
+func StartShield(t testing.TB, nodes ...*Node) *Shield {
+	t.Helper()
+	varnishd, err := exec.LookPath("varnishd")
+	if err == nil {
+		_, err = exec.LookPath("varnishlog")
+	}
+	if err != nil {
+		msg := fmt.Sprintf("varnish is not installed (%v): apt-get install varnish, or ./xcaddy.sh test", err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg + " (CI is set, so this is a failure, not a skip)")
+		}
+		t.Skip(msg)
+	}
+	if len(nodes) != len(VCLPorts) {
+		t.Fatalf("shield.vcl names %d nodes, not %d", len(VCLPorts), len(nodes))
+	}
+	raw, err := os.ReadFile(filepath.Join(Dir(t), "shield.vcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcl := string(raw)
+	for i, n := range nodes {
+		from, to := fmt.Sprintf(".port = %q;", strconv.Itoa(VCLPorts[i])), fmt.Sprintf(".port = %q;", strconv.Itoa(n.Port))
+		if !strings.Contains(vcl, from) {
+			t.Fatalf("shield.vcl has no backend with %s", from)
+		}
+		vcl = strings.Replace(vcl, from, to, 1)
+	}
+	dir := t.TempDir()
+	vclFile := filepath.Join(dir, "shield.vcl")
+	if err := os.WriteFile(vclFile, []byte(vcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	s := &Shield{URL: fmt.Sprintf("http://127.0.0.1:%d", port), workdir: filepath.Join(dir, "varnish"), out: &syncBuffer{}}
+	// -j none: run as the user who started it (no jail), root or not.
+	s.cmd = exec.Command(varnishd, "-F", "-j", "none", "-n", s.workdir, "-a", fmt.Sprintf("127.0.0.1:%d", port),
+		"-T", "none", "-f", vclFile, "-s", "malloc,256m", "-s", "Transient=malloc,256m")
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the child process goes with the manager
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("varnishd did not answer within %s:\n%s", startTimeout, s.out.String())
+		}
+	}
+}
+
+func (s *Shield) stop() {
+	if s.cmd.Process != nil {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		_ = s.cmd.Wait()
+	}
+}
+
+// Log is Varnish's shared-memory log as varnishlog -d prints it: every
+// request, backend request and object header it still holds, or only the
+// records of the tags given (Backend_health …).
+func (s *Shield) Log(t testing.TB, tags ...string) string {
+	t.Helper()
+	args := []string{"-d", "-g", "raw", "-n", s.workdir}
+	for _, tag := range tags {
+		args = append(args, "-i", tag)
+	}
+	out, err := exec.Command("varnishlog", args...).Output()
+	if err != nil {
+		t.Fatalf("varnishlog: %v", err)
+	}
+	return string(out)
+}
+
+// Counters are Varnish's counters whose names match the varnishstat
+// pattern glob (e.g. "VBE.*.req"), by name.
+func (s *Shield) Counters(t testing.TB, glob string) map[string]uint64 {
+	t.Helper()
+	out, err := exec.Command("varnishstat", "-1", "-n", s.workdir, "-f", glob).Output()
+	if err != nil {
+		t.Fatalf("varnishstat: %v", err)
+	}
+	counters := map[string]uint64{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			if v, err := strconv.ParseUint(f[1], 10, 64); err == nil { // happy is a 64-bit map
+				counters[f[0]] = v
+			}
+		}
+	}
+	return counters
+}
+
+// Healthy reports whether Varnish takes the node named name as healthy:
+// at least threshold (2) of the last window (3) probes of shield.vcl
+// passed. VBE.*.happy holds a bit per probe, the newest lowest.
+func (s *Shield) Healthy(t testing.TB, name string) bool {
+	t.Helper()
+	return bits.OnesCount64(s.BackendCounter(t, name, "happy")&0b111) >= 2
+}
+
+// BackendCounter is a per-node counter (req, happy …) of the node named
+// name, whatever VCL is loaded.
+func (s *Shield) BackendCounter(t testing.TB, name, counter string) uint64 {
+	t.Helper()
+	for key, v := range s.Counters(t, "VBE.*."+name+"."+counter) {
+		if strings.HasSuffix(key, "."+name+"."+counter) {
+			return v
+		}
+	}
+	t.Fatalf("varnishstat has no VBE counter %s of %s", counter, name)
+	return 0
+}
