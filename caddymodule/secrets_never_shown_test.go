@@ -160,8 +160,10 @@ func TestStartupErrorsNeverQuoteASecretInTheWrongField(t *testing.T) {
 				continue
 			}
 			require.Error(t, err, "%s = %s: the config loaded", name, value)
-			for _, part := range []string{key, key[:12], key[20:32], key[len(key)-12:]} {
-				assert.NotContains(t, err.Error(), part, "%s = %s: the error quotes the key", name, value)
+			for i := 0; i+12 <= len(key); i++ { // no 12 characters of it, wherever they start
+				if !assert.NotContains(t, err.Error(), key[i:i+12], "%s = %s: the error quotes the key", name, value) {
+					break
+				}
 			}
 		}
 	}
