@@ -15,8 +15,10 @@
 #                       in front on http://localhost:8100 (CLUSTER_PORT), and
 #                       print the URLs; Ctrl-C stops them all
 #   ./xcaddy.sh bench   build, then measure azure_blob against plain
-#                       reverse_proxy on loopback (testdata/bench; its flags,
-#                       e.g. -seconds 10 -rounds 2, follow "bench")
+#                       reverse_proxy on loopback, with Debian's nginx and
+#                       Varnish as references, Caddy pinned to one CPU
+#                       (testdata/bench; its flags, e.g. -seconds 3
+#                       -rounds 8, follow "bench")
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
 #                       Azurite from testdata/package-lock.json, Debian's
 #                       Chromium for the upload page, Varnish for the
@@ -201,13 +203,15 @@ smoke_test() {
 		grep -qx "$id" <<<"$modules" || { echo "xcaddy.sh: ./caddy lacks $id" >&2; exit 1; }
 	done
 	log "./caddy has http.handlers.azure_blob and the azure_blob transport and upstream source"
-	local diff
-	if ! diff=$(./caddy fmt --diff Caddyfile.example); then
-		echo "$diff" >&2
-		echo "xcaddy.sh: Caddyfile.example is not formatted (caddy fmt --overwrite Caddyfile.example)" >&2
-		exit 1
-	fi
-	log "Caddyfile.example is formatted"
+	local diff file
+	for file in Caddyfile.example testdata/cluster/Caddyfile; do
+		if ! diff=$(./caddy fmt --diff "$file"); then
+			echo "$diff" >&2
+			echo "xcaddy.sh: $file is not formatted (caddy fmt --overwrite $file)" >&2
+			exit 1
+		fi
+	done
+	log "Caddyfile.example and testdata/cluster/Caddyfile are formatted"
 	# A dummy key: validate provisions the modules, so it must be well-formed.
 	AZURE_STORAGE_KEY=ZHVtbXk= ./caddy validate --config Caddyfile.example --adapter caddyfile 2>&1 | tail -n 1
 }
@@ -434,13 +438,32 @@ demo_check_upload() {
 	log "demo: the upload page answers, /sas issued a URL that uploaded, and the upload reads back"
 }
 
+# bench measures azure_blob against plain reverse_proxy, nginx and Varnish
+# (testdata/bench), with the servers pinned to one CPU.
+bench() {
+	build
+	ensure_varnish
+	command -v nginx >/dev/null || PATH="$PATH:/usr/sbin"
+	command -v nginx >/dev/null || apt_install nginx nginx
+	go build -o "${TMPDIR:-/tmp}/caddy-azure-sas-bench" ./testdata/bench
+	local cpus
+	cpus=$(nproc)
+	if [ "$cpus" -ge 2 ]; then
+		# The servers run on the last CPU, the bench process (upstream and
+		# load generator) on the others.
+		log "bench: servers on CPU $((cpus - 1)), the upstream and the load on CPU 0-$((cpus - 2))"
+		taskset -c "0-$((cpus - 2))" "${TMPDIR:-/tmp}/caddy-azure-sas-bench" -caddy ./caddy -pin "$((cpus - 1))" "$@"
+	else
+		log "bench: one CPU, nothing pinned"
+		"${TMPDIR:-/tmp}/caddy-azure-sas-bench" -caddy ./caddy -pin '' "$@"
+	fi
+}
+
 case "${1:-build}" in
 build) build ;;
 bench)
 	shift
-	build
-	log "bench: caddy and a verifying upstream on 127.0.0.1"
-	go run ./testdata/bench -caddy ./caddy "$@"
+	bench "$@"
 	;;
 demo) demo "${2:-}" ;;
 cluster) cluster "${2:-}" ;;

@@ -1,12 +1,18 @@
 // Command bench measures the azure_blob plugin against plain reverse_proxy:
 // it serves blobs from a fast local upstream that checks every SAS with the
 // sas package, runs the built caddy as a separate process for each case,
-// drives keep-alive load at it over loopback, and prints requests/s,
-// p50/p99 latency, Caddy's CPU seconds per 10,000 requests and its peak RSS,
-// each also as a ratio to plain reverse_proxy. With the small blobs it also
-// measures redirects (azure_blob redirect) and read links issued by
-// azure_sas behind basic_auth, each answer checked. Run it with
-// ./xcaddy.sh bench.
+// drives keep-alive load at it over loopback, and prints, as the median and
+// the min–max of interleaved rounds, the server's CPU time per request (the
+// primary figure: it does not depend on what else the machine does),
+// requests/s, p99 latency and peak RSS, each against plain reverse_proxy.
+// The servers run pinned to one core (taskset), the bench process (upstream
+// and load generator) should run on the other: ./xcaddy.sh bench does both.
+// With the small blobs it also measures redirects (azure_blob redirect) and
+// read links issued by azure_sas behind basic_auth, each answer checked.
+// Two reference rows: Debian's nginx proxying the same upstream with a
+// fixed SAS appended, as a user would without the plugin, and Varnish
+// answering from its cache in front of azure_blob, as the shield of
+// README's "Deploying at scale" does.
 package main
 
 import (
@@ -18,14 +24,11 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,30 +39,42 @@ import (
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
-// A case is one way of reaching the upstream through Caddy. A case that
-// answers with something other than the blob (a redirect, an issued URL)
-// runs with the small blobs only, and is checked by answer.
+// A case is one server the load is driven at. A case that answers with
+// something other than the blob (a redirect, an issued URL) runs with the
+// small blobs only, and is checked by answer.
 type benchCase struct {
-	name, site string
-	path       func(size, i int) string // default: /<size>/<i>.bin
-	answer     func(resp *http.Response, body []byte) error
-	header     http.Header
+	name   string
+	start  func() server
+	path   func(size, i int) string // default: /<size>/<i>.bin
+	answer func(resp *http.Response, body []byte) error
+	header http.Header
+}
+
+// size is a set of blobs of one size that the load reads in turn.
+type size struct {
+	name        string
+	blobs, size int
 }
 
 func main() {
 	caddyBin := flag.String("caddy", "./caddy", "the caddy binary to measure")
-	seconds := flag.Int("seconds", 10, "length of each measurement")
+	seconds := flag.Int("seconds", 3, "length of each measurement")
 	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
-	rounds := flag.Int("rounds", 2, "rounds; the cases alternate within each")
+	rounds := flag.Int("rounds", 8, "rounds; the cases alternate within each")
+	pin := flag.String("pin", defaultPin(), `CPUs (taskset -c) the servers run on; "" for none`)
+	profile := flag.String("profile", "", `profile one case, e.g. "10 MiB|azure_blob", into bench.pprof instead of measuring`)
 	flag.Parse()
+	p := &pinning{serverCPU: *pin}
+	if p.serverCPU != "" {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			log.Fatal("taskset is not installed (util-linux); -pin '' measures unpinned")
+		}
+	}
 
 	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
 	check(err)
 	up := newUpstream(key)
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	go func() { _ = http.Serve(upLn, up) }()
-	upAddr := upLn.Addr().String()
+	upAddr := up.listen()
 	endpoint := "http://" + upAddr + "/" + sas.DevAccountName
 	token, err := (&sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "photos",
 		Expiry: time.Now().Add(24 * time.Hour)}).Sign(key)
@@ -70,19 +85,21 @@ func main() {
 	check(err)
 	auth := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("bench:bench-password"))}}
 
+	caddy := func(site string) func() server { return func() server { return p.startCaddy(*caddyBin, site) } }
+	azureBlob := fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t}", endpoint)
 	cases := []benchCase{
-		{name: "reverse_proxy", site: fmt.Sprintf("rewrite * /%s/photos{uri}\n\treverse_proxy %s", sas.DevAccountName, upAddr)},
-		{name: "azure_blob", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t}", endpoint)},
-		{name: "azure_blob scope container", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tscope container\n\t}", endpoint)},
-		{name: "azure_blob sas_token", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\tsas_token {env.AZ_BENCH_TOKEN}\n\t}", endpoint)},
-		{name: "azure_blob redirect", site: fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tredirect\n\t}", endpoint),
+		{name: "reverse_proxy", start: caddy(fmt.Sprintf("rewrite * /%s/photos{uri}\n\treverse_proxy %s", sas.DevAccountName, upAddr))},
+		{name: "azure_blob", start: caddy(azureBlob)},
+		{name: "azure_blob scope container", start: caddy(fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tscope container\n\t}", endpoint))},
+		{name: "azure_blob sas_token", start: caddy(fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\tsas_token {env.AZ_BENCH_TOKEN}\n\t}", endpoint))},
+		{name: "azure_blob redirect", start: caddy(fmt.Sprintf("azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tredirect\n\t}", endpoint)),
 			answer: func(resp *http.Response, _ []byte) error {
 				if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "sig=") {
 					return fmt.Errorf("%d without a signed Location", resp.StatusCode)
 				}
 				return nil
 			}},
-		{name: "azure_sas read link (basic_auth)", site: fmt.Sprintf("route /sas {\n\t\tbasic_auth {\n\t\t\tbench %s\n\t\t}\n\t\tazure_sas {\n\t\t\tendpoint %s\n\t\t\tcontainer photos\n\t\t\taccount_key {env.AZ_BENCH_KEY}\n\t\t}\n\t}", hash, endpoint),
+		{name: "azure_sas read link (basic_auth)", start: caddy(fmt.Sprintf("route /sas {\n\t\tbasic_auth {\n\t\t\tbench %s\n\t\t}\n\t\tazure_sas {\n\t\t\tendpoint %s\n\t\t\tcontainer photos\n\t\t\taccount_key {env.AZ_BENCH_KEY}\n\t\t}\n\t}", hash, endpoint)),
 			path:   func(size, i int) string { return fmt.Sprintf("/sas?blob=%d/%d.bin", size, i) },
 			header: auth,
 			answer: func(resp *http.Response, body []byte) error {
@@ -91,12 +108,15 @@ func main() {
 				}
 				return nil
 			}},
+		{name: "reference: nginx, fixed SAS", start: func() server { return p.startNginx(upAddr, token.Encode()) }},
+		{name: "reference: Varnish hits", start: func() server { return p.startVarnish(p.startCaddy(*caddyBin, azureBlob)) }},
 	}
-	sizes := []struct {
-		name  string
-		blobs int
-		size  int
-	}{{"1 KiB", 64, 1 << 10}, {"10 MiB", 1, 10 << 20}}
+	sizes := []size{{"1 KiB", 64, 1 << 10}, {"10 MiB", 1, 10 << 20}}
+
+	if *profile != "" {
+		profileCase(p, cases, sizes, *profile, time.Duration(*seconds)*time.Second, *conns)
+		return
+	}
 
 	results := map[string][]result{}
 	for round := range *rounds {
@@ -105,62 +125,68 @@ func main() {
 				if c.answer != nil && si > 0 {
 					continue // a redirect or an issued URL costs the same for any size
 				}
-				r := measure(*caddyBin, c, s.blobs, s.size, time.Duration(*seconds)*time.Second, *conns)
+				r := measure(c, s, time.Duration(*seconds)*time.Second, *conns)
 				if up.refused.Load() != 0 {
 					log.Fatalf("the upstream refused %d signatures in %s", up.refused.Load(), c.name)
 				}
+				if r.errors != 0 {
+					log.Fatalf("%s, %s: %d requests failed", s.name, c.name, r.errors)
+				}
 				k := s.name + "|" + c.name
 				results[k] = append(results[k], r)
-				log.Printf("round %d, %s, %s: %.0f req/s, p99 %v, %d errors", round+1, s.name, c.name, r.rps, r.p99, r.errors)
+				log.Printf("round %d, %s, %s: %.0f req/s, %.1f µs CPU/request", round+1, s.name, c.name, r.rps, micros(r))
 			}
 		}
 	}
-	fmt.Printf("\n%s, %d cores, %d s x %d rounds, %d connections\n\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), *seconds, *rounds, *conns)
-	fmt.Println("| objects | route | requests/s | p50 | p99 | CPU s / 10k requests | peak RSS |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
-	for _, s := range sizes {
-		ref := best(results[s.name+"|"+cases[0].name])
-		for _, c := range cases {
-			if len(results[s.name+"|"+c.name]) == 0 {
-				continue
-			}
-			r := best(results[s.name+"|"+c.name])
-			fmt.Printf("| %s | %s | %.0f (%.2f) | %v (%.2f) | %v (%.2f) | %.2f (%.2f) | %.1f MB (%.2f) |\n", s.name, c.name,
-				r.rps, r.rps/ref.rps, r.p50.Round(time.Microsecond), ratio(r.p50, ref.p50), r.p99.Round(time.Microsecond), ratio(r.p99, ref.p99),
-				r.cpuPer10k, r.cpuPer10k/ref.cpuPer10k, float64(r.peakRSS)/1e6, float64(r.peakRSS)/float64(ref.peakRSS))
-		}
+	pinned := "servers unpinned"
+	if p.serverCPU != "" {
+		pinned = fmt.Sprintf("servers pinned to CPU %s, the bench (upstream, load) to CPU %s", p.serverCPU, allowedCPUs())
 	}
-	growth := streamHuge(*caddyBin, cases[1], 1<<30)
+	fmt.Printf("\n%s, %s; %s; %d s x %d interleaved rounds, %d connections\n\n",
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), pinned, *seconds, *rounds, *conns)
+	printTable(sizes, cases, results)
+	fmt.Println("\nValues are medians (min–max) of the rounds. Ratios are to reverse_proxy in the same round, then the median (min–max) of those: * where every round agrees on the direction (significant), ~ where not.")
+	growth := streamHuge(p, *caddyBin, azureBlob, 1<<30)
 	fmt.Printf("\nA 1 GiB blob through azure_blob: Caddy's peak RSS grew %.1f MB while streaming it.\n", float64(growth)/1e6)
 }
 
-// result is one measurement of one case.
-type result struct {
-	rps, cpuPer10k float64
-	p50, p99       time.Duration
-	peakRSS        int64
-	errors         int64
+// profileCase drives load at one case ("size|name") with Caddy's admin
+// API on, and saves a CPU profile of Caddy taken meanwhile to bench.pprof
+// (go tool pprof -top bench.pprof).
+func profileCase(p *pinning, cases []benchCase, sizes []size, which string, d time.Duration, conns int) {
+	sizeName, caseName, _ := strings.Cut(which, "|")
+	si := slices.IndexFunc(sizes, func(s size) bool { return s.name == sizeName })
+	ci := slices.IndexFunc(cases, func(c benchCase) bool { return c.name == caseName })
+	if si < 0 || ci < 0 {
+		log.Fatalf("-profile %q: no such size and case", which)
+	}
+	p.admin = fmt.Sprintf("127.0.0.1:%d", freePort())
+	done := make(chan result)
+	go func() { done <- measure(cases[ci], sizes[si], d+2*time.Second, conns) }()
+	time.Sleep(time.Second) // started and warm
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.admin, int(d.Seconds())))
+	check(err)
+	defer resp.Body.Close()
+	f, err := os.Create("bench.pprof")
+	check(err)
+	_, err = io.Copy(f, resp.Body)
+	check(errors.Join(err, f.Close()))
+	r := <-done
+	log.Printf("%s: %.0f req/s, %.1f µs CPU/request; profile in bench.pprof", which, r.rps, micros(r))
 }
 
-// best is the measurement with the most requests/s of a case's rounds.
-func best(rs []result) result {
-	return slices.MaxFunc(rs, func(a, b result) int {
-		switch {
-		case a.rps < b.rps:
-			return -1
-		case a.rps > b.rps:
-			return 1
-		}
-		return 0
-	})
+// defaultPin pins the servers to the last CPU when there are two or more.
+func defaultPin() string {
+	if runtime.NumCPU() < 2 {
+		return ""
+	}
+	return fmt.Sprint(runtime.NumCPU() - 1)
 }
 
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
-
-// measure runs caddy with one case and drives load at it.
-func measure(caddyBin string, c benchCase, blobs, size int, d time.Duration, conns int) result {
-	port, stop, pid := startCaddy(caddyBin, c.site)
-	defer stop()
+// measure starts a case's server and drives load at it.
+func measure(c benchCase, s size, d time.Duration, conns int) result {
+	srv := c.start()
+	defer srv.stop()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer client.CloseIdleConnections()
@@ -168,12 +194,12 @@ func measure(caddyBin string, c benchCase, blobs, size int, d time.Duration, con
 	if path == nil {
 		path = func(size, i int) string { return fmt.Sprintf("/%d/%d.bin", size, i) }
 	}
-	url := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d%s", port, path(size, i%blobs)) }
-	get := func(url string) error { return fetch(client, url, size, c) }
-	for i := range blobs { // warm: connections and the token cache
+	url := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d%s", srv.port, path(s.size, i%s.blobs)) }
+	get := func(url string) error { return fetch(client, url, s.size, c) }
+	for i := range s.blobs { // warm: connections, the token cache, Varnish's objects
 		_ = get(url(i))
 	}
-	cpu0 := cpuSeconds(pid)
+	cpu0 := cpuSeconds(srv.pid)
 	var done, errs atomic.Int64
 	lat := make([][]time.Duration, conns)
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -195,12 +221,13 @@ func measure(caddyBin string, c benchCase, blobs, size int, d time.Duration, con
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuSeconds(srv.pid) - cpu0
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	r := result{rps: float64(done.Load()) / elapsed.Seconds(), errors: errs.Load(), peakRSS: peakRSS(pid)}
+	r := result{rps: float64(done.Load()) / elapsed.Seconds(), errors: errs.Load(), peakRSS: peakRSS(srv.pid)}
 	if len(all) > 0 {
 		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
-		r.cpuPer10k = (cpuSeconds(pid) - cpu0) / float64(len(all)) * 10000
+		r.cpuPerRq = time.Duration(cpu / float64(len(all)) * float64(time.Second))
 	}
 	return r
 }
@@ -234,72 +261,17 @@ func fetch(client *http.Client, url string, size int, c benchCase) error {
 	return err
 }
 
-// streamHuge reads one blob of size through a case and returns how much
-// Caddy's peak RSS grew meanwhile.
-func streamHuge(caddyBin string, c benchCase, size int) int64 {
-	port, stop, pid := startCaddy(caddyBin, c.site)
-	defer stop()
+// streamHuge reads one blob of size through Caddy with site and returns
+// how much Caddy's peak RSS grew meanwhile.
+func streamHuge(p *pinning, caddyBin, site string, size int) int64 {
+	srv := p.startCaddy(caddyBin, site)
+	defer srv.stop()
 	client := &http.Client{}
-	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", port, 1<<10), 1<<10, c))
-	before := peakRSS(pid)
-	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", port, size), size, c))
-	return peakRSS(pid) - before
-}
-
-// startCaddy runs caddy with site on a free port and waits until it answers.
-func startCaddy(caddyBin, site string) (port int, stop func(), pid int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir, err := os.MkdirTemp("", "bench")
-	check(err)
-	config := filepath.Join(dir, "Caddyfile")
-	check(os.WriteFile(config, []byte(fmt.Sprintf("{\n\tadmin off\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\tlevel ERROR\n\t}\n}\nhttp://127.0.0.1:%d {\n\tbind 127.0.0.1\n\t%s\n}\n", dir, port, site)), 0o600))
-	cmd := exec.Command(caddyBin, "run", "--config", config, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	check(cmd.Start())
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			log.Fatalf("caddy did not start:\n%s", out.String())
-		}
-	}
-	return port, func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		os.RemoveAll(dir)
-	}, cmd.Process.Pid
-}
-
-// cpuSeconds is the user and system CPU time of a process (Linux).
-func cpuSeconds(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100 // clock ticks; 100 per second on Linux
-}
-
-// peakRSS is a process's peak resident set size in bytes (Linux VmHWM).
-func peakRSS(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	check(err)
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	check(errors.New("no VmHWM in /proc status"))
-	return 0
+	c := benchCase{}
+	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", srv.port, 1<<10), 1<<10, c))
+	before := peakRSS(srv.pid)
+	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", srv.port, size), size, c))
+	return peakRSS(srv.pid) - before
 }
 
 func check(err error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,6 +25,15 @@ type upstream struct {
 var chunk = []byte(strings.Repeat("0123456789abcdef", 4096)) // 64 KiB
 
 func newUpstream(key *sas.SharedKey) *upstream { return &upstream{key: key} }
+
+// listen serves the upstream on a free port of 127.0.0.1 and returns its
+// address.
+func (u *upstream) listen() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	go func() { _ = http.Serve(ln, u) }()
+	return ln.Addr().String()
+}
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/"+sas.DevAccountName+"/")

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// result is one measurement of one case.
+type result struct {
+	rps      float64
+	cpuPerRq time.Duration // the server's CPU time per request
+	p50, p99 time.Duration
+	peakRSS  int64
+	errors   int64
+}
+
+// spread is the median of a case's rounds with their min and max.
+type spread struct{ median, min, max float64 }
+
+func spreadOf(rs []result, value func(result) float64) spread {
+	vs := make([]float64, len(rs))
+	for i, r := range rs {
+		vs[i] = value(r)
+	}
+	slices.Sort(vs)
+	m := vs[len(vs)/2]
+	if len(vs)%2 == 0 {
+		m = (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2
+	}
+	return spread{median: m, min: vs[0], max: vs[len(vs)-1]}
+}
+
+// pairedRatio is the spread of a case's ratio to the reference round by
+// round: the rounds interleave the cases, so each ratio compares two
+// measurements taken under the same conditions, and the machine's drift
+// between rounds (which on a shared VM is larger than the differences
+// measured) cancels out.
+func pairedRatio(rs, ref []result, value func(result) float64) spread {
+	ratios := make([]result, 0, len(rs))
+	for i := range min(len(rs), len(ref)) {
+		ratios = append(ratios, result{rps: value(rs[i]) / value(ref[i])})
+	}
+	return spreadOf(ratios, rps)
+}
+
+// String is the ratio's median and min–max, marked * when the range
+// excludes 1 (every round agrees on the direction: significant) and ~
+// when it does not.
+func (s spread) String() string {
+	mark := "~"
+	if s.min > 1 || s.max < 1 {
+		mark = "*"
+	}
+	return fmt.Sprintf("%.3f (%.3f–%.3f) %s", s.median, s.min, s.max, mark)
+}
+
+func micros(r result) float64    { return float64(r.cpuPerRq) / float64(time.Microsecond) }
+func rps(r result) float64       { return r.rps }
+func p99Micros(r result) float64 { return float64(r.p99) / float64(time.Microsecond) }
+func rssMB(r result) float64     { return float64(r.peakRSS) / 1e6 }
+
+// printTable prints a row per case of each size: the server's CPU time per
+// request (median and min–max over the rounds, then its ratio to the
+// first case round by round), requests/s likewise, and p99 and peak RSS
+// medians.
+func printTable(sizes []size, cases []benchCase, results map[string][]result) {
+	fmt.Println("| objects | route | server CPU µs/request | CPU ratio, per round | requests/s | requests/s ratio, per round | p99 | peak RSS |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, s := range sizes {
+		ref := results[s.name+"|"+cases[0].name]
+		for _, c := range cases {
+			rs := results[s.name+"|"+c.name]
+			if len(rs) == 0 {
+				continue
+			}
+			cpu, r := spreadOf(rs, micros), spreadOf(rs, rps)
+			fmt.Printf("| %s | %s | %.1f (%.1f–%.1f) | %s | %.0f (%.0f–%.0f) | %s | %.0f µs | %.1f MB |\n", s.name, c.name,
+				cpu.median, cpu.min, cpu.max, pairedRatio(rs, ref, micros), r.median, r.min, r.max, pairedRatio(rs, ref, rps),
+				spreadOf(rs, p99Micros).median, spreadOf(rs, rssMB).median)
+		}
+	}
+}
