@@ -10,10 +10,12 @@
 #                       print the URLs; Ctrl-C stops both. With --check it
 #                       fetches every URL, compares the bytes, and stops.
 #   ./xcaddy.sh cluster build, start Azurite with the sample images, three
-#                       Caddy nodes with testdata/cluster/Caddyfile on ports
-#                       8101-8103 and Varnish with testdata/cluster/shield.vcl
-#                       in front on http://localhost:8100 (CLUSTER_PORT), and
-#                       print the URLs; Ctrl-C stops them all
+#                       Caddy nodes with testdata/cluster/Caddyfile on the
+#                       three ports after the shield's, and Varnish with
+#                       testdata/cluster/shield.vcl in front on
+#                       http://localhost:8100 (CLUSTER_PORT), and print the
+#                       URLs; Ctrl-C stops them all; --check reads an image
+#                       twice through Varnish and stops
 #   ./xcaddy.sh bench   build, then measure azure_blob against plain
 #                       reverse_proxy on loopback, with Debian's nginx and
 #                       Varnish as references, Caddy pinned to one CPU
@@ -82,8 +84,9 @@ ensure_chromium() {
 }
 
 # ensure_varnish installs Debian's Varnish, the shield of the cluster
-# tests and of ./xcaddy.sh cluster. Only its programs are used: no service
-# is started.
+# tests and of ./xcaddy.sh cluster. The tests start varnishd themselves
+# (on a systemd host the package also starts its own service on port 6081,
+# which they do not use).
 ensure_varnish() {
 	command -v varnishd >/dev/null || PATH="$PATH:/usr/sbin" # where Debian puts it
 	command -v varnishd >/dev/null || apt_install varnishd varnish
@@ -103,7 +106,7 @@ run_tests() {
 	trap show_figures EXIT
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
-	go test -race -count=1 ./... ./testdata/azurite/... ./testdata/azurestub/ ./testdata/cluster/
+	go test -race -count=1 -timeout 20m ./... ./testdata/azurite/... ./testdata/azurestub/ ./testdata/cluster/
 	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
 	go test -count=1 -run '^TestHeapStaysBounded' ./caddymodule/
 	local fuzztime="${FUZZTIME:-20000x}"
@@ -317,19 +320,21 @@ demo() {
 }
 
 # cluster starts what README's "Deploying at scale" shows: Azurite with the
-# sample images, three Caddy nodes running testdata/cluster/Caddyfile on
-# ports 8101-8103 (the ports testdata/cluster/shield.vcl names), and
-# Varnish with that VCL in front, then prints the URLs.
+# sample images, three Caddy nodes running testdata/cluster/Caddyfile on the
+# ports after the shield's (8101-8103 by default, the ports
+# testdata/cluster/shield.vcl names; admin API on 8201-8203), and Varnish
+# with that VCL in front, then prints the URLs.
 cluster() {
 	build
 	ensure_azurite
 	ensure_varnish
 	command -v curl >/dev/null || apt_install curl curl
-	local work shield_port urls i node_dir
+	local work shield_port urls i port node_dir
 	shield_port="${CLUSTER_PORT:-8100}"
-	for port in "$shield_port" 8101 8102 8103; do
+	for port in "$shield_port" $((shield_port + 1)) $((shield_port + 2)) $((shield_port + 3)) \
+		$((shield_port + 101)) $((shield_port + 102)) $((shield_port + 103)); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "xcaddy.sh: port $port is in use; stop what runs there (CLUSTER_PORT moves the shield, the nodes use 8101-8103)" >&2
+			echo "xcaddy.sh: port $port is in use; stop what runs there or set CLUSTER_PORT (the nodes take the 3 ports after it, their admin APIs those 100 above)" >&2
 			exit 1
 		fi
 	done
@@ -338,36 +343,42 @@ cluster() {
 	trap stop_demo EXIT
 	trap 'exit 130' INT TERM
 	start_azurite "$work"
-	log "uploading testdata/media/images into the private container photos"
+	log "uploading testdata/media into Azurite (the nodes serve the images, from the container photos)"
 	urls=$(go run ./testdata/demo -endpoint "$azurite_endpoint" -media testdata/media -site "http://localhost:$shield_port" | grep '/images/')
 
+	# The VCL names ports 8101-8103; a copy names the nodes' own.
+	sed -e "s/\"8101\"/\"$((shield_port + 1))\"/" -e "s/\"8102\"/\"$((shield_port + 2))\"/" -e "s/\"8103\"/\"$((shield_port + 3))\"/" \
+		testdata/cluster/shield.vcl >"$work/shield.vcl"
 	for i in 1 2 3; do
 		node_dir="$work/node$i"
 		mkdir -p "$node_dir"
 		# The dev account's key is public (Azurite's documented default).
 		printf '%s' 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' >"$node_dir/account_key"
-		log "node$i: Caddy on 127.0.0.1:810$i (admin 127.0.0.1:820$i, log: $node_dir/caddy.log)"
-		NODE_PORT="810$i" NODE_ADMIN_PORT="820$i" NODE_DATA="$node_dir" AZURE_BLOB_ENDPOINT="$azurite_endpoint" \
-			XDG_DATA_HOME="$node_dir" XDG_CONFIG_HOME="$node_dir" \
+		log "node$i: Caddy on 127.0.0.1:$((shield_port + i)) (admin 127.0.0.1:$((shield_port + 100 + i)), log: $node_dir/caddy.log)"
+		NODE_PORT=$((shield_port + i)) NODE_ADMIN_PORT=$((shield_port + 100 + i)) NODE_DATA="$node_dir" \
+			AZURE_BLOB_ENDPOINT="$azurite_endpoint" XDG_DATA_HOME="$node_dir" XDG_CONFIG_HOME="$node_dir" \
 			./caddy run --config testdata/cluster/Caddyfile --adapter caddyfile >"$node_dir/caddy.log" 2>&1 &
 		demo_pids+=($!)
 	done
 	for i in 1 2 3; do
-		wait_for_port "810$i" || { tail -n 20 "$work/node$i/caddy.log" >&2; exit 1; }
+		wait_for_port $((shield_port + i)) || { tail -n 20 "$work/node$i/caddy.log" >&2; exit 1; }
 	done
 	log "Varnish with testdata/cluster/shield.vcl on 127.0.0.1:$shield_port (varnishlog -n $work/varnish)"
+	# Transient storage (passed objects, such as the big blobs the VCL does
+	# not cache) is bounded too: Varnish 7.1 buffers them as fast as a node
+	# sends them.
 	"$(command -v varnishd)" -F -j none -n "$work/varnish" -a "127.0.0.1:$shield_port" -T none \
-		-f "$PWD/testdata/cluster/shield.vcl" -s malloc,256m >"$work/varnish.log" 2>&1 &
+		-f "$work/shield.vcl" -s malloc,256m -s Transient=malloc,256m >"$work/varnish.log" 2>&1 &
 	demo_pids+=($!)
 	wait_for_port "$shield_port" || { tail -n 20 "$work/varnish.log" >&2; exit 1; }
 
 	echo
 	echo "Private blobs through Varnish (X-Cache: miss, then hit) and three Caddy nodes:"
 	echo "$urls" | sed 's/^/  /'
-	echo "Each node on its own: http://localhost:8101/images/… (8102, 8103). Rotate a node's key:"
+	echo "Each node on its own: http://localhost:$((shield_port + 1))/images/… (and the next two ports). Rotate a node's key:"
 	echo "  write it to $work/node1/account_key, then"
-	echo "  NODE_PORT=8101 NODE_ADMIN_PORT=8201 NODE_DATA=$work/node1 AZURE_BLOB_ENDPOINT=$azurite_endpoint \\"
-	echo "    ./caddy reload --config testdata/cluster/Caddyfile --address 127.0.0.1:8201 --force"
+	echo "  NODE_PORT=$((shield_port + 1)) NODE_ADMIN_PORT=$((shield_port + 101)) NODE_DATA=$work/node1 AZURE_BLOB_ENDPOINT=$azurite_endpoint \\"
+	echo "    ./caddy reload --config testdata/cluster/Caddyfile --address 127.0.0.1:$((shield_port + 101)) --force"
 	echo "Watch the shield: varnishlog -n $work/varnish; its counters: varnishstat -n $work/varnish"
 	echo
 	if [ "${1:-}" = "--check" ]; then
@@ -445,18 +456,37 @@ bench() {
 	ensure_varnish
 	command -v nginx >/dev/null || PATH="$PATH:/usr/sbin"
 	command -v nginx >/dev/null || apt_install nginx nginx
-	go build -o "${TMPDIR:-/tmp}/caddy-azure-sas-bench" ./testdata/bench
-	local cpus
-	cpus=$(nproc)
-	if [ "$cpus" -ge 2 ]; then
+	local dir cpus
+	dir=$(mktemp -d)
+	go build -o "$dir/bench" ./testdata/bench
+	# The CPUs this process may use (a cpuset may leave out some).
+	read -r -a cpus <<<"$(cpu_list "$(sed -n 's/^Cpus_allowed_list:\s*//p' /proc/self/status)")"
+	if [ "${#cpus[@]}" -ge 2 ]; then
 		# The servers run on the last CPU, the bench process (upstream and
 		# load generator) on the others.
-		log "bench: servers on CPU $((cpus - 1)), the upstream and the load on CPU 0-$((cpus - 2))"
-		taskset -c "0-$((cpus - 2))" "${TMPDIR:-/tmp}/caddy-azure-sas-bench" -caddy ./caddy -pin "$((cpus - 1))" "$@"
+		local server=${cpus[-1]} others
+		others=$(IFS=,; echo "${cpus[*]:0:${#cpus[@]}-1}")
+		log "bench: servers on CPU $server, the upstream and the load on CPU $others"
+		taskset -c "$others" "$dir/bench" -caddy ./caddy -pin "$server" "$@" || { rm -rf "$dir"; exit 1; }
 	else
 		log "bench: one CPU, nothing pinned"
-		"${TMPDIR:-/tmp}/caddy-azure-sas-bench" -caddy ./caddy -pin '' "$@"
+		"$dir/bench" -caddy ./caddy -pin '' "$@" || { rm -rf "$dir"; exit 1; }
 	fi
+	rm -rf "$dir"
+}
+
+# cpu_list expands a CPU list such as 0-2,5 into "0 1 2 5".
+cpu_list() {
+	local part parts out=()
+	IFS=, read -r -a parts <<<"$1"
+	for part in "${parts[@]}"; do
+		if [[ $part == *-* ]]; then
+			out+=($(seq "${part%-*}" "${part#*-}"))
+		else
+			out+=("$part")
+		fi
+	done
+	echo "${out[*]}"
 }
 
 case "${1:-build}" in

@@ -121,6 +121,31 @@ func TestEverySignedTextFieldRefusesControlCharacters(t *testing.T) {
 			return err
 		})
 	}
+
+	// The user-delegation fields, checked on the same path.
+	for _, f := range []struct {
+		field string
+		set   func(v *ServiceValues, s string)
+	}{
+		{"authorized object id (saoid)", func(v *ServiceValues, s string) { v.AuthorizedObjectID = "oid" + s }},
+		{"unauthorized object id (suoid)", func(v *ServiceValues, s string) { v.UnauthorizedObjectID = "oid" + s }},
+		{"correlation id (scid)", func(v *ServiceValues, s string) { v.CorrelationID = "id" + s }},
+		{"delegated user object id (sduoid)", func(v *ServiceValues, s string) { v.DelegatedUserObjectID = "oid" + s }},
+	} {
+		refusesControlCharacters(t, f.field, "", func(s string) error {
+			v := base()
+			f.set(&v, s)
+			_, err := v.check()
+			return err
+		})
+	}
+
+	// A Signer checks each blob name it is asked for.
+	s, err := NewSigner(key, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
+	require.NoError(t, err)
+	_, err = s.Token("x.jpg\nmypolicy")
+	assert.EqualError(t, err, "blob name has a control character")
+	assert.Zero(t, s.Stats().Entries, "a refused name leaves nothing in the cache")
 }
 
 // refusesControlCharacters checks one field through sign, which signs with

@@ -27,16 +27,19 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/proc"
 )
 
 // A case is one server the load is driven at. A case that answers with
@@ -65,9 +68,12 @@ func main() {
 	profile := flag.String("profile", "", `profile one case, e.g. "10 MiB|azure_blob", into bench.pprof instead of measuring`)
 	flag.Parse()
 	p := &pinning{serverCPU: *pin}
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	go func() { fatalf("%v: stopping", <-interrupted) }()
 	if p.serverCPU != "" {
 		if _, err := exec.LookPath("taskset"); err != nil {
-			log.Fatal("taskset is not installed (util-linux); -pin '' measures unpinned")
+			fatalf("taskset is not installed (util-linux); -pin '' measures unpinned")
 		}
 	}
 
@@ -121,16 +127,19 @@ func main() {
 	results := map[string][]result{}
 	for round := range *rounds {
 		for si, s := range sizes {
-			for _, c := range cases {
+			// Each round starts at another case, so no case always runs
+			// first or after the same one.
+			for ci := range cases {
+				c := cases[(ci+round)%len(cases)]
 				if c.answer != nil && si > 0 {
 					continue // a redirect or an issued URL costs the same for any size
 				}
 				r := measure(c, s, time.Duration(*seconds)*time.Second, *conns)
 				if up.refused.Load() != 0 {
-					log.Fatalf("the upstream refused %d signatures in %s", up.refused.Load(), c.name)
+					fatalf("the upstream refused %d signatures in %s", up.refused.Load(), c.name)
 				}
 				if r.errors != 0 {
-					log.Fatalf("%s, %s: %d requests failed", s.name, c.name, r.errors)
+					fatalf("%s, %s: %d requests failed", s.name, c.name, r.errors)
 				}
 				k := s.name + "|" + c.name
 				results[k] = append(results[k], r)
@@ -145,7 +154,8 @@ func main() {
 	fmt.Printf("\n%s, %s; %s; %d s x %d interleaved rounds, %d connections\n\n",
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), pinned, *seconds, *rounds, *conns)
 	printTable(sizes, cases, results)
-	fmt.Println("\nValues are medians (min–max) of the rounds. Ratios are to reverse_proxy in the same round, then the median (min–max) of those: * where every round agrees on the direction (significant), ~ where not.")
+	fmt.Println("\nValues are medians (min–max) of the rounds. Ratios are to reverse_proxy in the same round, then the median (min–max) of those.")
+	fmt.Println("* marks a ratio whose case's min–max does not overlap reverse_proxy's, over 6 rounds or more: significant; ~ marks one that is not.")
 	growth := streamHuge(p, *caddyBin, azureBlob, 1<<30)
 	fmt.Printf("\nA 1 GiB blob through azure_blob: Caddy's peak RSS grew %.1f MB while streaming it.\n", float64(growth)/1e6)
 }
@@ -158,7 +168,7 @@ func profileCase(p *pinning, cases []benchCase, sizes []size, which string, d ti
 	si := slices.IndexFunc(sizes, func(s size) bool { return s.name == sizeName })
 	ci := slices.IndexFunc(cases, func(c benchCase) bool { return c.name == caseName })
 	if si < 0 || ci < 0 {
-		log.Fatalf("-profile %q: no such size and case", which)
+		fatalf("-profile %q: no such size and case", which)
 	}
 	p.admin = fmt.Sprintf("127.0.0.1:%d", freePort())
 	done := make(chan result)
@@ -269,6 +279,7 @@ func streamHuge(p *pinning, caddyBin, site string, size int) int64 {
 	client := &http.Client{}
 	c := benchCase{}
 	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", srv.port, 1<<10), 1<<10, c))
+	check(proc.ResetPeakRSS(srv.pid)) // the peak from here on
 	before := peakRSS(srv.pid)
 	check(fetch(client, fmt.Sprintf("http://127.0.0.1:%d/%d/0.bin", srv.port, size), size, c))
 	return peakRSS(srv.pid) - before
@@ -276,6 +287,12 @@ func streamHuge(p *pinning, caddyBin, site string, size int) int64 {
 
 func check(err error) {
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
+}
+
+// fatalf stops the servers still running, then exits with the message.
+func fatalf(format string, args ...any) {
+	stopAll()
+	log.Fatalf(format, args...)
 }

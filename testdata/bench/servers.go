@@ -3,15 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"log"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/proc"
 )
 
 // server is a process the load is driven at: Caddy, nginx or Varnish
@@ -108,6 +109,25 @@ func (p pinning) startVarnish(origin server) server {
 	return s
 }
 
+// live are the stop functions of the servers running, for exits on an
+// error or a signal: a server runs in a process group of its own, which
+// neither reaches.
+var live = struct {
+	sync.Mutex
+	stops map[int]func()
+}{stops: map[int]func(){}}
+
+// stopAll stops every server still running.
+func stopAll() {
+	live.Lock()
+	stops := live.stops
+	live.stops = map[int]func(){}
+	live.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+}
+
 // runServer starts cmd in a process group of its own and waits until
 // port answers; stop kills the group and removes dir.
 func runServer(name string, cmd *exec.Cmd, port int, dir string) server {
@@ -115,10 +135,20 @@ func runServer(name string, cmd *exec.Cmd, port int, dir string) server {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	check(cmd.Start())
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	pid := cmd.Process.Pid
+	kill := func() {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		os.RemoveAll(dir)
+	}
+	live.Lock()
+	live.stops[pid] = kill
+	live.Unlock()
+	stop := func() {
+		live.Lock()
+		delete(live.stops, pid)
+		live.Unlock()
+		kill()
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
@@ -127,7 +157,7 @@ func runServer(name string, cmd *exec.Cmd, port int, dir string) server {
 		}
 		if time.Now().After(deadline) {
 			stop()
-			log.Fatalf("%s did not start:\n%s", name, out.String())
+			fatalf("%s did not start:\n%s", name, out.String())
 		}
 	}
 	return server{port: port, pid: cmd.Process.Pid, stop: stop}
@@ -145,77 +175,34 @@ func lookPath(name, fallback string) string {
 	if _, err := os.Stat(fallback); err == nil {
 		return fallback
 	}
-	log.Fatalf("%s is not installed (apt-get install %s, or ./xcaddy.sh bench)", name, strings.TrimSuffix(name, "d"))
+	fatalf("%s is not installed (apt-get install %s, or ./xcaddy.sh bench)", name, strings.TrimSuffix(name, "d"))
 	return ""
 }
 
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := proc.FreePort()
 	check(err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
+}
+
+// cpuSeconds is the CPU time of a server's processes.
+func cpuSeconds(pid int) float64 {
+	s, err := proc.CPUSeconds(pid)
+	check(err)
+	return s
+}
+
+// peakRSS is the peak RSS of a server's processes, summed.
+func peakRSS(pid int) int64 {
+	rss, err := proc.TreePeakRSS(pid)
+	check(err)
+	return rss
 }
 
 func tempDir() string {
 	dir, err := os.MkdirTemp("", "bench")
 	check(err)
 	return dir
-}
-
-// cpuSeconds is the user and system CPU time of a process and of all its
-// descendants, live or reaped (Linux).
-func cpuSeconds(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	var ticks float64
-	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
-		v, err := strconv.ParseFloat(fields[i], 64)
-		check(err)
-		ticks += v
-	}
-	for _, child := range children(pid) {
-		ticks += cpuSeconds(child) * 100
-	}
-	return ticks / 100 // clock ticks; 100 per second on Linux
-}
-
-// children are the live child processes of pid.
-func children(pid int) []int {
-	var pids []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, file := range tasks {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(raw)) {
-			if child, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, child)
-			}
-		}
-	}
-	return pids
-}
-
-// peakRSS is the peak resident set size of a process and its live
-// descendants, in bytes (Linux VmHWM, summed).
-func peakRSS(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0 // gone since it was listed
-	}
-	var total int64
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			total = kb << 10
-		}
-	}
-	for _, child := range children(pid) {
-		total += peakRSS(child)
-	}
-	return total
 }
 
 // cpuModel names the processor, and whether it has the SHA extensions

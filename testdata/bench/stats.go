@@ -31,11 +31,13 @@ func spreadOf(rs []result, value func(result) float64) spread {
 	return spread{median: m, min: vs[0], max: vs[len(vs)-1]}
 }
 
+// overlaps reports whether two spreads share a value.
+func (s spread) overlaps(o spread) bool { return s.min <= o.max && o.min <= s.max }
+
 // pairedRatio is the spread of a case's ratio to the reference round by
 // round: the rounds interleave the cases, so each ratio compares two
-// measurements taken under the same conditions, and the machine's drift
-// between rounds (which on a shared VM is larger than the differences
-// measured) cancels out.
+// measurements taken under like conditions, and the machine's drift
+// between rounds partly cancels out.
 func pairedRatio(rs, ref []result, value func(result) float64) spread {
 	ratios := make([]result, 0, len(rs))
 	for i := range min(len(rs), len(ref)) {
@@ -44,15 +46,20 @@ func pairedRatio(rs, ref []result, value func(result) float64) spread {
 	return spreadOf(ratios, rps)
 }
 
-// String is the ratio's median and min–max, marked * when the range
-// excludes 1 (every round agrees on the direction: significant) and ~
-// when it does not.
-func (s spread) String() string {
+// minSignificantRounds is the fewest rounds whose min–max ranges, when they
+// do not overlap, tell two cases apart.
+const minSignificantRounds = 6
+
+// ratioCell is a case's per-round ratio to the reference, marked *
+// (significant) when the two cases' min–max ranges of value do not
+// overlap over enough rounds, ~ otherwise.
+func ratioCell(rs, ref []result, value func(result) float64) string {
+	r := pairedRatio(rs, ref, value)
 	mark := "~"
-	if s.min > 1 || s.max < 1 {
+	if len(rs) >= minSignificantRounds && len(ref) >= minSignificantRounds && !spreadOf(rs, value).overlaps(spreadOf(ref, value)) {
 		mark = "*"
 	}
-	return fmt.Sprintf("%.3f (%.3f–%.3f) %s", s.median, s.min, s.max, mark)
+	return fmt.Sprintf("%.3f (%.3f–%.3f) %s", r.median, r.min, r.max, mark)
 }
 
 func micros(r result) float64    { return float64(r.cpuPerRq) / float64(time.Microsecond) }
@@ -74,9 +81,13 @@ func printTable(sizes []size, cases []benchCase, results map[string][]result) {
 			if len(rs) == 0 {
 				continue
 			}
+			cpuRatio, rpsRatio := "1", "1"
+			if c.name != cases[0].name {
+				cpuRatio, rpsRatio = ratioCell(rs, ref, micros), ratioCell(rs, ref, rps)
+			}
 			cpu, r := spreadOf(rs, micros), spreadOf(rs, rps)
 			fmt.Printf("| %s | %s | %.1f (%.1f–%.1f) | %s | %.0f (%.0f–%.0f) | %s | %.0f µs | %.1f MB |\n", s.name, c.name,
-				cpu.median, cpu.min, cpu.max, pairedRatio(rs, ref, micros), r.median, r.min, r.max, pairedRatio(rs, ref, rps),
+				cpu.median, cpu.min, cpu.max, cpuRatio, r.median, r.min, r.max, rpsRatio,
 				spreadOf(rs, p99Micros).median, spreadOf(rs, rssMB).median)
 		}
 	}

@@ -12,7 +12,6 @@ package cluster
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/proc"
 )
 
 // startTimeout bounds how long a node or Varnish may take to answer.
@@ -94,6 +95,9 @@ func (n *Node) Start(t testing.TB) {
 	n.cmd = exec.Command(n.bin, "run", "--config", filepath.Join(Dir(t), "Caddyfile"), "--adapter", "caddyfile")
 	n.cmd.Env, n.cmd.Dir = n.env, n.dir
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	// Killed with the test process too, should a timeout end it before
+	// its cleanups run.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", n.Name, err)
 	}
@@ -141,24 +145,24 @@ func (n *Node) Reload(t testing.TB) {
 	}
 }
 
-// PeakRSS is the node's peak resident set size in bytes (Linux VmHWM).
+// PeakRSS is the node's peak resident set size in bytes, since it started
+// or since ResetPeakRSS.
 func (n *Node) PeakRSS(t testing.TB) int64 {
 	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	rss, err := proc.PeakRSS(n.cmd.Process.Pid)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", n.Name, err)
 	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
+	return rss
+}
+
+// ResetPeakRSS sets the node's peak RSS back to its current RSS, so that
+// PeakRSS then measures what came after.
+func (n *Node) ResetPeakRSS(t testing.TB) {
+	t.Helper()
+	if err := proc.ResetPeakRSS(n.cmd.Process.Pid); err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
 	}
-	t.Fatal("no VmHWM in /proc status")
-	return 0
 }
 
 // Output is what the node printed (its warnings and errors).
@@ -167,12 +171,11 @@ func (n *Node) Output() string { return n.out.String() }
 // freePort returns a TCP port free on 127.0.0.1.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := proc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // syncBuffer is a bytes.Buffer a process and a test can share.

@@ -33,6 +33,9 @@ type Shield struct {
 func StartShield(t testing.TB, nodes ...*Node) *Shield {
 	t.Helper()
 	varnishd, err := exec.LookPath("varnishd")
+	if err != nil {
+		varnishd, err = exec.LookPath("/usr/sbin/varnishd") // Debian's, off a user's PATH
+	}
 	if err == nil {
 		_, err = exec.LookPath("varnishlog")
 	}
@@ -69,7 +72,9 @@ func StartShield(t testing.TB, nodes ...*Node) *Shield {
 	s.cmd = exec.Command(varnishd, "-F", "-j", "none", "-n", s.workdir, "-a", fmt.Sprintf("127.0.0.1:%d", port),
 		"-T", "none", "-f", vclFile, "-s", "malloc,256m", "-s", "Transient=malloc,256m")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the child process goes with the manager
+	// A group of its own, so the cache process goes with the manager; and
+	// killed with the test process should a timeout end it first.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +117,10 @@ func (s *Shield) Log(t testing.TB, tags ...string) string {
 
 // Counters are Varnish's counters whose names match the varnishstat
 // pattern glob (e.g. "VBE.*.req"), by name.
-func (s *Shield) Counters(t testing.TB, glob string) map[string]uint64 {
-	t.Helper()
+func (s *Shield) Counters(glob string) (map[string]uint64, error) {
 	out, err := exec.Command("varnishstat", "-1", "-n", s.workdir, "-f", glob).Output()
 	if err != nil {
-		t.Fatalf("varnishstat: %v", err)
+		return nil, fmt.Errorf("varnishstat: %w", err)
 	}
 	counters := map[string]uint64{}
 	for line := range strings.SplitSeq(string(out), "\n") {
@@ -126,26 +130,52 @@ func (s *Shield) Counters(t testing.TB, glob string) map[string]uint64 {
 			}
 		}
 	}
-	return counters
+	return counters, nil
+}
+
+// Counter is the one counter named name (MAIN.backend_retry, say).
+func (s *Shield) Counter(t testing.TB, name string) uint64 {
+	t.Helper()
+	counters, err := s.Counters(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := counters[name]
+	if !ok {
+		t.Fatalf("varnishstat has no counter %s", name)
+	}
+	return v
 }
 
 // Healthy reports whether Varnish takes the node named name as healthy:
 // at least threshold (2) of the last window (3) probes of shield.vcl
-// passed. VBE.*.happy holds a bit per probe, the newest lowest.
-func (s *Shield) Healthy(t testing.TB, name string) bool {
-	t.Helper()
-	return bits.OnesCount64(s.BackendCounter(t, name, "happy")&0b111) >= 2
+// passed. VBE.*.happy holds a bit per probe, the newest lowest. An error
+// reading the counters is "not known healthy".
+func (s *Shield) Healthy(name string) bool {
+	happy, err := s.backendCounter(name, "happy")
+	return err == nil && bits.OnesCount64(happy&0b111) >= 2
 }
 
-// BackendCounter is a per-node counter (req, happy …) of the node named
+// BackendCounter is a per-node counter (req, fail …) of the node named
 // name, whatever VCL is loaded.
 func (s *Shield) BackendCounter(t testing.TB, name, counter string) uint64 {
 	t.Helper()
-	for key, v := range s.Counters(t, "VBE.*."+name+"."+counter) {
+	v, err := s.backendCounter(name, counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (s *Shield) backendCounter(name, counter string) (uint64, error) {
+	counters, err := s.Counters("VBE.*." + name + "." + counter)
+	if err != nil {
+		return 0, err
+	}
+	for key, v := range counters {
 		if strings.HasSuffix(key, "."+name+"."+counter) {
-			return v
+			return v, nil
 		}
 	}
-	t.Fatalf("varnishstat has no VBE counter %s of %s", counter, name)
-	return 0
+	return 0, fmt.Errorf("varnishstat has no VBE counter %s of %s", counter, name)
 }

@@ -11,7 +11,7 @@ import std;
 probe node_alive {
 	.url = "/healthz";
 	.interval = 1s;
-	.timeout = 1s;
+	.timeout = 2s;
 	.window = 3;
 	.threshold = 2;
 	.initial = 2;
@@ -34,18 +34,28 @@ sub vcl_recv {
 	if (req.url == "/healthz") {
 		return (pass);
 	}
-	# azure_blob drops a client's query string whole, so it names no other
-	# object: without it in the cache key, ?v=1, ?v=2 … cannot bust the cache.
-	set req.url = regsub(req.url, "\?.*$", "");
 	# Blobs do not depend on cookies; requests with Authorization still pass
 	# (Varnish's built-in rule), for routes behind basic_auth.
 	unset req.http.Cookie;
 }
 
+sub vcl_hash {
+	# azure_blob drops a client's query string whole, so it names no other
+	# object: without it in the cache key, ?v=1, ?v=2 … cannot bust the
+	# cache. The request keeps it, for routes that read it.
+	hash_data(regsub(req.url, "\?.*$", ""));
+	if (req.http.host) {
+		hash_data(req.http.host);
+	} else {
+		hash_data(server.ip);
+	}
+	return (lookup);
+}
+
 sub vcl_backend_response {
-	# Too big to keep (a video, say): stream it, and for two minutes pass
-	# requests for it straight to a node, Range included, so that a seek
-	# does not fetch the whole blob again.
+	# Too big to keep (over 64 MiB: a video, say): stream it, and for two
+	# minutes pass requests for it straight to a node, Range included, so
+	# that a seek does not fetch the whole blob again.
 	if (std.integer(beresp.http.Content-Length, 0) > 64 * 1024 * 1024) {
 		return (pass(120s));
 	}
@@ -54,7 +64,9 @@ sub vcl_backend_response {
 	# object is revalidated with its ETag and Last-Modified (a 304 refreshes
 	# it), and stale bytes are served only where the origin allows it with
 	# stale-while-revalidate.
-	set beresp.keep = 1h;
+	if (beresp.status == 200 && (beresp.http.ETag || beresp.http.Last-Modified)) {
+		set beresp.keep = 1h;
+	}
 	if (beresp.http.Cache-Control !~ "stale-while-revalidate") {
 		set beresp.grace = 0s;
 	}
