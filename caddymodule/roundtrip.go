@@ -242,7 +242,13 @@ func ifMatchAllows(values []string, etag string) bool {
 // health checks and dialing stay in charge.
 func (t *Transport) upstreamRequest(req *http.Request, m mappedBlob) *http.Request {
 	svc := t.service
-	up := req.Clone(req.Context())
+	// A shallow copy with a URL of its own: the token goes into that URL,
+	// never the client's; the header is built anew below, so the deep copy
+	// req.Clone makes of it would be thrown away (1.7 % of Caddy's CPU per
+	// 1 KiB request in a profile of ./xcaddy.sh bench).
+	up := req.WithContext(req.Context())
+	u := *req.URL
+	up.URL = &u
 	up.Host = svc.endpoint.Host
 	if m.rawPath != "" {
 		// Escaped once, by the handler.
