@@ -248,6 +248,27 @@ start_azurite() {
 	azurite_endpoint="http://127.0.0.1:$port/devstoreaccount1"
 }
 
+# require_free_ports exits unless every port after the first argument (what
+# to change instead, for the message) is free on 127.0.0.1.
+require_free_ports() {
+	local hint="$1" port
+	shift
+	for port in "$@"; do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "xcaddy.sh: port $port is in use; stop what runs there or $hint" >&2
+			exit 1
+		fi
+	done
+}
+
+# start_work makes the temporary directory the demo or the cluster runs in
+# (demo_work); on exit it goes, with what they started.
+start_work() {
+	demo_work=$(mktemp -d)
+	trap stop_demo EXIT
+	trap 'exit 130' INT TERM
+}
+
 # What the demo started, global so that the EXIT trap still sees them once
 # demo has returned.
 demo_pids=()
@@ -269,16 +290,9 @@ demo() {
 	local work site_port upload_port endpoint urls password
 	site_port="${DEMO_PORT:-8080}"
 	upload_port=$((site_port + 1))
-	for port in "$site_port" "$upload_port"; do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "xcaddy.sh: port $port is in use; stop what runs there or set DEMO_PORT (the upload page takes the port after it)" >&2
-			exit 1
-		fi
-	done
-	work=$(mktemp -d)
-	demo_work=$work
-	trap stop_demo EXIT
-	trap 'exit 130' INT TERM
+	require_free_ports "set DEMO_PORT (the upload page takes the port after it)" "$site_port" "$upload_port"
+	start_work
+	work=$demo_work
 	start_azurite "$work"
 	endpoint=$azurite_endpoint
 
@@ -329,19 +343,13 @@ cluster() {
 	ensure_azurite
 	ensure_varnish
 	command -v curl >/dev/null || apt_install curl curl
-	local work shield_port urls i port node_dir
+	local work shield_port urls i node_dir
 	shield_port="${CLUSTER_PORT:-8100}"
-	for port in "$shield_port" $((shield_port + 1)) $((shield_port + 2)) $((shield_port + 3)) \
-		$((shield_port + 101)) $((shield_port + 102)) $((shield_port + 103)); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "xcaddy.sh: port $port is in use; stop what runs there or set CLUSTER_PORT (the nodes take the 3 ports after it, their admin APIs those 100 above)" >&2
-			exit 1
-		fi
-	done
-	work=$(mktemp -d)
-	demo_work=$work
-	trap stop_demo EXIT
-	trap 'exit 130' INT TERM
+	require_free_ports "set CLUSTER_PORT (the nodes take the 3 ports after it, their admin APIs those 100 above)" \
+		"$shield_port" $((shield_port + 1)) $((shield_port + 2)) $((shield_port + 3)) \
+		$((shield_port + 101)) $((shield_port + 102)) $((shield_port + 103))
+	start_work
+	work=$demo_work
 	start_azurite "$work"
 	log "uploading testdata/media into Azurite (the nodes serve the images, from the container photos)"
 	urls=$(go run ./testdata/demo -endpoint "$azurite_endpoint" -media testdata/media -site "http://localhost:$shield_port" | grep '/images/')
