@@ -240,7 +240,7 @@ func measure(c benchCase, s size, d time.Duration, conns int) result {
 	slices.Sort(all)
 	r := result{rps: float64(done.Load()) / elapsed.Seconds(), errors: errs.Load(), peakRSS: peakRSS(srv.pid)}
 	if len(all) > 0 {
-		r.p50, r.p99 = all[len(all)/2], all[len(all)*99/100]
+		r.p99 = all[len(all)*99/100]
 		r.cpuPerRq = time.Duration(cpu / float64(len(all)) * float64(time.Second))
 	}
 	return r

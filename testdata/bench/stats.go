@@ -10,7 +10,7 @@ import (
 type result struct {
 	rps      float64
 	cpuPerRq time.Duration // the server's CPU time per request
-	p50, p99 time.Duration
+	p99      time.Duration
 	peakRSS  int64
 	errors   int64
 }
@@ -23,6 +23,11 @@ func spreadOf(rs []result, value func(result) float64) spread {
 	for i, r := range rs {
 		vs[i] = value(r)
 	}
+	return spreadOfValues(vs)
+}
+
+// spreadOfValues is the median, min and max of vs, which it sorts.
+func spreadOfValues(vs []float64) spread {
 	slices.Sort(vs)
 	m := vs[len(vs)/2]
 	if len(vs)%2 == 0 {
@@ -39,11 +44,11 @@ func (s spread) overlaps(o spread) bool { return s.min <= o.max && o.min <= s.ma
 // measurements taken under like conditions, and the machine's drift
 // between rounds partly cancels out.
 func pairedRatio(rs, ref []result, value func(result) float64) spread {
-	ratios := make([]result, 0, len(rs))
-	for i := range min(len(rs), len(ref)) {
-		ratios = append(ratios, result{rps: value(rs[i]) / value(ref[i])})
+	ratios := make([]float64, min(len(rs), len(ref)))
+	for i := range ratios {
+		ratios[i] = value(rs[i]) / value(ref[i])
 	}
-	return spreadOf(ratios, rps)
+	return spreadOfValues(ratios)
 }
 
 // minSignificantRounds is the fewest rounds whose min–max ranges, when they

@@ -102,18 +102,23 @@ func (n *Node) Start(t testing.TB) {
 		t.Fatalf("%s: %v", n.Name, err)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", n.Port)
-	for deadline := time.Now().Add(startTimeout); ; time.Sleep(50 * time.Millisecond) {
+	if !answersOK(url) {
+		n.Kill()
+		t.Fatalf("%s did not answer %s within %s:\n%s", n.Name, url, startTimeout, n.out.String())
+	}
+}
+
+// answersOK polls url until it answers 200, for at most startTimeout.
+func answersOK(url string) bool {
+	for deadline := time.Now().Add(startTimeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			n.Kill()
-			t.Fatalf("%s did not answer %s within %s:\n%s", n.Name, url, startTimeout, n.out.String())
-		}
 	}
+	return false
 }
 
 // Kill stops the node at once (SIGKILL), as a crash would.

@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"math/bits"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // VCLPorts are the node ports shield.vcl names, in order; a shield in
@@ -79,17 +77,10 @@ func StartShield(t testing.TB, nodes ...*Node) *Shield {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.stop)
-	for deadline := time.Now().Add(startTimeout); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("varnishd did not answer within %s:\n%s", startTimeout, s.out.String())
-		}
+	if !answersOK(s.URL + "/healthz") {
+		t.Fatalf("varnishd did not answer within %s:\n%s", startTimeout, s.out.String())
 	}
+	return s
 }
 
 func (s *Shield) stop() {
