@@ -57,11 +57,21 @@ func (e BlobEndpoint) EscapedPath() string {
 // IsZero reports whether e is the zero endpoint.
 func (e BlobEndpoint) IsZero() bool { return e == BlobEndpoint{} }
 
-// Account returns the account the endpoint names: the first label of
-// NAME.blob.core.windows.net (or of another cloud's NAME.blob.SUFFIX), or
-// else the first path segment of a path-style endpoint. It returns "" when
+// Account returns the account the endpoint names: HostAccount, or else
+// the first path segment of a path-style endpoint. It returns "" when
 // neither applies; the name is not checked.
 func (e BlobEndpoint) Account() string {
+	if account := e.HostAccount(); account != "" {
+		return account
+	}
+	first, _, _ := strings.Cut(strings.Trim(e.Path, "/"), "/")
+	return first
+}
+
+// HostAccount returns the account the endpoint's host names: the first
+// label of NAME.blob.core.windows.net (or of another cloud's
+// NAME.blob.SUFFIX). A custom domain or an IP address names none: "".
+func (e BlobEndpoint) HostAccount() string {
 	host := e.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -69,8 +79,7 @@ func (e BlobEndpoint) Account() string {
 	if label, rest, ok := strings.Cut(host, "."); ok && strings.HasPrefix(rest, "blob.") {
 		return label
 	}
-	first, _, _ := strings.Cut(strings.Trim(e.Path, "/"), "/")
-	return first
+	return ""
 }
 
 // HostPort returns host:port, with the scheme's default port when the

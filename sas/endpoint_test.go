@@ -8,22 +8,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// TestBlobEndpointNamesItsAccount: the account a host names
+// (NAME.blob.SUFFIX), else the first segment of a path-style endpoint;
+// HostAccount takes the host alone, so a CDN's path names no account.
 func TestBlobEndpointNamesItsAccount(t *testing.T) {
-	for endpoint, want := range map[string]string{
-		"https://mystorage.blob.core.windows.net":       "mystorage",
-		"https://mystorage.blob.core.windows.net/":      "mystorage",
-		"https://mystorage.blob.core.windows.net:443":   "mystorage",
-		"http://127.0.0.1:10000/devstoreaccount1":       "devstoreaccount1",
-		"http://127.0.0.1:10000/devstoreaccount1/":      "devstoreaccount1",
-		"https://cdn.example.com":                       "",
-		"https://mystorage.dfs.core.windows.net":        "",
-		"https://mystorage.blob.core.usgovcloudapi.net": "mystorage",
-		"https://myacct.blob.core.windows.net/sub":      "myacct",
-		"http://127.0.0.1:10000//devstoreaccount1":      "devstoreaccount1",
+	for endpoint, want := range map[string][2]string{ // Account, HostAccount
+		"https://mystorage.blob.core.windows.net":       {"mystorage", "mystorage"},
+		"https://mystorage.blob.core.windows.net/":      {"mystorage", "mystorage"},
+		"https://mystorage.blob.core.windows.net:443":   {"mystorage", "mystorage"},
+		"http://127.0.0.1:10000/devstoreaccount1":       {"devstoreaccount1", ""},
+		"http://127.0.0.1:10000/devstoreaccount1/":      {"devstoreaccount1", ""},
+		"https://cdn.example.com":                       {"", ""},
+		"https://cdn.example.com/media":                 {"media", ""},
+		"https://mystorage.dfs.core.windows.net":        {"", ""},
+		"https://mystorage.blob.core.usgovcloudapi.net": {"mystorage", "mystorage"},
+		"https://myacct.blob.core.windows.net/sub":      {"myacct", "myacct"},
+		"http://127.0.0.1:10000//devstoreaccount1":      {"devstoreaccount1", ""},
+		"https://[::1]:10000/devstoreaccount1":          {"devstoreaccount1", ""},
 	} {
 		e, err := ParseBlobEndpoint(endpoint)
 		require.NoError(t, err, endpoint)
-		assert.Equal(t, want, e.Account(), "Account of %q", endpoint)
+		assert.Equal(t, want[0], e.Account(), "Account of %q", endpoint)
+		assert.Equal(t, want[1], e.HostAccount(), "HostAccount of %q", endpoint)
 	}
 }
 

@@ -97,20 +97,10 @@ func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 	default:
 		return nil, errors.New("a signer makes blob (b) or container (c) tokens only")
 	}
-	// Check the values as a token would carry them.
-	probe := s.values
-	probe.Expiry = opts.Now().Add(opts.TTL)
-	if s.perBlob {
-		probe.Blob = "probe"
-	}
-	if probe.Container == "" {
-		probe.Container = "probe"
-	}
-	t, err := probe.check()
+	t, err := s.checkedTemplate(&s.values)
 	if err != nil {
 		return nil, err
 	}
-	t.v = &s.values // the signer's own copy, not the probe
 	s.tmpl = t
 	if s.cache, err = newTokenCache[string](tokenCacheOptions{MaxEntries: opts.MaxEntries, MaxBytes: opts.MaxBytes, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
 		return nil, err
@@ -135,6 +125,61 @@ func (s *Signer) TokenFor(container, blob string) (Token, error) {
 	return s.cache.Get(key, s.signFor)
 }
 
+// ResponseHeaders are response header overrides: Azure answers a request
+// made with the token with these values instead of the blob's own
+// properties (rscc, rscd, rsce, rscl, rsct).
+type ResponseHeaders struct {
+	CacheControl       string
+	ContentDisposition string
+	ContentEncoding    string
+	ContentLanguage    string
+	ContentType        string
+}
+
+// TokenWithHeaders is TokenFor with response header overrides of the
+// call's own: each field of h that is set replaces the signer's, the rest
+// stay as the signer signs them. A server that serves what users uploaded
+// decides a blob's type and disposition per blob and signs them in. Tokens
+// are cached by blob and headers together, in the signer's one cache.
+func (s *Signer) TokenWithHeaders(container, blob string, h ResponseHeaders) (Token, error) {
+	if h == (ResponseHeaders{}) {
+		return s.TokenFor(container, blob)
+	}
+	fields := h.fields()
+	for _, f := range fields {
+		// The cache key joins the fields with '\n': one that held a control
+		// character could pass for others. Checked again when signing.
+		if hasControl(f) {
+			return Token{}, errors.New("a response header override has a control character")
+		}
+	}
+	key, err := s.cacheKey(container, blob)
+	if err != nil {
+		return Token{}, err
+	}
+	return s.cache.Get(key+"\n"+strings.Join(fields[:], "\n"), s.signFor)
+}
+
+// fields lists h in the order its cache key writes them.
+func (h ResponseHeaders) fields() [5]string {
+	return [5]string{h.CacheControl, h.ContentDisposition, h.ContentEncoding, h.ContentLanguage, h.ContentType}
+}
+
+// overrideInto sets on v the fields of h that are set.
+func (h ResponseHeaders) overrideInto(v *ServiceValues) {
+	for _, f := range [...]struct {
+		value string
+		into  *string
+	}{
+		{h.CacheControl, &v.CacheControl}, {h.ContentDisposition, &v.ContentDisposition}, {h.ContentEncoding, &v.ContentEncoding},
+		{h.ContentLanguage, &v.ContentLanguage}, {h.ContentType, &v.ContentType},
+	} {
+		if f.value != "" {
+			*f.into = f.value
+		}
+	}
+}
+
 // Invalidate drops the cached token that served blob, so the next Token
 // signs afresh (after Azure refused it).
 func (s *Signer) Invalidate(blob string) { s.InvalidateFor(s.values.Container, blob) }
@@ -153,11 +198,18 @@ func (s *Signer) Stats() CacheStats { return s.cache.Stats() }
 // in blob scope, and the container when it is not fixed, written first
 // ("container/blob": container names hold no '/'). A fixed container keeps
 // the key to the blob name, so a cache hit allocates nothing.
+//
+// A '\n' marks the headers of a TokenWithHeaders key, so no name may hold
+// one: signFor would read what follows it as headers.
 func (s *Signer) cacheKey(container, blob string) (string, error) {
 	if !s.perBlob {
 		blob = ""
 	}
 	switch {
+	case strings.IndexByte(blob, '\n') >= 0:
+		return "", errors.New("blob name has a control character")
+	case s.values.Container == "" && strings.IndexByte(container, '\n') >= 0:
+		return "", errors.New("container name may hold only lowercase letters, digits and single hyphens inside")
 	case s.values.Container != "" && container != s.values.Container:
 		return "", fmt.Errorf("this signer signs for container %q only", s.values.Container)
 	case s.values.Container != "":
@@ -169,8 +221,17 @@ func (s *Signer) cacheKey(container, blob string) (string, error) {
 }
 
 // signFor signs a fresh token; its expiry is whole seconds, as written in se,
-// so the cache never trusts it a moment longer than Azure will.
+// so the cache never trusts it a moment longer than Azure will. A key from
+// TokenWithHeaders carries the headers after a '\n'.
 func (s *Signer) signFor(key string) (Token, error) {
+	key, headers, withHeaders := strings.Cut(key, "\n")
+	tmpl := &s.tmpl
+	if withHeaders {
+		var err error
+		if tmpl, err = s.templateWithHeaders(headers); err != nil {
+			return Token{}, err
+		}
+	}
 	container, blob := s.values.Container, key
 	if container == "" {
 		container, blob, _ = strings.Cut(key, "/")
@@ -190,7 +251,7 @@ func (s *Signer) signFor(key string) (Token, error) {
 	}
 	expiry := now.Add(s.ttl)
 	if s.keys == nil {
-		return s.tmpl.sign(s.key, nil, container, blob, start, expiry.Truncate(time.Second)), nil
+		return tmpl.sign(s.key, nil, container, blob, start, expiry.Truncate(time.Second)), nil
 	}
 	d, err := s.keys()
 	if err != nil {
@@ -203,10 +264,52 @@ func (s *Signer) signFor(key string) (Token, error) {
 	if expiry = expiry.Truncate(time.Second); !expiry.After(now) {
 		return Token{}, errors.New("the user delegation key has expired")
 	}
-	if err := s.tmpl.checkDelegation(d, expiry); err != nil {
+	if err := tmpl.checkDelegation(d, expiry); err != nil {
 		return Token{}, err
 	}
-	return s.tmpl.sign(nil, d, container, blob, start, expiry), nil
+	return tmpl.sign(nil, d, container, blob, start, expiry), nil
+}
+
+// templateWithHeaders is the signer's template with the headers of a
+// TokenWithHeaders cache key ('\n' between them) in place of its own,
+// checked as NewSigner checks the signer's values.
+func (s *Signer) templateWithHeaders(encoded string) (*template, error) {
+	f := strings.SplitN(encoded, "\n", 5)
+	if len(f) != 5 {
+		return nil, errors.New("a malformed token cache key")
+	}
+	v := s.values
+	ResponseHeaders{CacheControl: f[0], ContentDisposition: f[1], ContentEncoding: f[2], ContentLanguage: f[3], ContentType: f[4]}.overrideInto(&v)
+	t, err := s.checkedTemplate(&v)
+	if err != nil {
+		return nil, err
+	}
+	if s.keys != nil {
+		if err := t.checkDelegationValues(); err != nil {
+			return nil, err
+		}
+	}
+	return &t, nil
+}
+
+// checkedTemplate checks v as the signer's tokens carry it (with a blob
+// in blob scope, a container, an expiry) and returns its template, which
+// points at v.
+func (s *Signer) checkedTemplate(v *ServiceValues) (template, error) {
+	probe := *v
+	probe.Expiry = s.now().Add(s.ttl)
+	if s.perBlob {
+		probe.Blob = "probe"
+	}
+	if probe.Container == "" {
+		probe.Container = "probe"
+	}
+	t, err := probe.check()
+	if err != nil {
+		return template{}, err
+	}
+	t.v = v // not the probe
+	return t, nil
 }
 
 // NewDelegationSigner is NewSigner for user-delegation tokens: keys returns

@@ -285,3 +285,57 @@ func TestSignerBoundToAContainerRefusesOthers(t *testing.T) {
 	s.InvalidateFor("videos", "a.jpg") // another container: nothing of its is cached
 	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Entries: 1}, countersOf(s.Stats()))
 }
+
+// TestSignerTokenWithHeadersSignsAndCachesEachSet: the call's headers
+// replace the signer's own where set, are signed (the token verifies with
+// them, and only with them), and are cached apart from the plain token
+// and from other headers.
+func TestSignerTokenWithHeadersSignsAndCachesEachSet(t *testing.T) {
+	clock := newFakeClock()
+	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "uploads", CacheControl: "max-age=60", ContentLanguage: "en"},
+		SignerOptions{TTL: time.Hour})
+	plain, err := s.TokenFor("uploads", "users/a/cat.png")
+	require.NoError(t, err)
+	png := ResponseHeaders{ContentType: "image/png", ContentDisposition: "inline"}
+	first, err := s.TokenWithHeaders("uploads", "users/a/cat.png", png)
+	require.NoError(t, err)
+	again, err := s.TokenWithHeaders("uploads", "users/a/cat.png", png)
+	require.NoError(t, err)
+	other, err := s.TokenWithHeaders("uploads", "users/a/cat.png", ResponseHeaders{ContentType: "application/octet-stream", ContentDisposition: "attachment"})
+	require.NoError(t, err)
+
+	assert.Equal(t, first.Encode(), again.Encode(), "the same headers again: not from the cache")
+	assert.NotEqual(t, plain.Encode(), first.Encode(), "headers made no other token")
+	assert.NotEqual(t, first.Encode(), other.Encode(), "other headers gave the same token")
+	q := queryParams(t, first)
+	assert.Equal(t, "image/png", q.Get("rsct"), "rsct")
+	assert.Equal(t, "inline", q.Get("rscd"), "rscd")
+	assert.Equal(t, "max-age=60", q.Get("rscc"), "the signer's own rscc stays where the call sets none")
+	assert.Equal(t, "en", q.Get("rscl"), "the signer's own rscl stays")
+	tok := parseToken(t, first)
+	assertVerifies(t, tok, "uploads", "users/a/cat.png")
+	tok.ContentType = "text/html"
+	assertDoesNotVerify(t, tok, "uploads", "users/a/cat.png")
+	assert.Equal(t, uint64(3), s.Stats().Misses, "signings: the plain token and two sets of headers")
+
+	empty, err := s.TokenWithHeaders("uploads", "users/a/cat.png", ResponseHeaders{})
+	require.NoError(t, err)
+	assert.Equal(t, plain.Encode(), empty.Encode(), "no headers: the plain token")
+	_, err = s.TokenWithHeaders("uploads", "users/a/cat.png", ResponseHeaders{ContentType: "image/png\ninline"})
+	assert.ErrorContains(t, err, "control character", "a header with a line break")
+	_, err = s.TokenWithHeaders("photos", "cat.png", png)
+	assert.ErrorContains(t, err, `signs for container "uploads" only`)
+
+	// A name that spells a key with headers is refused, not read as one.
+	entries := s.Stats().Entries
+	spelt := "users/a/cat.png\nmax-age=1\ninline\n\n\ntext/html"
+	_, err = s.TokenFor("uploads", spelt)
+	assert.EqualError(t, err, "blob name has a control character", "a name with the headers' separator")
+	_, err = s.TokenWithHeaders("uploads", spelt, png)
+	assert.EqualError(t, err, "blob name has a control character", "a name with the headers' separator, with headers")
+	anyContainer, err := NewSigner(devKey(t), ServiceValues{Permissions: PermRead}, SignerOptions{TTL: time.Hour})
+	require.NoError(t, err)
+	_, err = anyContainer.TokenFor("uploads\nmax-age=1\ninline\n\n\ntext", "cat.png")
+	assert.ErrorContains(t, err, "container name may hold only", "a container with the headers' separator")
+	assert.Equal(t, entries, s.Stats().Entries, "a refused name left something in the cache")
+}
