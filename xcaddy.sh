@@ -15,7 +15,8 @@
 #                       testdata/cluster/shield.vcl in front on
 #                       http://localhost:8100 (CLUSTER_PORT), and print the
 #                       URLs; Ctrl-C stops them all; --check reads an image
-#                       twice through Varnish and stops
+#                       twice through Varnish, then its download (a
+#                       redirect Varnish pipes), and stops
 #   ./xcaddy.sh bench   build, then measure azure_blob against plain
 #                       reverse_proxy on loopback, with Debian's nginx and
 #                       Varnish as references, Caddy pinned to one CPU
@@ -383,6 +384,8 @@ cluster() {
 	echo
 	echo "Private blobs through Varnish (X-Cache: miss, then hit) and three Caddy nodes:"
 	echo "$urls" | sed 's/^/  /'
+	echo "Downloads, redirected to Azurite with a token; Varnish pipes them, so it neither keeps nor logs them:"
+	echo "$urls" | head -n 1 | sed -e 's#/images/#/dl/#' -e 's/^/  /'
 	echo "Each node on its own: http://localhost:$((shield_port + 1))/images/… (and the next two ports). Rotate a node's key:"
 	echo "  write it to $work/node1/account_key, then"
 	echo "  NODE_PORT=$((shield_port + 1)) NODE_ADMIN_PORT=$((shield_port + 101)) NODE_DATA=$work/node1 AZURE_BLOB_ENDPOINT=$azurite_endpoint \\"
@@ -398,9 +401,10 @@ cluster() {
 }
 
 # cluster_check reads the first URL twice through the shield: a miss, then
-# a hit with the same bytes.
+# a hit with the same bytes; then its download: a redirect that Varnish
+# pipes (no X-Cache) to the same bytes at Azurite.
 cluster_check() {
-	local url first second
+	local url first second download headers location
 	url=$(echo "$1" | head -n 1)
 	first=$(curl -sS -D - -o "$demo_work/first" "$url" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
 	second=$(curl -sS -D - -o "$demo_work/second" "$url" | tr -d '\r' | sed -n 's/^X-Cache: //Ip')
@@ -409,6 +413,15 @@ cluster_check() {
 		exit 1
 	fi
 	log "cluster: $url was a miss, then a hit with the same bytes"
+	download=${url/\/images\//\/dl\/}
+	headers=$(curl -sS -D - -o /dev/null "$download" | tr -d '\r')
+	location=$(sed -n 's/^Location: //Ip' <<<"$headers")
+	if ! grep -q '^HTTP/[0-9.]* 302 ' <<<"$headers" || grep -qi '^X-Cache:' <<<"$headers" || [ -z "$location" ] ||
+		! curl -sS -o "$demo_work/downloaded" "$location" || ! cmp -s "$demo_work/first" "$demo_work/downloaded"; then
+		echo "cluster: $download was not a piped redirect to the same bytes" >&2
+		exit 1
+	fi
+	log "cluster: $download was piped: a 302 to Azurite, with the same bytes there"
 }
 
 # demo_check fetches every demo URL and compares it with its file.

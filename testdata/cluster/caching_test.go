@@ -58,6 +58,60 @@ func (d *deployment) hitsNeverReachAzure(t *testing.T) {
 	assert.Equal(t, []string{"200"}, d.azureGets("hits/head-first.jpg"), "Azure saw one GET for the HEAD and the GET")
 }
 
+// spellings: the spellings of a path that reach the same blob at a node
+// (the route prefix's case, //, %XX of an unreserved character) are hits
+// on the object cached for it, which Azure never sees. Escapes of
+// reserved characters are left as they are, and what no client sends (a
+// dot segment, a % that starts no escape) is refused by the shield.
+func (d *deployment) spellings(t *testing.T) {
+	png := randomBytes(t, 2048)
+	d.az.Upload(t, "photos", "spelt/pattern.png", png, "image/png")
+	resp, body := d.getAsWritten(t, "/images/spelt/pattern.png")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, png, body)
+	require.Equal(t, "miss", resp.Header.Get("X-Cache"), "first read")
+
+	spellings := []string{
+		"/IMAGES/spelt/pattern.png",
+		"/Images/spelt/pattern.png?v=2",
+		"/images//spelt/pattern.png",
+		"//images///spelt/pattern.png",
+		"/images/spelt/patter%6E.png",
+		"/images/spelt/patter%6e.png",
+		"/images/spelt/pattern%2Epng",
+		"/%69mages/%73pelt/%70%61%74%74%65%72%6E%2E%70%6E%67",
+		"/%49MAGES/spelt/pattern.png",
+	}
+	hits := 0
+	for _, path := range spellings {
+		resp, body := d.getAsWritten(t, path)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Equal(t, png, body, path)
+		if assert.Equal(t, "hit", resp.Header.Get("X-Cache"), path) {
+			hits++
+		}
+	}
+	gets := d.azureGets("spelt/pattern.png")
+	assert.Equal(t, []string{"200"}, gets, "Azure saw the first read only")
+	figures.Report(t, "%d of %d other spellings of /images/spelt/pattern.png were hits; Azure saw %d GET", hits, len(spellings), len(gets))
+
+	// %2F and %25 are not decoded: an escaped slash is another object (the
+	// node reads the same blob), and patter%256E.png names the blob
+	// "patter%6E.png", which does not exist.
+	resp, body = d.getAsWritten(t, "/images/spelt%2Fpattern.png")
+	assert.Equal(t, png, body, "an escaped slash, at the node")
+	assert.Equal(t, "miss", resp.Header.Get("X-Cache"), "an escaped slash is another object")
+	resp, _ = d.getAsWritten(t, "/images/spelt/patter%256E.png")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%25 decoded once, by the node")
+	for _, path := range []string{"/images/spelt/x/../pattern.png", "/x/../images/spelt/pattern.png", "/images/./spelt/pattern.png",
+		"/images/spelt/%2E%2E/spelt/pattern.png", "/images/spelt%2F..%2Fspelt/pattern.png", "/images/spelt/%%370attern.png"} {
+		resp, _ = d.getAsWritten(t, path)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, path)
+		assert.Empty(t, resp.Header.Get("X-Cache"), "%s: answered by the shield itself", path)
+	}
+	assert.Equal(t, []string{"200", "200"}, d.azureGets("spelt/pattern.png"), "Azure saw the first read and the escaped slash's")
+}
+
 // revalidation: past its TTL an object is revalidated (a 304 from Azure
 // keeps it, for the signed TTL again); a changed blob is served whole, once
 // the TTL runs out and not before.
@@ -154,6 +208,7 @@ func (d *deployment) errors(t *testing.T) {
 func (d *deployment) nothingSecret(t *testing.T) {
 	log := d.shield.Log(t)
 	require.Contains(t, log, "/images/hits/cat.jpg", "the log holds the requests the tests made")
+	require.Contains(t, log, "/dl/downloads/sunset.jpg", "the log holds the requests for a redirect route")
 	for _, secret := range []string{"sig=", "sv=", "se=", "x-ms-", "X-Ms-", d.keys[0], d.keys[1]} {
 		assert.NotContains(t, log, secret, "varnishlog shows %q", strings.TrimRight(secret[:min(len(secret), 6)], "="))
 	}

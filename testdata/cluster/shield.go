@@ -26,9 +26,10 @@ type Shield struct {
 	out     *syncBuffer
 }
 
-// StartShield runs Varnish in front of nodes (as many as VCLPorts) and
-// waits until it answers. It is stopped when the test ends.
-func StartShield(t testing.TB, nodes ...*Node) *Shield {
+// StartShield runs Varnish in front of nodes (as many as VCLPorts), with
+// the varnishd parameters params (vsl_mask=…, as -p takes them), and waits
+// until it answers. It is stopped when the test ends.
+func StartShield(t testing.TB, nodes []*Node, params ...string) *Shield {
 	t.Helper()
 	varnishd, err := exec.LookPath("varnishd")
 	if err != nil {
@@ -67,8 +68,12 @@ func StartShield(t testing.TB, nodes ...*Node) *Shield {
 	port := freePort(t)
 	s := &Shield{URL: fmt.Sprintf("http://127.0.0.1:%d", port), workdir: filepath.Join(dir, "varnish"), out: &syncBuffer{}}
 	// -j none: run as the user who started it (no jail), root or not.
-	s.cmd = exec.Command(varnishd, "-F", "-j", "none", "-n", s.workdir, "-a", fmt.Sprintf("127.0.0.1:%d", port),
-		"-T", "none", "-f", vclFile, "-s", "malloc,256m", "-s", "Transient=malloc,256m")
+	args := []string{"-F", "-j", "none", "-n", s.workdir, "-a", fmt.Sprintf("127.0.0.1:%d", port),
+		"-T", "none", "-f", vclFile, "-s", "malloc,256m", "-s", "Transient=malloc,256m"}
+	for _, p := range params {
+		args = append(args, "-p", p)
+	}
+	s.cmd = exec.Command(varnishd, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	// A group of its own, so the cache process goes with the manager; and
 	// killed with the test process should a timeout end it first.
@@ -100,6 +105,18 @@ func (s *Shield) Log(t testing.TB, tags ...string) string {
 		args = append(args, "-i", tag)
 	}
 	out, err := exec.Command("varnishlog", args...).Output()
+	if err != nil {
+		t.Fatalf("varnishlog: %v", err)
+	}
+	return string(out)
+}
+
+// Transactions are the requests Varnish's shared-memory log still holds
+// that match the varnishlog query (ReqURL ~ "^/dl/" …), each with its
+// backend request, as varnishlog -d -g request prints them.
+func (s *Shield) Transactions(t testing.TB, query string) string {
+	t.Helper()
+	out, err := exec.Command("varnishlog", "-d", "-g", "request", "-q", query, "-n", s.workdir).Output()
 	if err != nil {
 		t.Fatalf("varnishlog: %v", err)
 	}
