@@ -288,10 +288,12 @@ demo() {
 	build
 	ensure_azurite
 	command -v curl >/dev/null || apt_install curl curl
-	local work site_port upload_port endpoint urls password
+	local work site_port upload_port content_port endpoint urls password
 	site_port="${DEMO_PORT:-8080}"
 	upload_port=$((site_port + 1))
-	require_free_ports "set DEMO_PORT (the upload page takes the port after it)" "$site_port" "$upload_port"
+	content_port=$((site_port + 2))
+	require_free_ports "set DEMO_PORT (the upload page and the uploads' own origin take the two ports after it)" \
+		"$site_port" "$upload_port" "$content_port"
 	start_work
 	work=$demo_work
 	start_azurite "$work"
@@ -302,11 +304,11 @@ demo() {
 		-uploads "http://localhost:$upload_port")
 	password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 
-	log "serving Caddyfile.example on http://localhost:$site_port, and the upload page on http://localhost:$upload_port"
+	log "serving Caddyfile.example on http://localhost:$site_port, the upload page on http://localhost:$upload_port and the uploads on http://localhost:$content_port"
 	# The dev account's key is public (Azurite's documented default).
 	SITE_ADDRESS="http://localhost:$site_port" AZURE_BLOB_ENDPOINT="$endpoint" \
 		AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' \
-		CADDYFILE_EXAMPLE="$PWD/Caddyfile.example" UPLOAD_ADDRESS="http://localhost:$upload_port" \
+		CADDYFILE_EXAMPLE="$PWD/Caddyfile.example" UPLOAD_ADDRESS="http://localhost:$upload_port" CONTENT_ADDRESS="http://localhost:$content_port" \
 		UPLOAD_PAGE="$PWD/testdata/demo/upload" DEMO_PASSWORD_HASH="$(./caddy hash-password --plaintext "$password")" \
 		./caddy run --config testdata/demo/Caddyfile --adapter caddyfile >"$work/caddy.log" 2>&1 &
 	demo_pids+=($!)
@@ -323,11 +325,13 @@ demo() {
 	echo "$urls" | grep "/images/" | head -n 1 | sed -e 's#/images/#/downloads/#' -e 's/^/  /'
 	echo "An upload page: choose an image, it goes straight to Azurite with a create-only URL from azure_sas:"
 	echo "  http://localhost:$upload_port/upload/ (user demo, password $password)"
+	echo "Your uploads, from an origin of their own (user_content: media inline, anything else a download):"
+	echo "  http://localhost:$content_port/view/<name>"
 	echo
 
 	if [ "$check" = "--check" ]; then
 		demo_check "$urls" "$site_port"
-		demo_check_upload "$upload_port" "$password"
+		demo_check_upload "$upload_port" "$content_port" "$password"
 		return
 	fi
 	echo "Press Ctrl-C to stop Caddy and Azurite."
@@ -453,21 +457,30 @@ demo_check() {
 }
 
 # demo_check_upload asks the upload site for its page and for an upload
-# URL, and uploads a file with it, as the page does (the test suite drives
-# the page itself in Chromium).
+# URL, and uploads a file with it, as the page does; the file reads back
+# on the uploads' own origin as a download, and by a redirect under the
+# user's prefix (the test suite drives the page itself in Chromium).
 demo_check_upload() {
-	local port="$1" password="$2" status answer url
+	local port="$1" content_port="$2" password="$3" status answer url headers location
 	status=$(curl -s -o /dev/null -w '%{http_code}' -u "demo:$password" "http://localhost:$port/upload/") || true
 	[ "$status" = 200 ] || { echo "demo: the upload page gave $status, not 200" >&2; exit 1; }
 	answer=$(curl -sS -u "demo:$password" -H 'Content-Type: application/json' \
 		-d '{"blob": "check.txt", "permissions": "c"}' "http://localhost:$port/sas") || true
 	url=$(printf '%s' "$answer" | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
 	[ -n "$url" ] || { echo "demo: /sas gave no URL" >&2; exit 1; }
-	status=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'x-ms-blob-type: BlockBlob' --data-binary 'uploaded' "$url") || true
+	status=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'x-ms-blob-type: BlockBlob' -H 'x-ms-blob-content-type: text/html' \
+		--data-binary 'uploaded' "$url") || true
 	[ "$status" = 201 ] || { echo "demo: uploading with the issued URL gave $status, not 201" >&2; exit 1; }
-	[ "$(curl -sS -u "demo:$password" "http://localhost:$port/view/users/demo/check.txt")" = uploaded ] ||
-		{ echo "demo: the upload did not read back through azure_blob" >&2; exit 1; }
-	log "demo: the upload page answers, /sas issued a URL that uploaded, and the upload reads back"
+	headers=$(curl -sS -D - -o "$demo_work/check.txt" -u "demo:$password" "http://localhost:$content_port/view/check.txt" | tr -d '\r')
+	if [ "$(cat "$demo_work/check.txt")" != uploaded ] || ! grep -qix 'Content-Disposition: attachment' <<<"$headers" ||
+		! grep -qix 'Content-Type: application/octet-stream' <<<"$headers"; then
+		echo "demo: the upload (stored as text/html) did not read back on the uploads' origin as an attachment" >&2
+		exit 1
+	fi
+	location=$(curl -sS -D - -o /dev/null -u "demo:$password" "http://localhost:$port/get/check.txt" | tr -d '\r' | sed -n 's/^Location: //Ip')
+	[ "$(curl -sS "$location")" = uploaded ] ||
+		{ echo "demo: the upload did not read back by its redirect" >&2; exit 1; }
+	log "demo: the upload page answers, /sas issued a URL that uploaded, and the upload reads back as a download on its own origin and by a redirect"
 }
 
 # bench measures azure_blob against plain reverse_proxy, nginx and Varnish

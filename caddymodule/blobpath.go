@@ -92,6 +92,7 @@ func checkURLSafeBlobName(name string) error {
 type mappedBlob struct {
 	container, name string
 	path, rawPath   string // the request's URL path the handler set: /container/name
+	private         bool   // the name depends on who asks: answers are for the client's cache only
 }
 
 // varMappedBlob holds the *mappedBlob of the request.

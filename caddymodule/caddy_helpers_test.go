@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -197,4 +198,14 @@ func metricValue(metrics, name, labels string) (float64, bool) {
 func lastLogLines(logs []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(logs)), "\n")
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
+
+// passwordHash is a bcrypt hash of password for basic_auth, at bcrypt's
+// least cost: Caddy checks it on every request a test sends (Caddy's own
+// cost, 14, takes seconds a check under the race detector).
+func passwordHash(t *testing.T, password string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	require.NoError(t, err)
+	return string(hash)
 }

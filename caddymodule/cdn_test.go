@@ -136,7 +136,7 @@ http://localhost:9080 {
 		{"/site/", "200", "<h1>home</h1>", "", "devstoreaccount1/site/index.html"},
 		{"/site/docs/", "200", "<h1>docs</h1>", "", "devstoreaccount1/site/docs/index.html"},
 		{"/site/docs", "308", "", "./docs/", ""},
-		{"/site/my%20docs?x=1", "308", "", "./my%20docs/?x=1", ""},
+		{"/site/my%20docs?x=1", "308", "", "./my%20docs/", ""},
 		{"/site/docs/page.html", "200", "<p>page</p>", "", "devstoreaccount1/site/docs/page.html"},
 		{"/site/nodir", "404", "error 404", "", ""},
 		{"/site/nodir/", "404", "error 404", "", ""},

@@ -16,6 +16,9 @@ import (
 // refused.
 type credential interface {
 	token(container, blob string) (sas.Token, error)
+	// tokenWithHeaders is token with response header overrides of its
+	// own; only a credential that signs has it.
+	tokenWithHeaders(container, blob string, h sas.ResponseHeaders) (sas.Token, error)
 	// refused drops what was used for container and blob; it reports
 	// whether asking again can give a different answer.
 	refused(container, blob string) bool
@@ -32,6 +35,10 @@ func (c signingCredential) token(container, blob string) (sas.Token, error) {
 	return c.signer.TokenFor(container, blob)
 }
 
+func (c signingCredential) tokenWithHeaders(container, blob string, h sas.ResponseHeaders) (sas.Token, error) {
+	return c.signer.TokenWithHeaders(container, blob, h)
+}
+
 func (c signingCredential) refused(container, blob string) bool {
 	c.signer.InvalidateFor(container, blob)
 	if c.onRefused != nil {
@@ -45,12 +52,18 @@ type tokenCredential struct{ parsed *sas.ParsedToken }
 
 func (c tokenCredential) token(string, string) (sas.Token, error) { return c.parsed.Token(), nil }
 func (tokenCredential) refused(string, string) bool               { return false }
+func (tokenCredential) tokenWithHeaders(string, string, sas.ResponseHeaders) (sas.Token, error) {
+	return sas.Token{}, errNothingToSignWith
+}
 
 // anonymousCredential appends nothing: a public container.
 type anonymousCredential struct{}
 
 func (anonymousCredential) token(string, string) (sas.Token, error) { return sas.Token{}, nil }
 func (anonymousCredential) refused(string, string) bool             { return false }
+func (anonymousCredential) tokenWithHeaders(string, string, sas.ResponseHeaders) (sas.Token, error) {
+	return sas.Token{}, errNothingToSignWith
+}
 
 // resolveSecret expands {env.*} and {file.*} placeholders at provision. An
 // empty result is an error that names the placeholder, never the value.
@@ -133,7 +146,7 @@ func (t *Transport) provisionService() (*blobService, error) {
 		if svc.endpoint.Scheme != "https" {
 			return nil, errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
 		}
-		signer, err := t.newDelegationSigner()
+		signer, err := t.newDelegationSigner(svc.endpoint)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +156,7 @@ func (t *Transport) provisionService() (*blobService, error) {
 			}
 		}}
 	case sharedKey != nil:
-		signer, err := t.newSigner(sharedKey)
+		signer, err := t.newSigner(sharedKey, svc.endpoint)
 		if err != nil {
 			return nil, err
 		}
@@ -229,14 +242,28 @@ func (t *Transport) signedOnly() string {
 	return ""
 }
 
-// newDelegationSigner signs user-delegation tokens with the keyring's
-// current key; the keyring is set once the transport is provisioned.
-func (t *Transport) newDelegationSigner() (*sas.Signer, error) {
+// signedProtocol is the spr of the tokens signed for endpoint: https only
+// when the endpoint is https, so that a token copied out of a URL is
+// refused over plain http; unrestricted for an http endpoint (Azurite on
+// loopback), and for a version before 2015-04-05, which cannot sign spr.
+func signedProtocol(endpoint sas.BlobEndpoint, version string) sas.Protocol {
+	const firstWithProtocol = "2015-04-05" // versions are dates: they sort as strings
+	if endpoint.Scheme == "https" && version >= firstWithProtocol {
+		return sas.ProtocolHTTPS
+	}
+	return sas.ProtocolAny
+}
+
+// newDelegationSigner signs user-delegation tokens for endpoint with the
+// keyring's current key; the keyring is set once the transport is
+// provisioned.
+func (t *Transport) newDelegationSigner(endpoint sas.BlobEndpoint) (*sas.Signer, error) {
 	resource := sas.ResourceBlob
 	if t.Scope == scopeContainer {
 		resource = sas.ResourceContainer
 	}
-	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container}
+	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container,
+		Protocol: signedProtocol(endpoint, t.Version)}
 	t.HeaderOverrides.signInto(&v)
 	keys := func() (*sas.DelegationKey, error) {
 		if t.keyring == nil {
@@ -247,12 +274,14 @@ func (t *Transport) newDelegationSigner() (*sas.Signer, error) {
 	return sas.NewDelegationSigner(keys, v, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
 }
 
-func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {
+// newSigner signs tokens for endpoint with the account key.
+func (t *Transport) newSigner(key *sas.SharedKey, endpoint sas.BlobEndpoint) (*sas.Signer, error) {
 	resource := sas.ResourceBlob
 	if t.Scope == scopeContainer {
 		resource = sas.ResourceContainer
 	}
-	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container, Identifier: t.Policy}
+	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container, Identifier: t.Policy,
+		Protocol: signedProtocol(endpoint, t.Version)}
 	t.HeaderOverrides.signInto(&v)
 	if t.Policy != "" {
 		v.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
@@ -267,12 +296,14 @@ func (t *Transport) newSigner(key *sas.SharedKey) (*sas.Signer, error) {
 // errNothingToSignWith: the credential is a sas_token or anonymous.
 var errNothingToSignWith = errors.New("signing needs account_key, a connection string with AccountKey, or identity: a sas_token or anonymous has nothing to sign with")
 
-// sign signs v, with its version and expiry set, with the account key or
-// the identity's current user delegation key; azure_sas issues what it
-// signs. A token never outlives the user delegation key that signs it, so
-// one the key cannot cover is refused rather than shortened.
+// sign signs v, with its expiry set, with the account key or the
+// identity's current user delegation key, for the transport's version and
+// endpoint (spr=https on an https one); azure_sas issues what it signs. A
+// token never outlives the user delegation key that signs it, so one the
+// key cannot cover is refused rather than shortened.
 func (t *Transport) sign(v *sas.ServiceValues) (sas.Token, error) {
 	v.Version = t.Version
+	v.Protocol = signedProtocol(t.service.endpoint, t.Version)
 	switch {
 	case t.service.key != nil:
 		return v.Sign(t.service.key)

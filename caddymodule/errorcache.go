@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -36,4 +37,27 @@ func setErrorCacheControl(h http.Header, err error) {
 	if errors.As(err, &he) {
 		h.Set("Cache-Control", errorCacheControl(he.StatusCode))
 	}
+}
+
+// privately makes cacheControl private: only the client's own cache may
+// keep the answer. It is for answers that depend on who asked, a redirect
+// whose token a request with credentials got or a blob under a prefix per
+// user: RFC 9111 (3.5) lets a shared cache reuse an answer to a request
+// with Authorization when it says public, s-maxage or must-revalidate, and
+// nothing stops one from keeping an answer to a request with a Cookie.
+// Those directives go, and private leads; no-store stays as it is.
+func privately(cacheControl string) string {
+	kept := []string{"private"}
+	for directive := range strings.SplitSeq(cacheControl, ",") {
+		directive = strings.TrimSpace(directive)
+		name, _, _ := strings.Cut(strings.ToLower(directive), "=")
+		switch name {
+		case "no-store":
+			return cacheControl
+		case "", "private", "public", "s-maxage", "must-revalidate", "proxy-revalidate":
+			continue
+		}
+		kept = append(kept, directive)
+	}
+	return strings.Join(kept, ", ")
 }

@@ -38,7 +38,12 @@ type Handler struct {
 	// Container holds the blobs; required.
 	Container string `json:"container,omitempty"`
 
-	// Prefix is prepended to every blob name, e.g. "public/".
+	// Prefix is prepended to every blob name, e.g. "public/". It may be
+	// built per request from placeholders, each a whole segment followed
+	// by '/': "users/{http.auth.user.id}/" lets each user read their own
+	// blobs only. A request whose placeholder is unknown or empty, or holds
+	// a '/' or a dot segment, gets 403; answers under such a prefix are
+	// private (Cache-Control), for no cache to hand to another user.
 	Prefix string `json:"prefix,omitempty"`
 
 	// Index is the blob served for a path ending in '/', e.g. index.html:
@@ -91,10 +96,8 @@ func (h *Handler) Validate() error {
 	if err := checkRequiredContainer(h.Container); err != nil {
 		return err
 	}
-	if h.Prefix != "" {
-		if err := checkURLSafeBlobName(h.Prefix + "x"); err != nil {
-			return errors.New("prefix: " + err.Error())
-		}
+	if err := checkPrefixTemplate(h.Prefix); err != nil {
+		return err
 	}
 	if h.Index != "" && (strings.Contains(h.Index, "/") || checkURLSafeBlobName(h.Index) != nil) {
 		return errors.New("index must be a blob name without '/'")
@@ -144,7 +147,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		path += h.Index
 	}
 	caddyhttp.SetVar(r.Context(), varFallback, h.Fallback && !h.IndexProbe)
-	name, err := blobName(h.Prefix, path)
+	prefix, err := resolvePrefix(r, h.Prefix)
+	if err != nil {
+		return caddyhttp.Error(http.StatusForbidden, err)
+	}
+	name, err := blobName(prefix, path)
 	switch {
 	case err != nil && h.IndexProbe:
 		// The path itself was a valid name (the origins before the probe
@@ -160,7 +167,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		c.Write(zap.String("path", r.URL.Path), zap.String("container", h.Container), zap.String("blob", name))
 	}
 	// The placeholders are set by the transport, for the origin it reads.
-	mapped := &mappedBlob{container: h.Container, name: name}
+	mapped := &mappedBlob{container: h.Container, name: name, private: prefixPerRequest(h.Prefix)}
 	mapped.path, mapped.rawPath = sas.BlobEndpoint{}.BlobPath(h.Container, name)
 	caddyhttp.SetVar(r.Context(), varMappedBlob, mapped)
 	if rd := h.Redirect; rd != nil {
@@ -179,11 +186,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 // instead. An index probe that finds the directory's index sends the
 // client to the path with its '/' (308), which the next request maps.
 func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rd *Redirect, mapped *mappedBlob) error {
+	var found http.Header
 	if rd.Probe || h.IndexProbe {
-		switch found, err := rd.exists(w, r, mapped); {
+		var err error
+		switch found, err = rd.exists(w, r, mapped); {
 		case err != nil:
 			return err
-		case !found:
+		case found == nil:
 			return next.ServeHTTP(w, r)
 		}
 	}
@@ -192,7 +201,7 @@ func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next cad
 		w.WriteHeader(http.StatusPermanentRedirect)
 		return nil
 	}
-	return rd.redirect(w, mapped)
+	return rd.redirect(w, r, mapped, found)
 }
 
 // checkRequiredContainer checks the container option of a handler, which
@@ -222,19 +231,17 @@ func (h *Handler) setIndexRedirect(r *http.Request) {
 }
 
 // indexRedirectTarget is where a directory path without its '/' is sent,
-// relative to it ("./name/" and the query), so it can never point at
-// another host or scheme.
+// relative to it ("./name/"), so it can never point at another host or
+// scheme. The client's query is left out: azure_blob drops it anyway, and
+// a cache that keeps the 308 by path alone (a CDN told to ignore query
+// strings) would otherwise hand one visitor's query to every other.
 func indexRedirectTarget(r *http.Request) string {
 	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
 	if !ok {
 		orig = *r
 	}
 	escaped := orig.URL.EscapedPath()
-	target := "./" + escaped[strings.LastIndexByte(escaped, '/')+1:] + "/"
-	if orig.URL.RawQuery != "" {
-		target += "?" + orig.URL.RawQuery
-	}
-	return target
+	return "./" + escaped[strings.LastIndexByte(escaped, '/')+1:] + "/"
 }
 
 // stripPathPrefix takes prefix (any trailing '/' aside) off path. ASCII

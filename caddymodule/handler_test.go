@@ -60,7 +60,7 @@ func TestHandlerMapsIndexAndFallbacks(t *testing.T) {
 		{"index in a folder", site, "/s/my%20docs/", nil, "/site/my%20docs/index.html", 0, "", false},
 		{"no index: a folder is 404", Handler{Container: "site"}, "/docs/", nil, "", 404, "", false},
 		{"probe", Handler{Container: "site", StripPrefix: "/s", Index: "index.html", IndexProbe: true, Fallback: true},
-			"/s/my%20docs?x=1", nil, "/site/my%20docs/index.html", 0, "./my%20docs/?x=1", false},
+			"/s/my%20docs?x=1", nil, "/site/my%20docs/index.html", 0, "./my%20docs/", false},
 		{"probe of a folder path is 404", Handler{Container: "site", Index: "index.html", IndexProbe: true, Fallback: true}, "/docs/", nil, "", 404, "", false},
 		{"a redirect never names a scheme", Handler{Container: "site", Index: "index.html", IndexProbe: true, Fallback: true},
 			"/javascript:alert(1)", nil, "/site/javascript:alert%281%29/index.html", 0, "./javascript:alert(1)/", false},

@@ -41,7 +41,18 @@ func init() {
 // "cw", "expiry": "2030-01-01T00:00:00Z"}. A request outside the bounds
 // gets 400 with {"error": "...", "field": "blob|permissions|ttl"}, never a
 // token it did not ask for; a prefix whose placeholder resolves empty, or
-// to something with a '/', gets 403.
+// to something with a '/', gets 403. The body is read strictly: one JSON
+// object of strings, each known key at most once, valid UTF-8 and no
+// escaped half of a surrogate pair (\ud800), or 400 with {"error": "..."}.
+//
+// It answers pages of its own origin and clients that are not browsers
+// (curl, servers), which send no Sec-Fetch-Site. A browser's request made
+// by a page of another site, or of a sibling subdomain (Sec-Fetch-Site
+// cross-site or same-site), gets 403 with {"error": "..."}, for GET and
+// POST alike: a page elsewhere could otherwise have a URL issued with the
+// user's remembered credentials.
+//
+// A URL for an https endpoint is signed for https only (spr=https).
 //
 // Each URL issued is logged at info level without its signature (user,
 // container, blob, permissions, expiry, client address) and counted in
@@ -129,8 +140,8 @@ func (is *Issuer) Provision(ctx caddy.Context) error {
 	switch {
 	case t.Container != is.Container:
 		return errors.New("the transport's container differs from azure_sas's")
-	case t.Policy != "" || t.Scope == scopeContainer || t.GuessContentType || t.HeaderOverrides != (HeaderOverrides{}):
-		return errors.New("the transport's policy, scope, guess_content_type and header overrides do not apply to issued URLs: set the overrides on azure_sas")
+	case t.Policy != "" || t.Scope == scopeContainer || t.GuessContentType || t.UserContent || t.HeaderOverrides != (HeaderOverrides{}):
+		return errors.New("the transport's policy, scope, guess_content_type, user_content and header overrides do not apply to issued URLs: set the overrides on azure_sas")
 	}
 	if t.keyring != nil {
 		// The key is renewed with a quarter of its life left: a URL up to
@@ -170,30 +181,6 @@ func (is *Issuer) Validate() error {
 	return nil
 }
 
-// checkPrefixTemplate requires every placeholder of prefix to be a whole
-// segment followed by '/' (users/{http.auth.user.id}/): otherwise the
-// values of two users could run into each other, bob asking for by/x
-// under "users/{id}" reaching bobby's users/bobby/x. What is literal must
-// make a valid blob name.
-func checkPrefixTemplate(prefix string) error {
-	segments := strings.Split(prefix, "/")
-	for i, seg := range segments {
-		if !strings.ContainsAny(seg, "{}") {
-			continue
-		}
-		whole := strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && strings.Count(seg, "{") == 1 && strings.Count(seg, "}") == 1
-		if !whole || i == len(segments)-1 {
-			return errors.New("prefix: a placeholder must be a whole segment followed by '/', as in users/{http.auth.user.id}/")
-		}
-	}
-	if prefix != "" {
-		if err := checkURLSafeBlobName(caddy.NewEmptyReplacer().ReplaceAll(prefix, "x") + "x"); err != nil {
-			return fmt.Errorf("prefix: %w", err)
-		}
-	}
-	return nil
-}
-
 // issueRequest is what a client asks for.
 type issueRequest struct {
 	Blob        string `json:"blob"`
@@ -219,6 +206,9 @@ type issueError struct {
 
 // ServeHTTP issues a URL, or says why not.
 func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if refused := fromAnotherSite(r); refused != nil {
+		return writeJSON(w, refused.status, refused)
+	}
 	req, refused := is.readRequest(r)
 	if refused == nil {
 		var answer *issuedURL
@@ -230,6 +220,22 @@ func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		w.Header().Set("Allow", "GET, POST")
 	}
 	return writeJSON(w, refused.status, refused)
+}
+
+// fromAnotherSite refuses a browser's request that another site's page
+// made, which a browser says in Sec-Fetch-Site. It would carry the user's
+// remembered credentials (basic auth, cookies) without the user asking,
+// and fill the issuance log and metric. same-site is refused too: a
+// sibling subdomain can host what users uploaded. Requests without the
+// header (curl, servers) and same-origin or none (typed, bookmarked) pass.
+// Allowing listed origins is for a cors option, still to come.
+func fromAnotherSite(r *http.Request) *issueError {
+	switch site := strings.ToLower(r.Header.Get("Sec-Fetch-Site")); site {
+	case "cross-site", "same-site":
+		return &issueError{http.StatusForbidden, "azure_sas answers pages of its own origin and clients that are not browsers, " +
+			"not a page of another site (Sec-Fetch-Site: " + site + ")", ""}
+	}
+	return nil
 }
 
 // readRequest reads what the client asks for from a POST's JSON body or a
@@ -265,44 +271,110 @@ func (is *Issuer) readRequest(r *http.Request) (issueRequest, *issueError) {
 
 // decodeIssueRequest reads a request body strictly: valid UTF-8 (or a name
 // would silently become another), one JSON object of strings with the
-// known keys written exactly, and nothing after it.
+// known keys written exactly, each at most once, and nothing after it.
+// encoding/json alone is not that strict: it lets the last of two equal
+// keys win, and turns an escaped half of a surrogate pair (\ud800) into
+// U+FFFD, so the object is read key by key and each value's escapes are
+// checked.
 func decodeIssueRequest(body []byte, req *issueRequest) error {
 	if !utf8.Valid(body) {
 		return errors.New("not valid UTF-8")
 	}
-	var fields map[string]*string
+	errShape := errors.New("not a JSON object of strings")
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return errors.New("not a JSON object of strings")
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errShape
+	}
+	var seen [3]bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return errShape
+		}
+		name, _ := tok.(string)
+		var field *string
+		var i int
+		switch name {
+		case "blob":
+			field, i = &req.Blob, 0
+		case "permissions":
+			field, i = &req.Permissions, 1
+		case "ttl":
+			field, i = &req.TTL, 2
+		default:
+			return errors.New("an unknown key")
+		}
+		if seen[i] {
+			return errors.New(name + " is given twice")
+		}
+		seen[i] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return errShape
+		}
+		switch {
+		case string(raw) == "null":
+			return errors.New(name + " is null")
+		case raw[0] != '"':
+			return errShape
+		case hasLoneSurrogate(raw):
+			return errors.New(name + ` holds half of a surrogate pair (a \ud800-\udfff escape without its other half), which is no character`)
+		}
+		if err := json.Unmarshal(raw, field); err != nil {
+			return errShape
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return errShape
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("something follows the object")
 	}
-	for name, value := range fields {
-		var field *string
-		switch name {
-		case "blob":
-			field = &req.Blob
-		case "permissions":
-			field = &req.Permissions
-		case "ttl":
-			field = &req.TTL
-		default:
-			return errors.New("an unknown key")
-		}
-		if value == nil {
-			return errors.New(name + " is null")
-		}
-		*field = *value
-	}
 	return nil
+}
+
+// hasLoneSurrogate reports whether the JSON string literal s escapes half
+// of a surrogate pair: a high one (\ud800-\udbff) not followed at once by
+// an escaped low one (\udc00-\udfff), or a low one on its own. s is valid
+// JSON, so every backslash starts an escape and \u has four hex digits.
+func hasLoneSurrogate(s []byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if s[i] != 'u' {
+			continue
+		}
+		r := escapedRune(s[i+1 : i+5])
+		i += 4
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true // a low half with no high one before it
+		case r >= 0xd800 && r <= 0xdbff:
+			if i+6 >= len(s) || s[i+1] != '\\' || s[i+2] != 'u' {
+				return true
+			}
+			if low := escapedRune(s[i+3 : i+7]); low < 0xdc00 || low > 0xdfff {
+				return true
+			}
+			i += 6 // the pair's low half
+		}
+	}
+	return false
+}
+
+// escapedRune is the value of the four hex digits of a \u escape.
+func escapedRune(hex []byte) rune {
+	n, _ := strconv.ParseUint(string(hex), 16, 16)
+	return rune(n)
 }
 
 // issue checks req against the bounds and signs its URL.
 func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueError) {
-	prefix, refused := is.resolvePrefix(r)
-	if refused != nil {
-		return nil, refused
+	prefix, err := resolvePrefix(r, is.Prefix)
+	if err != nil {
+		return nil, &issueError{http.StatusForbidden, err.Error(), ""}
 	}
 	name := prefix + req.Blob
 	switch {
@@ -357,27 +429,6 @@ func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueEr
 		URL:       is.transport.service.endpoint.URL(is.Container, name, token),
 		Container: is.Container, Blob: name, Permissions: perms.String(), Expiry: v.Expiry.UTC(),
 	}, nil
-}
-
-// resolvePrefix replaces the prefix's placeholders. One that is unknown or
-// resolves empty, or to something with a '/' (which would reach another
-// user's prefix), refuses the request: no request lands outside the
-// prefix the configuration meant.
-func (is *Issuer) resolvePrefix(r *http.Request) (string, *issueError) {
-	if !strings.Contains(is.Prefix, "{") {
-		return is.Prefix, nil
-	}
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
-		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request", ""}
-	}
-	// checkPrefixTemplate made each placeholder a whole segment, with no
-	// '/' inside: a value that adds one would reach another prefix.
-	prefix, err := repl.ReplaceOrErr(is.Prefix, true, true)
-	if err != nil || strings.Count(prefix, "/") != strings.Count(is.Prefix, "/") || checkURLSafeBlobName(prefix+"x") != nil {
-		return "", &issueError{http.StatusForbidden, "the prefix cannot be worked out for this request: is it authenticated?", ""}
-	}
-	return prefix, nil
 }
 
 // clientIP is the client's address as Caddy determined it.

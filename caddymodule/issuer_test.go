@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
-
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
@@ -34,14 +32,18 @@ type issued struct {
 }
 
 // askURL asks azure_sas at path, as user (none: no credentials), with a
-// JSON body for POST or a query for GET. The URL's signature joins the
-// secrets the suite looks for; the rest of the answer is searched.
-func askURL(t *testing.T, method, path, user, body string) (int, issued) {
+// JSON body for POST or a query for GET, and header as name, value pairs.
+// The URL's signature joins the secrets the suite looks for; the rest of
+// the answer is searched.
+func askURL(t *testing.T, method, path, user, body string, header ...string) (int, issued) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://localhost:9080"+path, strings.NewReader(body))
 	require.NoError(t, err)
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	if user != "" {
 		req.SetBasicAuth(user, user+"-password")
@@ -89,8 +91,7 @@ func TestIssuerAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_TEST_CONNECTION_STRING", "AccountName="+az.Account+";AccountKey="+az.Key+";BlobEndpoint="+az.Endpoint)
 	var users strings.Builder
 	for _, user := range []string{"alice", "bob"} {
-		hash, err := caddyauth.BcryptHash{}.Hash([]byte(user + "-password"))
-		require.NoError(t, err)
+		hash := passwordHash(t, user+"-password")
 		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, hash)
 	}
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
@@ -200,9 +201,12 @@ http://localhost:9080 {
 	status, _ = askURL(t, http.MethodPost, "/sas", "", `{"blob": "a.jpg"}`)
 	assert.Equal(t, http.StatusUnauthorized, status, "no credentials")
 
-	// The body is read strictly: one object of strings, keys as written,
-	// nothing after it, valid UTF-8.
+	// The body is read strictly: one object of strings, keys as written
+	// and once each, nothing after it, valid UTF-8 and no escaped half of
+	// a surrogate pair.
 	for _, body := range []string{
+		`{"blob": "a.jpg", "permissions": "r", "permissions": "c"}`,
+		`{"blob": "\ud800.jpg"}`,
 		`{"blob": "a.jpg"}{"blob": "b.jpg", "permissions": "c"}`,
 		`{"blob": "a.jpg"} trailing`,
 		`{"BLOB": "a.jpg"}`,
@@ -213,8 +217,37 @@ http://localhost:9080 {
 	} {
 		status, refused := askURL(t, http.MethodPost, "/sas", "alice", body)
 		assert.Equal(t, http.StatusBadRequest, status, "body %q", body)
+		assert.NotEmpty(t, refused.Error, "body %q: no reason", body)
 		assert.Empty(t, refused.URL, "body %q: a URL", body)
 	}
+	// A surrogate pair's escape names the character it spells: alice
+	// uploads 😀.txt and reads it back by that name.
+	status, smiley := askURL(t, http.MethodPost, "/sas", "alice", `{"blob": "\ud83d\ude00.txt", "permissions": "c"}`)
+	require.Equal(t, http.StatusOK, status, "a name escaped as a surrogate pair: %s", smiley.Error)
+	assert.Equal(t, "users/alice/😀.txt", smiley.Blob)
+	code, _ = put(t, smiley.URL, []byte("SMILEY"))
+	assert.Equal(t, http.StatusCreated, code, "the upload to 😀.txt")
+	status, link = askURL(t, http.MethodGet, "/sas?blob="+url.QueryEscape("😀.txt"), "alice", "")
+	if assert.Equal(t, http.StatusOK, status, "a read link for 😀.txt: %s", link.Error) {
+		assert.Equal(t, "SMILEY", followed(t, link.URL), "what 😀.txt's read link reads")
+	}
+
+	// A page of another site, or of a sibling subdomain, gets no URL with
+	// the credentials the browser remembers, and leaves no trace in the
+	// issuance log or metric (counted below); the site's own pages do.
+	for _, site := range []string{"cross-site", "same-site"} {
+		for _, ask := range []struct{ method, path, body string }{
+			{http.MethodGet, "/sas?blob=photos/cat.jpg", ""},
+			{http.MethodPost, "/sas", `{"blob": "photos/cat.jpg", "permissions": "c"}`},
+		} {
+			status, refused := askURL(t, ask.method, ask.path, "alice", ask.body, "Sec-Fetch-Site", site)
+			assert.Equal(t, http.StatusForbidden, status, "%s from a %s page", ask.method, site)
+			assert.Contains(t, refused.Error, "answers pages of its own origin and clients that are not browsers", "%s from a %s page", ask.method, site)
+			assert.Empty(t, refused.URL, "%s from a %s page: a URL", ask.method, site)
+		}
+	}
+	status, link = askURL(t, http.MethodGet, "/sas?blob=photos/cat.jpg", "alice", "", "Sec-Fetch-Site", "same-origin")
+	assert.Equal(t, http.StatusOK, status, "a read link for a page of the site: %s", link.Error)
 
 	// A prefix placeholder that resolves empty, to more than one segment
 	// or to a dot segment refuses the request.
@@ -257,10 +290,10 @@ http://localhost:9080 {
 			assert.Contains(t, string(line), `"level":"info"`)
 		}
 	}
-	assert.Equal(t, 5, issuedLines, "issued URLs logged")
+	assert.Equal(t, 8, issuedLines, "issued URLs logged")
 	assert.False(t, bytes.Contains(logs, []byte("sig=")), "Caddy's log shows a token")
 	metrics := scrapeMetrics(t)
-	for perms, want := range map[string]float64{"c": 2, "r": 3} {
+	for perms, want := range map[string]float64{"c": 3, "r": 5} {
 		v, ok := metricValue(metrics, "caddy_azure_sas_issued_total", `account="`+az.Account+`",container="uploads",permissions="`+perms+`"`)
 		if assert.True(t, ok, "no issued_total for %s", perms) {
 			assert.Equal(t, want, v, "issued_total for %s", perms)

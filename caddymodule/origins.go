@@ -58,7 +58,9 @@ func originChain(origins []origin, i int, probe bool) []json.RawMessage {
 // origin or an index probe follows, and passing the request on when it
 // does not; then, with an index, a probe per origin for a directory
 // without its '/' (308 when its index exists); then a 404 error. The last
-// origin of a directive without index redirects without asking.
+// origin of a directive without index redirects without asking, unless it
+// serves user_content: the type it signs into the URL is the stored one,
+// which the HEAD tells.
 func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
 	var handlers []json.RawMessage
 	add := func(i int, probe, indexProbe bool) {
@@ -72,15 +74,17 @@ func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
 		handlers = append(handlers, caddyconfig.JSONModuleObject(h, "handler", "azure_blob", nil))
 	}
 	index := origins[0].handler.Index != ""
-	for i := range origins {
-		add(i, index || i+1 < len(origins), false)
+	lastProbes := false
+	for i, o := range origins {
+		lastProbes = index || i+1 < len(origins) || o.transport.UserContent
+		add(i, lastProbes, false)
 	}
 	if index {
 		for i := range origins {
 			add(i, true, true)
 		}
 	}
-	if index {
+	if lastProbes {
 		handlers = append(handlers, staticError(404, "blob not found"))
 	}
 	return handlers

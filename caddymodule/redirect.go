@@ -122,6 +122,17 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	if err := checkRedirectable(t); err != nil {
 		return err
 	}
+	if t.UserContent && !rd.Probe {
+		// The type to sign is the stored one, which only a HEAD tells.
+		return errors.New("redirect: user_content needs probe, which asks Azure for each blob's type (the azure_blob directive sets it)")
+	}
+	if endpoint.Scheme == "http" && t.service.endpoint.Scheme == "https" {
+		return errors.New("redirect_endpoint is http, but tokens for an https endpoint are signed for https only (spr=https)")
+	}
+	if named := endpoint.HostAccount(); named != "" && named != t.service.account {
+		return fmt.Errorf("redirect_endpoint names the storage account %q, not %q whose tokens it would be handed: "+
+			"clients would carry them to another account's host", named, t.service.account)
+	}
 	rd.transport, rd.endpoint = t, endpoint
 	if endpoint.IsZero() {
 		rd.endpoint = t.service.endpoint
@@ -132,70 +143,95 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 // checkRedirectable refuses a transport whose tokens would give the
 // clients they are handed to more than reading the one blob: a token
 // that names a stored policy (its permissions are the policy's), one for
-// the whole container, or a sas_token that is not a service SAS with sp=r.
-// In proxying, Caddy itself only ever reads; in a redirect, the client
-// holds the token.
+// the whole container, or a ready-made token (a sas_token, or a
+// connection string's SharedAccessSignature), which is the same for every
+// blob and reaches at least the container. In proxying, Caddy itself
+// only ever reads; in a redirect, the client holds the token.
 func checkRedirectable(t *Transport) error {
 	if err := checkRedirectOptions(t); err != nil {
 		return err
 	}
-	if tok := t.service.token; tok != nil && (tok.Kind != sas.KindService || tok.PermissionString() != "r") {
-		return errors.New("redirect: the sas_token is handed to every client, so it must be a service SAS with sp=r only")
+	if t.service.token != nil {
+		return errRedirectReadyMadeToken
 	}
 	return nil
 }
+
+// errRedirectReadyMadeToken: a redirect would hand a ready-made token to
+// every client.
+var errRedirectReadyMadeToken = errors.New("redirect: a ready-made token (sas_token, or a connection string's SharedAccessSignature) " +
+	"would be handed to every client and reads more than one blob: sign per blob with account_key, a connection string with AccountKey, or identity")
 
 // checkRedirectOptions is checkRedirectable for the options alone, which
 // the directive checks when the Caddyfile is adapted.
 func checkRedirectOptions(t *Transport) error {
 	switch {
+	case t.SASToken != "":
+		return errRedirectReadyMadeToken
 	case t.Policy != "":
 		return errors.New("redirect: policy would hand clients whatever the stored policy grants: sign read-only tokens without it")
 	case t.Scope == scopeContainer:
 		return errors.New("redirect: scope container would hand clients a token for every blob of the container")
 	case t.GuessContentType:
 		return errors.New("redirect: guess_content_type cannot change what Azure sends; sign content_type instead")
+	case t.UserContent && t.Anonymous:
+		return errors.New("redirect: user_content signs each blob's type and disposition into its URL, and anonymous has nothing to sign with")
 	}
 	return nil
 }
 
 // exists asks Azure, with a signed HEAD through the transport, whether the
-// mapped blob exists. An answer other than found or not found is an error
-// for the client: 503 with Azure's Retry-After when Azure is busy, else
-// 502.
-func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (bool, error) {
+// mapped blob exists, and returns the headers the transport answers a read
+// of it with (user_content's among them). An answer other than found or
+// not found is an error for the client: 503 with Azure's Retry-After when
+// Azure is busy, else 502.
+func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (http.Header, error) {
 	service := rd.transport.service.endpoint
 	probe := r.Clone(r.Context()) // the context carries the mapped blob: the transport checks it no more
 	probe.Method, probe.Header, probe.Body, probe.ContentLength = http.MethodHead, http.Header{}, nil, 0
 	probe.URL = &url.URL{Scheme: service.Scheme, Host: service.HostPort(), Path: m.path, RawPath: m.rawPath}
 	resp, err := rd.transport.RoundTrip(probe)
 	if err != nil {
-		return false, caddyhttp.Error(http.StatusBadGateway, err)
+		return nil, caddyhttp.Error(http.StatusBadGateway, err)
 	}
 	drain(resp)
 	switch code := resp.StatusCode; {
 	case code == http.StatusNotFound:
-		return false, nil
+		return nil, nil
 	case code < 300 || code == http.StatusNotModified:
-		return true, nil
+		return resp.Header, nil
 	case code == http.StatusServiceUnavailable:
 		if after := resp.Header.Get("Retry-After"); after != "" {
 			w.Header().Set("Retry-After", after)
 		}
-		return false, caddyhttp.Error(code, errors.New("the storage origin is busy"))
+		return nil, caddyhttp.Error(code, errors.New("the storage origin is busy"))
 	}
-	return false, caddyhttp.Error(http.StatusBadGateway, errors.New("the storage origin refused the request"))
+	return nil, caddyhttp.Error(http.StatusBadGateway, errors.New("the storage origin refused the request"))
 }
 
-// redirect sends the client to the mapped blob's URL with a read-only token.
-func (rd *Redirect) redirect(w http.ResponseWriter, m *mappedBlob) error {
+// redirect sends the client to the mapped blob's URL with a read-only
+// token. For user_content, the token carries the headers the transport
+// would serve the blob with (found, the probe's answer), since Azure
+// sends the bytes.
+func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m *mappedBlob, found http.Header) error {
 	t := rd.transport
-	token, err := t.service.cred.token(m.container, m.name)
+	var token sas.Token
+	var err error
+	if t.UserContent {
+		token, err = t.service.cred.tokenWithHeaders(m.container, m.name, sas.ResponseHeaders{
+			ContentType: found.Get("Content-Type"), ContentDisposition: found.Get("Content-Disposition"), CacheControl: found.Get("Cache-Control")})
+	} else {
+		token, err = t.service.cred.token(m.container, m.name)
+	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("signing: %w", err))
 	}
 	t.counters.redirects.Add(1)
-	err = writeRedirect(w, rd.StatusCode, rd.endpoint.URL(m.container, m.name, token), t.redirectCacheControl(token, time.Now()))
+	cacheControl := t.redirectCacheControl(token, time.Now())
+	if carriesCredentials(r) || m.private {
+		cacheControl = privately(cacheControl)
+	}
+	err = writeRedirect(w, rd.StatusCode, rd.endpoint.URL(m.container, m.name, token), cacheControl)
 	if errors.Is(err, errFlush) {
 		t.logger.Warn(err.Error())
 		return nil
@@ -207,8 +243,9 @@ func (rd *Redirect) redirect(w http.ResponseWriter, m *mappedBlob) error {
 // token enters its renewal window (renew_before, ttl/4 by default, before
 // its expiry): whoever follows a cached redirect still has that long to
 // use it, and then gets a fresh one; must-revalidate keeps caches from
-// serving it stale (stale-if-error) after that. It is not public: a shared
-// cache must not keep the answer to a request that carried credentials.
+// serving it stale (stale-if-error) after that. A shared cache may keep it
+// (a CDN in front of an open route); an answer to a request with
+// credentials is made private (privately).
 func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string {
 	ttl := time.Duration(t.TTL)
 	expiry := token.Expiry()
@@ -227,6 +264,13 @@ func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string 
 		return "no-store"
 	}
 	return "max-age=" + strconv.Itoa(int(left/time.Second)) + ", must-revalidate"
+}
+
+// carriesCredentials reports whether r came with credentials: an
+// Authorization or Cookie header, or a client certificate.
+func carriesCredentials(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != "" ||
+		(r.TLS != nil && len(r.TLS.PeerCertificates) > 0)
 }
 
 // writeRedirect sends a redirect to location, then takes Location out of

@@ -64,3 +64,32 @@ func TestWriteRedirectLeavesNoLocationBehind(t *testing.T) {
 	assert.Empty(t, w.Header().Get("Location"), "Location stayed in the header map")
 	assert.Equal(t, "max-age=60", w.Header().Get("Cache-Control"), "the rest stays")
 }
+
+// TestRedirectToARequestWithCredentialsIsPrivate: a shared cache may reuse
+// an answer to a request with Authorization that says must-revalidate
+// (RFC 9111, 3.5), and may keep one to a request with a Cookie, so such
+// answers are private; others stay cacheable by a CDN.
+func TestRedirectToARequestWithCredentialsIsPrivate(t *testing.T) {
+	for _, tc := range []struct{ cacheControl, want string }{
+		{"max-age=2700, must-revalidate", "private, max-age=2700"},
+		{"max-age=3600", "private, max-age=3600"},
+		{"no-cache", "private, no-cache"},
+		{"no-store", "no-store"},
+		{"public, max-age=60, s-maxage=600, immutable", "private, max-age=60, immutable"},
+		{"", "private"},
+	} {
+		assert.Equal(t, tc.want, privately(tc.cacheControl), "privately(%q)", tc.cacheControl)
+	}
+	for _, tc := range []struct {
+		header, value string
+		want          bool
+	}{
+		{"Authorization", "Basic YWxpY2U6c2VjcmV0", true},
+		{"Cookie", "session=abc", true},
+		{"Accept", "image/*", false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/dl/a.jpg", nil)
+		r.Header.Set(tc.header, tc.value)
+		assert.Equal(t, tc.want, carriesCredentials(r), "a request with %s", tc.header)
+	}
+}

@@ -84,7 +84,6 @@ func TestRedirectsAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "public", true)
 	az.Upload(t, "public", "logo.txt", []byte("LOGO"), "text/plain")
 	t.Setenv("AZ_TEST_KEY", az.Key)
-	t.Setenv("AZ_MEDIA_TOKEN", mediaToken(t, az.Key))
 	// The same Azurite by another name, as a CDN or custom domain would be.
 	otherName := strings.Replace(az.Endpoint, "127.0.0.1", "localhost", 1)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
@@ -120,7 +119,7 @@ http://localhost:9080 {
 		strip_prefix /m
 		endpoint %[1]s
 		container media
-		sas_token {env.AZ_MEDIA_TOKEN}
+		account_key {env.AZ_TEST_KEY}
 		redirect
 		redirect_endpoint %[3]s
 	}
@@ -200,7 +199,7 @@ http://localhost:9080 {
 	}
 	resp, location = askRedirect(t, http.MethodGet, "/s/docs?x=1")
 	assert.Equal(t, http.StatusPermanentRedirect, resp.StatusCode, "GET /s/docs: a directory without its '/'")
-	assert.Equal(t, "./docs/?x=1", location, "GET /s/docs")
+	assert.Equal(t, "./docs/", location, "GET /s/docs: the query is left out")
 	resp, location = askRedirect(t, http.MethodGet, "/s/old.txt")
 	if assert.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode, "GET /s/old.txt from the fallback") {
 		checkToken(location, "archive", "old.txt")
@@ -218,13 +217,24 @@ http://localhost:9080 {
 		assert.Empty(t, location, "%s %s: a refusal carries a Location", tc.method, tc.path)
 	}
 
-	// A sas_token is appended as it is, on redirect_endpoint; anonymous
-	// sends the client to the plain URL.
+	// redirect_endpoint gets the blob's path and token; anonymous sends the
+	// client to the plain URL.
 	resp, location = askRedirect(t, http.MethodGet, "/m/clip.webm")
-	if assert.Equal(t, http.StatusFound, resp.StatusCode, "GET /m/clip.webm (sas_token)") {
-		assert.Equal(t, otherName+"/media/clip.webm?"+os.Getenv("AZ_MEDIA_TOKEN"), location, "sas_token on redirect_endpoint")
-		assert.Equal(t, "WEBM", followed(t, location), "the sas_token redirect")
+	if assert.Equal(t, http.StatusFound, resp.StatusCode, "GET /m/clip.webm (redirect_endpoint)") {
+		assert.True(t, strings.HasPrefix(location, otherName+"/media/clip.webm?"), "redirect_endpoint: Location %.60s", location)
+		checkToken(location, "media", "clip.webm")
+		assert.Equal(t, "WEBM", followed(t, location), "the redirect to redirect_endpoint")
 	}
+
+	// An answer to a request with credentials is for the client's own
+	// cache only; the same request without them may be kept by a CDN.
+	_, anonymous := askRedirect(t, http.MethodGet, "/m/clip.webm")
+	for _, header := range [][2]string{{"Authorization", "Basic YWxpY2U6c2VjcmV0"}, {"Cookie", "session=abc"}} {
+		resp, location := askRedirect(t, http.MethodGet, "/m/clip.webm", header[0], header[1])
+		assert.Equal(t, anonymous, location, "with %s: the same token from the cache", header[0])
+		assert.Regexp(t, `^private, max-age=\d+$`, resp.Header.Get("Cache-Control"), "with %s", header[0])
+	}
+	assert.Regexp(t, `^max-age=\d+, must-revalidate$`, resp.Header.Get("Cache-Control"), "without credentials")
 	resp, location = askRedirect(t, http.MethodGet, "/p/logo.txt")
 	if assert.Equal(t, http.StatusSeeOther, resp.StatusCode, "GET /p/logo.txt (anonymous)") {
 		assert.Equal(t, az.Endpoint+"/public/logo.txt", location, "anonymous: the plain URL")
@@ -234,7 +244,7 @@ http://localhost:9080 {
 	// Redirects are counted per account and container; the 308 and the
 	// refusals are not redirects to a blob.
 	metrics := scrapeMetrics(t)
-	for container, want := range map[string]float64{"odd": float64(len(oddBlobNames) + 2), "site": 1, "archive": 1, "media": 1, "public": 1} {
+	for container, want := range map[string]float64{"odd": float64(len(oddBlobNames) + 2), "site": 1, "archive": 1, "media": 4, "public": 1} {
 		got, ok := metricValue(metrics, "caddy_azure_blob_redirects_total", `account="`+az.Account+`",container="`+container+`"`)
 		if assert.True(t, ok, "no redirects_total for %s", container) {
 			assert.Equal(t, want, got, "redirects_total for %s", container)
@@ -257,7 +267,7 @@ http://localhost:9080 {
 		}
 		if loc, ok := entry.Headers["Location"]; ok {
 			locations++
-			assert.Equal(t, []string{"./docs/?x=1"}, loc, "a Location in the access log")
+			assert.Equal(t, []string{"./docs/"}, loc, "a Location in the access log")
 		}
 	}
 	assert.GreaterOrEqual(t, redirects, len(oddBlobNames)+1, "302s in the access log")

@@ -94,6 +94,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		guessContentType(resp.Header, blob)
 	}
+	if t.UserContent {
+		t.serveAsUserContent(resp.StatusCode, resp.Header)
+	}
+	if mapped.private {
+		resp.Header.Set("Cache-Control", privately(resp.Header.Get("Cache-Control")))
+	}
 	// A blob is data, never a page or script the browser should guess
 	// from its bytes; an upload of HTML under image/png stays an image.
 	resp.Header.Set("X-Content-Type-Options", "nosniff")

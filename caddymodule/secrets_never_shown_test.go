@@ -153,9 +153,10 @@ func TestStartupErrorsNeverQuoteASecretInTheWrongField(t *testing.T) {
 }`, directive, container, block))
 			// A runtime placeholder in a field that Caddy does not resolve
 			// is kept as text: "{env.AZURE_STORAGE_KEY}" is a valid index
-			// name or blob prefix, never the key. A blob prefix may be the
-			// key's text itself: Azure would look for blobs under it.
-			if loads := name == "prefix" || value[1] == 'e' && name == "index"; loads {
+			// name, never the key. A blob prefix may be the key's text
+			// itself ({$VAR}): Azure would look for blobs under it. A
+			// prefix resolves placeholders per request, but not {env.*}.
+			if loads := name == "prefix" && value[1] == '$' || value[1] == 'e' && name == "index"; loads {
 				assert.NoError(t, err, "%s = %s", name, value)
 				continue
 			}

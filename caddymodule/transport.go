@@ -132,6 +132,16 @@ type Transport struct {
 	// blob name's extension, when it has a known one.
 	GuessContentType bool `json:"guess_content_type,omitempty"`
 
+	// UserContent serves a container of what users uploaded, whose stored
+	// headers the uploader chose, so that nothing in it runs as the site:
+	// images (not SVG), audio and video inline with their type, anything
+	// else as an application/octet-stream attachment; the stored
+	// Cache-Control replaced by cache_control, or max-age=300; and every
+	// answer sandboxed with a Content-Security-Policy (sandbox;
+	// default-src 'none' …) and nosniff. With redirect, the type,
+	// disposition and Cache-Control are signed into each URL instead.
+	UserContent bool `json:"user_content,omitempty"`
+
 	service         *blobService
 	logger          *zap.Logger
 	expiryTimers    []*time.Timer
@@ -207,6 +217,7 @@ var originOptions = []originOption{
 	{"content_encoding", func(t *Transport) any { return &t.ContentEncoding }, signedOnlyOption, inheritSameAccount},
 	{"content_language", func(t *Transport) any { return &t.ContentLanguage }, signedOnlyOption, inheritSameAccount},
 	{"guess_content_type", func(t *Transport) any { return &t.GuessContentType }, 0, inheritAlways},
+	{"user_content", func(t *Transport) any { return &t.UserContent }, 0, inheritAlways},
 }
 
 // lookupOriginOption returns the row of an option name.
@@ -402,6 +413,9 @@ func (t *Transport) Validate() error {
 		return errors.New("scope must be blob or container")
 	}
 	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
+		return err
+	}
+	if err := t.checkUserContent(); err != nil {
 		return err
 	}
 	if err := t.Identity.validate(); err != nil {

@@ -19,8 +19,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
-
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -38,15 +36,23 @@ func chromiumPath(t *testing.T) string {
 	return path
 }
 
-// browserAs opens a headless Chromium that answers Caddy's basic_auth
-// challenge as user, and returns its context.
-func browserAs(t *testing.T, chromium, user string) context.Context {
+// newBrowser opens a headless Chromium, for a minute at most, and returns
+// its context.
+func newBrowser(t *testing.T, chromium string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelBrowser := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
+// browserAs opens a headless Chromium that answers Caddy's basic_auth
+// challenge as user, and returns its context.
+func browserAs(t *testing.T, chromium, user string) context.Context {
+	t.Helper()
+	ctx := newBrowser(t, chromium)
 	// The answers run in goroutines of their own: a listener must not run
 	// commands itself.
 	err := chromedp.Listen(ctx, func(ev any) {
@@ -89,55 +95,36 @@ func uploadWithPage(t *testing.T, ctx context.Context, file, name string) string
 	return status
 }
 
-// TestUploadPageInChromium drives the demo's upload page in headless
-// Chromium: alice uploads an image straight to Azurite with a create-only
-// URL from azure_sas, and it renders through the site's azure_blob route and
-// its redirect route; a second upload to the same name is refused by
-// Azurite; bob uploads under his own prefix and cannot reach alice's.
-func TestUploadPageInChromium(t *testing.T) {
-	chromium := chromiumPath(t)
+// demoSite runs testdata/demo/Caddyfile, as ./xcaddy.sh demo does, in the
+// test server, without Caddyfile.example's sites: the upload page, /sas
+// and the redirect route /get/ on localhost:9080, the user-content origin
+// it returns on a port of its own, user demo (password demo-password),
+// and Azurite with the container uploads, open to the page's uploads.
+func demoSite(t *testing.T) (*azurite.Server, string) {
+	t.Helper()
 	az := azurite.Start(t)
 	az.CreateContainer(t, "uploads", false)
 	az.AllowBrowsers(t, "http://localhost:9080")
-	t.Setenv("AZ_TEST_KEY", az.Key)
 	page, err := filepath.Abs("../testdata/demo/upload")
 	require.NoError(t, err)
-	var users strings.Builder
-	for _, user := range []string{"alice", "bob"} {
-		hash, err := caddyauth.BcryptHash{}.Hash([]byte(user + "-password"))
-		require.NoError(t, err)
-		fmt.Fprintf(&users, "\t\t%s %s\n", user, hash)
+	demo, err := os.ReadFile("../testdata/demo/Caddyfile")
+	require.NoError(t, err)
+	noExample := filepath.Join(t.TempDir(), "Caddyfile.example")
+	require.NoError(t, os.WriteFile(noExample, nil, 0o600))
+	hash := passwordHash(t, "demo-password")
+	content := fmt.Sprintf("http://localhost:%d", freePort(t))
+	for name, value := range map[string]string{"CADDYFILE_EXAMPLE": noExample, "UPLOAD_ADDRESS": "http://localhost:9080",
+		"CONTENT_ADDRESS": content, "UPLOAD_PAGE": page, "AZURE_BLOB_ENDPOINT": az.Endpoint, "AZURE_STORAGE_KEY": az.Key,
+		"DEMO_PASSWORD_HASH": hash} {
+		t.Setenv(name, value)
 	}
-	startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
-	basic_auth {
-%[3]s	}
-	handle_path /upload/* {
-		root * %[2]s
-		file_server
-	}
-	azure_sas /sas {
-		endpoint %[1]s
-		container uploads
-		account_key {env.AZ_TEST_KEY}
-		prefix users/{http.auth.user.id}/
-		permissions c
-	}
-	azure_blob /view/* {
-		strip_prefix /view
-		endpoint %[1]s
-		container uploads
-		account_key {env.AZ_TEST_KEY}
-	}
-	azure_blob /get/* {
-		strip_prefix /get
-		endpoint %[1]s
-		container uploads
-		account_key {env.AZ_TEST_KEY}
-		redirect
-	}
-}`, az.Endpoint, page, users.String()))
+	startCaddy(t, caddyGlobals+string(demo))
+	return az, content
+}
 
+// tilePNG writes a 40x30 PNG and returns its path.
+func tilePNG(t *testing.T) string {
+	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, 40, 30))
 	for x := range 40 {
 		for y := range 30 {
@@ -148,24 +135,34 @@ http://localhost:9080 {
 	require.NoError(t, png.Encode(&encoded, img))
 	file := filepath.Join(t.TempDir(), "tile.png")
 	require.NoError(t, os.WriteFile(file, encoded.Bytes(), 0o600))
+	return file
+}
 
-	open := func(ctx context.Context, who string) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("http://localhost:9080/upload/index.html"),
-			chromedp.WaitVisible(chromedp.ID("upload"))), "opening the page as %s", who)
-	}
-	alice := browserAs(t, chromium, "alice")
-	open(alice, "alice")
-	assert.Equal(t, "uploaded users/alice/tile.png", uploadWithPage(t, alice, file, "tile.png"))
-	_, err = chromedp.Run(alice, chromedp.Poll[bool](`["proxied", "redirected"].every(id => { const i = document.getElementById(id); return i.complete && i.naturalWidth > 0; })`,
+// TestUploadPageInChromium drives the demo's upload page in headless
+// Chromium: the user uploads an image straight to Azurite with a
+// create-only URL from azure_sas, it renders through the redirect route,
+// and the page's link opens it on the user-content origin, where the
+// sandbox still shows the image; a second upload to the same name is
+// refused by Azurite, and a name outside the user's prefix by /sas.
+func TestUploadPageInChromium(t *testing.T) {
+	chromium := chromiumPath(t)
+	_, content := demoSite(t)
+	file := tilePNG(t)
+
+	browser := browserAs(t, chromium, "demo")
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate("http://localhost:9080/upload/index.html"),
+		chromedp.WaitVisible(chromedp.ID("upload"))), "opening the page")
+	assert.Equal(t, "uploaded users/demo/tile.png", uploadWithPage(t, browser, file, "tile.png"))
+	_, err := chromedp.Run(browser, chromedp.Poll[bool](`(i => i.complete && i.naturalWidth > 0)(document.getElementById("redirected"))`,
 		chromedp.WithPollingTimeout(30*time.Second)))
 	require.NoError(t, err, "the uploaded image rendering")
-	for _, id := range []string{"proxied", "redirected"} {
-		width, err := chromedp.Run(alice, chromedp.Evaluate[float64](`document.getElementById("`+id+`").naturalWidth`))
-		require.NoError(t, err)
-		assert.Equal(t, float64(40), width, "naturalWidth of the %s image", id)
-	}
-	screenshot, err := chromedp.Run(alice, chromedp.FullScreenshot(100)) // quality 100 writes a PNG
+	width, err := chromedp.Run(browser, chromedp.Evaluate[float64](`document.getElementById("redirected").naturalWidth`))
+	require.NoError(t, err)
+	assert.Equal(t, float64(40), width, "naturalWidth of the redirected image")
+	link, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("proxied").href`))
+	require.NoError(t, err)
+	assert.Equal(t, content+"/view/tile.png", link, "the page's link to the user-content origin")
+	screenshot, err := chromedp.Run(browser, chromedp.FullScreenshot(100)) // quality 100 writes a PNG
 	require.NoError(t, err, "the screenshot")
 	shot := filepath.Join(t.TempDir(), "upload-page.png")
 	if keep := os.Getenv("UPLOAD_PAGE_SCREENSHOT"); keep != "" {
@@ -173,11 +170,17 @@ http://localhost:9080 {
 	}
 	require.NoError(t, os.WriteFile(shot, screenshot, 0o600))
 	assert.Greater(t, len(screenshot), 1000, "the screenshot")
-	assert.Equal(t, "refused by Azure (403)", uploadWithPage(t, alice, file, "tile.png"), "a second upload to the same name")
+	assert.Equal(t, "refused by Azure (403)", uploadWithPage(t, browser, file, "tile.png"), "a second upload to the same name")
+	assert.True(t, strings.HasPrefix(uploadWithPage(t, browser, file, "../other/evil.png"), "refused by /sas (400)"), "a name outside the user's prefix")
 
-	bob := browserAs(t, chromium, "bob")
-	open(bob, "bob")
-	assert.Equal(t, "uploaded users/bob/tile.png", uploadWithPage(t, bob, file, "tile.png"), "bob's own tile.png")
-	assert.True(t, strings.HasPrefix(uploadWithPage(t, bob, file, "../alice/evil.png"), "refused by /sas (400)"), "bob under alice's prefix")
-	figure(t, "upload page in Chromium: a create-only upload straight to Azurite rendered (naturalWidth 40) through azure_blob and its redirect; a second upload refused 403; another user's prefix refused 400; screenshot %d bytes", len(screenshot))
+	// The link, opened: the image document renders under user_content's
+	// sandbox.
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(link)), "opening the user-content link")
+	// Polled from here: chromedp.Poll's timers never fire in a document
+	// whose scripts the sandbox turns off.
+	assert.Eventually(t, func() bool {
+		width, err = chromedp.Run(browser, chromedp.Evaluate[float64](`document.images.length > 0 && document.images[0].complete ? document.images[0].naturalWidth : 0`))
+		return err == nil && width == 40
+	}, 30*time.Second, 100*time.Millisecond, "the image on the user-content origin: naturalWidth %v, want 40", width)
+	figure(t, "upload page in Chromium: a create-only upload straight to Azurite rendered (naturalWidth 40) through the redirect route and, sandboxed, on the user-content origin; a second upload refused 403; a name outside the prefix refused 400; screenshot %d bytes", len(screenshot))
 }

@@ -1,0 +1,117 @@
+package caddymodule
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// Whoever holds an upload URL chooses the Content-Type, Cache-Control,
+// Content-Disposition and Content-Encoding stored with the blob, and a SAS
+// cannot stop that. So a container of what users uploaded is served with
+// headers Caddy decides, as GitHub and Google serve user content: types
+// that can run script (SVG, HTML, XML, PDF …) are never rendered, and
+// nothing the upload holds runs with the site's origin.
+
+// The Content-Security-Policy of user_content answers: a sandbox (no
+// script, form, plugin, popup or top navigation) that loads nothing but
+// the media itself. What is served inline is a document the browser makes
+// for an image, audio or video; allow-same-origin is there because
+// Chromium's video document cannot load its own URL from the opaque
+// origin of a full sandbox (seen in Chromium 156), and script stays off
+// twice over, by the sandbox and by default-src 'none'. What is served as
+// a download is never rendered; should a browser render it anyway, it
+// gets an opaque origin and may load nothing.
+const (
+	inlineCSP     = "sandbox allow-same-origin; default-src 'none'; img-src 'self'; media-src 'self'"
+	attachmentCSP = "sandbox; default-src 'none'"
+)
+
+// userContentCacheControl replaces the Cache-Control an uploader stored
+// (a year-long immutable would keep a file reported and removed in every
+// cache for a year) unless cache_control is set: five minutes, as GitHub
+// serves raw user content.
+const userContentCacheControl = "max-age=300"
+
+// octetStream is the type of what is served as a download.
+const octetStream = "application/octet-stream"
+
+// inlineTypes are the types served inline: images, audio and video that
+// browsers decode as media and never run script in. SVG is an image that
+// can hold script, and is not among them.
+var inlineTypes = map[string]bool{
+	"image/apng": true, "image/avif": true, "image/bmp": true, "image/gif": true, "image/jpeg": true,
+	"image/png": true, "image/webp": true, "image/x-icon": true, "image/vnd.microsoft.icon": true,
+	"audio/aac": true, "audio/flac": true, "audio/mp4": true, "audio/mpeg": true, "audio/ogg": true,
+	"audio/wav": true, "audio/webm": true,
+	"video/mp4": true, "video/ogg": true, "video/quicktime": true, "video/webm": true,
+}
+
+// userContentHeaders are the headers a user_content answer carries instead
+// of those stored with the blob, worked out from the type Azure answered
+// with (the stored one, or the signed content_type): an inline type as
+// itself, without parameters, and inline unless content_disposition says
+// otherwise; anything else as application/octet-stream, an attachment.
+// The Cache-Control is cache_control, or userContentCacheControl.
+func (t *Transport) userContentHeaders(contentType string) sas.ResponseHeaders {
+	h := sas.ResponseHeaders{CacheControl: t.CacheControl, ContentType: octetStream, ContentDisposition: "attachment"}
+	if h.CacheControl == "" {
+		h.CacheControl = userContentCacheControl
+	}
+	if mediaType, _, err := mime.ParseMediaType(contentType); err == nil && inlineTypes[mediaType] {
+		h.ContentType, h.ContentDisposition = mediaType, "inline"
+		if t.ContentDisposition != "" {
+			h.ContentDisposition = t.ContentDisposition
+		}
+	} else if isAttachment(t.ContentDisposition) {
+		h.ContentDisposition = t.ContentDisposition // with the filename it may give
+	}
+	return h
+}
+
+// isAttachment reports whether a Content-Disposition value is an attachment.
+func isAttachment(disposition string) bool {
+	kind, _, _ := strings.Cut(disposition, ";")
+	return strings.EqualFold(strings.TrimSpace(kind), "attachment")
+}
+
+// serveAsUserContent puts the headers of a user_content answer on h, an
+// answer of Azure's with status code. A 304 without a type keeps the
+// headers it lacks: a cache takes the headers of a 304 into what it
+// stored (RFC 9111, 4.3.4), so a type or policy made up for it would
+// replace those of the stored image.
+func (t *Transport) serveAsUserContent(code int, h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	if code >= 300 && code != http.StatusNotModified {
+		h.Set("Content-Security-Policy", attachmentCSP)
+		return // an error or a refusal: no blob's headers to replace
+	}
+	uc := t.userContentHeaders(h.Get("Content-Type"))
+	h.Set("Cache-Control", uc.CacheControl)
+	if code == http.StatusNotModified && h.Get("Content-Type") == "" {
+		return
+	}
+	h.Set("Content-Type", uc.ContentType)
+	h.Set("Content-Disposition", uc.ContentDisposition)
+	if uc.ContentType == octetStream {
+		h.Set("Content-Security-Policy", attachmentCSP)
+	} else {
+		h.Set("Content-Security-Policy", inlineCSP)
+	}
+}
+
+// checkUserContent refuses a content_type that user_content would not
+// serve: a type it does not serve inline would be replaced on every blob.
+func (t *Transport) checkUserContent() error {
+	if !t.UserContent || t.ContentType == "" {
+		return nil
+	}
+	if mediaType, _, err := mime.ParseMediaType(t.ContentType); err != nil || !inlineTypes[mediaType] {
+		return errors.New("content_type: user_content serves only images (not SVG), audio and video as their type, " +
+			"and anything else as an application/octet-stream attachment: give one of those types, or leave content_type out")
+	}
+	return nil
+}
