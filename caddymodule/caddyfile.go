@@ -26,7 +26,7 @@ func init() {
 //
 //	azure_blob [<matcher>] {
 //		container         <name>
-//		prefix            <blob name prefix>
+//		prefix            <blob name prefix, with placeholders>
 //		strip_prefix      <request path prefix>
 //		index             <blob name>
 //		account           <name>
@@ -43,6 +43,7 @@ func init() {
 //		policy            <stored access policy id>
 //		cache_control | content_type | content_disposition | content_encoding | content_language <value>
 //		guess_content_type
+//		user_content
 //		redirect          [302|303|307 [<lifetime>]]
 //		redirect_endpoint <url>
 //		<http transport option> ...
@@ -53,6 +54,11 @@ func init() {
 //
 // Any other option is one of Caddy's http transport (dial_timeout,
 // read_timeout …), as in the azure_blob transport's block.
+//
+// A prefix may be built per request from placeholders, each a whole
+// segment followed by '/' (users/{http.auth.user.id}/), so that each user
+// reads their own blobs only. user_content serves a container of what
+// users uploaded so that nothing in it runs as the site (Transport).
 //
 // Each fallback block is another origin, tried in order when the ones
 // before it have no such blob; it inherits every option it does not give,
@@ -363,6 +369,7 @@ func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
 //		content_encoding    <value>
 //		content_language    <value>
 //		guess_content_type
+//		user_content
 //		<http transport option> ...
 //	}
 //

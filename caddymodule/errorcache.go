@@ -45,7 +45,8 @@ func setErrorCacheControl(h http.Header, err error) {
 // user: RFC 9111 (3.5) lets a shared cache reuse an answer to a request
 // with Authorization when it says public, s-maxage or must-revalidate, and
 // nothing stops one from keeping an answer to a request with a Cookie.
-// Those directives go, and private leads; no-store stays as it is.
+// public and s-maxage go, and private leads (no shared cache may then
+// store it, whatever else it says); no-store stays as it is.
 func privately(cacheControl string) string {
 	kept := []string{"private"}
 	for directive := range strings.SplitSeq(cacheControl, ",") {
@@ -54,7 +55,7 @@ func privately(cacheControl string) string {
 		switch name {
 		case "no-store":
 			return cacheControl
-		case "", "private", "public", "s-maxage", "must-revalidate", "proxy-revalidate":
+		case "", "private", "public", "s-maxage":
 			continue
 		}
 		kept = append(kept, directive)

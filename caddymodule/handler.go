@@ -117,6 +117,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	err := h.serve(w, r, next)
 	if err != nil {
 		setErrorCacheControl(w.Header(), err)
+		if prefixPerRequest(h.Prefix) {
+			// A 404 under a user's prefix says nothing about another's.
+			w.Header().Set("Cache-Control", privately(w.Header().Get("Cache-Control")))
+		}
 	}
 	return err
 }
@@ -198,6 +202,9 @@ func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next cad
 	}
 	if h.IndexProbe {
 		w.Header().Set("Location", indexRedirectTarget(r))
+		if mapped.private {
+			w.Header().Set("Cache-Control", "private")
+		}
 		w.WriteHeader(http.StatusPermanentRedirect)
 		return nil
 	}

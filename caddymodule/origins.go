@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -32,7 +33,7 @@ func originChain(origins []origin, i int, probe bool) []json.RawMessage {
 	}
 	proxy := reverseproxy.Handler{
 		TransportRaw:   caddyconfig.JSONModuleObject(o.transport, "protocol", "azure_blob", nil),
-		HandleResponse: azureResponseHandlers(missing, probe),
+		HandleResponse: azureResponseHandlers(missing, probe, prefixPerRequest(handler.Prefix)),
 	}
 	if o.source != nil {
 		proxy.DynamicUpstreamsRaw = caddyconfig.JSONModuleObject(o.source, "source", "azure_blob", nil)
@@ -97,8 +98,9 @@ func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
 // any other 4xx or 5xx (our token or request was wrong, or Azure failed)
 // is a 502 error. Errors carry none of Azure's body, so handle_errors pages
 // work and no XML leaks. For an index probe, a found index (2xx, 304) is a
-// 308 redirect to the path with its '/'.
-func azureResponseHandlers(missing []json.RawMessage, probe bool) []caddyhttp.ResponseHandler {
+// 308 redirect to the path with its '/', private when the prefix is per
+// user (another user's path may name no directory).
+func azureResponseHandlers(missing []json.RawMessage, probe, private bool) []caddyhttp.ResponseHandler {
 	status := func(codes ...int) *caddyhttp.ResponseMatcher {
 		return &caddyhttp.ResponseMatcher{StatusCode: codes}
 	}
@@ -112,10 +114,11 @@ func azureResponseHandlers(missing []json.RawMessage, probe bool) []caddyhttp.Re
 		reverseproxy.CopyResponseHeadersHandler{Include: []string{"Retry-After"}}, "handler", "copy_response_headers", nil)
 	var handlers []caddyhttp.ResponseHandler
 	if probe {
-		redirect := caddyconfig.JSONModuleObject(caddyhttp.StaticResponse{
-			StatusCode: "308",
-			Headers:    map[string][]string{"Location": {"{http.azure_blob.index_redirect}"}},
-		}, "handler", "static_response", nil)
+		headers := http.Header{"Location": {"{http.azure_blob.index_redirect}"}}
+		if private {
+			headers.Set("Cache-Control", "private")
+		}
+		redirect := caddyconfig.JSONModuleObject(caddyhttp.StaticResponse{StatusCode: "308", Headers: headers}, "handler", "static_response", nil)
 		handlers = append(handlers, caddyhttp.ResponseHandler{Match: status(2, 304), Routes: routes(redirect)})
 	} else {
 		handlers = append(handlers, pass(412), pass(416))

@@ -39,6 +39,9 @@ func checkPrefixTemplate(prefix string) error {
 			return fmt.Errorf("prefix: %w", err)
 		}
 	}
+	if prefixPerRequest(prefix) && strings.Contains(prefix, "./") {
+		return errors.New("prefix: a segment of a prefix with placeholders may not end in '.'")
+	}
 	return nil
 }
 
@@ -56,7 +59,9 @@ var errPrefixUnresolved = errors.New("the blob name prefix cannot be worked out 
 // checkPrefixTemplate accepted, for r. One that is unknown or resolves
 // empty, or to something with a '/' or a dot segment (which would reach
 // another user's prefix), is errPrefixUnresolved: no request lands
-// outside the prefix the configuration meant.
+// outside the prefix the configuration meant. So is a value that ends in
+// a dot: Azure's naming rules say no segment should, and a service that
+// trims it would read bob./x as bob/x.
 func resolvePrefix(r *http.Request, prefix string) (string, error) {
 	if !prefixPerRequest(prefix) {
 		return prefix, nil
@@ -68,7 +73,8 @@ func resolvePrefix(r *http.Request, prefix string) (string, error) {
 	// checkPrefixTemplate made each placeholder a whole segment, with no
 	// '/' inside: a value that adds one would reach another prefix.
 	resolved, err := repl.ReplaceOrErr(prefix, true, true)
-	if err != nil || strings.Count(resolved, "/") != strings.Count(prefix, "/") || checkURLSafeBlobName(resolved+"x") != nil {
+	if err != nil || strings.Count(resolved, "/") != strings.Count(prefix, "/") || checkURLSafeBlobName(resolved+"x") != nil ||
+		strings.Contains(resolved, "./") {
 		return "", errPrefixUnresolved
 	}
 	return resolved, nil

@@ -71,11 +71,12 @@ func TestWriteRedirectLeavesNoLocationBehind(t *testing.T) {
 // answers are private; others stay cacheable by a CDN.
 func TestRedirectToARequestWithCredentialsIsPrivate(t *testing.T) {
 	for _, tc := range []struct{ cacheControl, want string }{
-		{"max-age=2700, must-revalidate", "private, max-age=2700"},
+		{"max-age=2700, must-revalidate", "private, max-age=2700, must-revalidate"},
 		{"max-age=3600", "private, max-age=3600"},
 		{"no-cache", "private, no-cache"},
 		{"no-store", "no-store"},
 		{"public, max-age=60, s-maxage=600, immutable", "private, max-age=60, immutable"},
+		{"max-age=10", "private, max-age=10"},
 		{"", "private"},
 	} {
 		assert.Equal(t, tc.want, privately(tc.cacheControl), "privately(%q)", tc.cacheControl)

@@ -36,6 +36,9 @@ func TestRedirectRefusesWhatWouldReachTooFar(t *testing.T) {
 		{"redirect_endpoint in clear for an https account", "account mystorage\n\t\taccount_key {env.AZ_KEY}\n\t\tredirect_endpoint http://127.0.0.1:10000/mystorage",
 			"redirect_endpoint is http, but tokens for an https endpoint are signed for https only"},
 		{"redirect_endpoint on the account", "account mystorage\n\t\taccount_key {env.AZ_KEY}\n\t\tredirect_endpoint https://mystorage.blob.core.windows.net", ""},
+		{"redirect_endpoint on the account's secondary (RA-GRS)", "account mystorage\n\t\taccount_key {env.AZ_KEY}\n\t\tredirect_endpoint https://mystorage-secondary.blob.core.windows.net", ""},
+		{"redirect_endpoint on another account's private endpoint", "account mystorage\n\t\taccount_key {env.AZ_KEY}\n\t\tredirect_endpoint https://someoneelse.privatelink.blob.core.windows.net",
+			`redirect_endpoint names the storage account "someoneelse"`},
 		{"redirect_endpoint on a custom domain with a path", "account mystorage\n\t\taccount_key {env.AZ_KEY}\n\t\tredirect_endpoint https://cdn.example.com/media", ""},
 	} {
 		err := loadError(t, fmt.Sprintf(`{

@@ -232,7 +232,7 @@ http://localhost:9080 {
 	for _, header := range [][2]string{{"Authorization", "Basic YWxpY2U6c2VjcmV0"}, {"Cookie", "session=abc"}} {
 		resp, location := askRedirect(t, http.MethodGet, "/m/clip.webm", header[0], header[1])
 		assert.Equal(t, anonymous, location, "with %s: the same token from the cache", header[0])
-		assert.Regexp(t, `^private, max-age=\d+$`, resp.Header.Get("Cache-Control"), "with %s", header[0])
+		assert.Regexp(t, `^private, max-age=\d+, must-revalidate$`, resp.Header.Get("Cache-Control"), "with %s", header[0])
 	}
 	assert.Regexp(t, `^max-age=\d+, must-revalidate$`, resp.Header.Get("Cache-Control"), "without credentials")
 	resp, location = askRedirect(t, http.MethodGet, "/p/logo.txt")

@@ -137,7 +137,7 @@ type Transport struct {
 	// images (not SVG), audio and video inline with their type, anything
 	// else as an application/octet-stream attachment; the stored
 	// Cache-Control replaced by cache_control, or max-age=300; and every
-	// answer sandboxed with a Content-Security-Policy (sandbox;
+	// blob answer sandboxed with a Content-Security-Policy (sandbox;
 	// default-src 'none' …) and nosniff. With redirect, the type,
 	// disposition and Cache-Control are signed into each URL instead.
 	UserContent bool `json:"user_content,omitempty"`

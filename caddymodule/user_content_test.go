@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
@@ -48,6 +50,15 @@ var servedAs = map[string][2]string{
 	"users/mallory/shout.png":   {"image/png", "inline"},
 	"users/mallory/clip.webm":   {"video/webm", "inline"},
 	"users/mallory/untyped.bin": {"application/octet-stream", "attachment"},
+}
+
+// csp is the Content-Security-Policy of a user_content answer served with
+// disposition (inline or attachment).
+func csp(disposition string) string {
+	if disposition == "inline" {
+		return "sandbox allow-same-origin; default-src 'none'; img-src 'self'; media-src 'self'"
+	}
+	return "sandbox; default-src 'none'"
 }
 
 // putAsUser uploads u to Azurite as a client holding a create URL does,
@@ -127,11 +138,7 @@ http://localhost:9080 {
 			assert.Equal(t, want[0], resp.Header.Get("Content-Type"), "%s /view%s: Content-Type", method, path)
 			assert.Equal(t, want[1], resp.Header.Get("Content-Disposition"), "%s /view%s: Content-Disposition", method, path)
 			assert.Equal(t, "max-age=300", resp.Header.Get("Cache-Control"), "%s /view%s: the stored Cache-Control is replaced", method, path)
-			csp := "sandbox; default-src 'none'"
-			if want[1] == "inline" {
-				csp = "sandbox allow-same-origin; default-src 'none'; img-src 'self'; media-src 'self'"
-			}
-			assert.Equal(t, csp, resp.Header.Get("Content-Security-Policy"), "%s /view%s", method, path)
+			assert.Equal(t, csp(want[1]), resp.Header.Get("Content-Security-Policy"), "%s /view%s", method, path)
 			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), "%s /view%s", method, path)
 		}
 		resp, _ := fetch(t, tester, http.MethodGet, "/view"+path)
@@ -139,10 +146,18 @@ http://localhost:9080 {
 		require.NotEmpty(t, etag, "GET /view%s: an ETag", path)
 		resp, _ = fetch(t, tester, http.MethodGet, "/view"+path, "If-None-Match", etag)
 		if assert.Equal(t, http.StatusNotModified, resp.StatusCode, "GET /view%s with its ETag", path) {
-			assert.Equal(t, "max-age=300", resp.Header.Get("Cache-Control"), "a 304 carries what the 200 would (RFC 9111, 4.3.4)")
-			if ct := resp.Header.Get("Content-Type"); ct != "" {
-				assert.Equal(t, want[0], ct, "a 304's Content-Type")
-			}
+			// A cache takes a 304's headers into the stored answer (RFC 9111,
+			// 4.3.4): the 200's Cache-Control, no type or disposition of
+			// its own, and a policy that runs no script.
+			assert.Equal(t, "max-age=300", resp.Header.Get("Cache-Control"), "a 304 of %s", path)
+			assert.Empty(t, resp.Header.Get("Content-Type"), "a 304 of %s", path)
+			assert.Empty(t, resp.Header.Get("Content-Disposition"), "a 304 of %s", path)
+			assert.Equal(t, csp("inline"), resp.Header.Get("Content-Security-Policy"), "a 304 of %s", path)
+		}
+		resp, _ = fetch(t, tester, http.MethodGet, "/view"+path, "If-Match", `"another"`)
+		if assert.Equal(t, http.StatusPreconditionFailed, resp.StatusCode, "GET /view%s with another ETag", path) {
+			assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "a 412 keeps no stored Cache-Control")
+			assert.Equal(t, "sandbox; default-src 'none'", resp.Header.Get("Content-Security-Policy"), "a 412")
 		}
 
 		// Signed cache_control and an attachment disposition win where
@@ -196,6 +211,7 @@ func TestPerUserPrefixAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "uploads", false)
 	az.Upload(t, "uploads", "users/alice/cat.png", []byte("ALICE'S CAT"), "image/png")
 	az.Upload(t, "uploads", "users/bob/cat.png", []byte("BOB'S CAT"), "image/png")
+	az.Upload(t, "uploads", "users/alice/album/index.html", []byte("ALICE'S ALBUM"), "text/html")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	var users strings.Builder
 	for _, user := range []string{"alice", "bob"} {
@@ -215,6 +231,7 @@ http://localhost:9080 {
 			prefix users/{http.auth.user.id}/
 			user_content
 			cache_control "public, max-age=60"
+			index index.html
 		}
 	}
 	route /get/* {
@@ -227,6 +244,7 @@ http://localhost:9080 {
 			account_key {env.AZ_TEST_KEY}
 			prefix users/{http.auth.user.id}/
 			user_content
+			index index.html
 			redirect
 		}
 	}
@@ -256,19 +274,83 @@ http://localhost:9080 {
 		resp, location := askRedirect(t, http.MethodGet, "/get/cat.png", "Authorization", basic(user))
 		require.Equal(t, http.StatusFound, resp.StatusCode, "%s: GET /get/cat.png", user)
 		assert.Contains(t, location, "/uploads/users/"+user+"/cat.png?", "%s: the redirect", user)
-		assert.Regexp(t, `^private, max-age=\d+$`, resp.Header.Get("Cache-Control"), "%s: the redirect", user)
+		assert.Regexp(t, `^private, max-age=\d+, must-revalidate$`, resp.Header.Get("Cache-Control"), "%s: the redirect", user)
 		got, body := azurite.Fetch(t, http.MethodGet, location, nil)
 		assert.Equal(t, http.StatusOK, got.StatusCode, "%s: following the redirect", user)
 		assert.Equal(t, want, string(body), "%s: following the redirect", user)
 	}
+	// What alice's prefix holds or lacks is hers alone: a 404, and the 308
+	// of a directory without its '/', are private too.
+	for _, route := range []string{"/mine", "/get"} {
+		resp, _ := fetch(t, tester, http.MethodGet, route+"/missing.png", "Authorization", basic("alice"))
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "alice: GET %s/missing.png", route)
+		assert.Equal(t, "private, max-age=10", resp.Header.Get("Cache-Control"), "alice: GET %s/missing.png", route)
+		resp, location := askRedirect(t, http.MethodGet, route+"/album", "Authorization", basic("alice"))
+		assert.Equal(t, http.StatusPermanentRedirect, resp.StatusCode, "alice: GET %s/album", route)
+		assert.Equal(t, "./album/", location, "alice: GET %s/album", route)
+		assert.Equal(t, "private", resp.Header.Get("Cache-Control"), "alice: GET %s/album", route)
+	}
+	resp, body := fetch(t, tester, http.MethodGet, "/mine/album/", "Authorization", basic("alice"))
+	assert.Equal(t, "ALICE'S ALBUM", string(body), "alice: GET /mine/album/")
+	assert.Equal(t, "attachment", resp.Header.Get("Content-Disposition"), "alice: GET /mine/album/, an HTML index")
+
 	// Another user's prefix is out of reach, whatever the path says.
 	for _, path := range []string{"/mine/../bob/cat.png", "/mine/%2e%2e/bob/cat.png", "/mine/..%2fbob/cat.png"} {
 		_, body := fetch(t, tester, http.MethodGet, path, "Authorization", basic("alice"))
 		assert.NotContains(t, string(body), "BOB", "alice: GET %s", path)
 	}
 	// No user, no prefix: 403, never the container's root.
-	resp, body := fetch(t, tester, http.MethodGet, "/open/cat.png")
+	resp, body = fetch(t, tester, http.MethodGet, "/open/cat.png")
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "GET /open/cat.png without a user")
 	assert.Equal(t, "error 403", string(body), "GET /open/cat.png without a user")
 	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "the 403")
+}
+
+// TestUserContentRedirectHealsAfterARefusal: when Azure refuses the token
+// of the HEAD that reads a blob's type (a stored policy changed, a clock
+// stepped, an identity's key revoked), the token signed afresh replaces
+// both the HEAD's and the redirect's, which carries the headers: the
+// client is never sent with a token signed before the refusal.
+func TestUserContentRedirectHealsAfterARefusal(t *testing.T) {
+	azure := azurestub.New(t)
+	azure.Put("uploads", "cat.png", []byte("PNG"), http.Header{"Content-Type": {"image/png"}})
+	var refuseNextHead atomic.Bool
+	azure.Hook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead && refuseNextHead.CompareAndSwap(true, false) {
+			azurestub.WriteError(w, http.StatusForbidden, "AuthenticationFailed")
+			return true
+		}
+		return false
+	})
+	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
+	startCaddy(t, caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob /get/* {
+		strip_prefix /get
+		endpoint %s
+		container uploads
+		account_key {env.AZ_TEST_KEY}
+		user_content
+		redirect
+	}
+}`, azure.Endpoint))
+	signatures := func() float64 {
+		t.Helper()
+		v, ok := metricValue(scrapeMetrics(t), "caddy_azure_blob_signatures_total", `account="devstoreaccount1",container="uploads"`)
+		require.True(t, ok, "signatures_total for uploads")
+		return v
+	}
+	resp, first := askRedirect(t, http.MethodGet, "/get/cat.png")
+	require.Equal(t, http.StatusFound, resp.StatusCode, "the first redirect")
+	assert.Contains(t, first, "rsct=image%2Fpng", "the first redirect")
+	assert.Equal(t, 2.0, signatures(), "the HEAD's token and the redirect's")
+
+	refuseNextHead.Store(true)
+	resp, second := askRedirect(t, http.MethodGet, "/get/cat.png")
+	require.Equal(t, http.StatusFound, resp.StatusCode, "the redirect after a refusal")
+	assert.False(t, refuseNextHead.Load(), "the HEAD was not refused")
+	assert.Equal(t, 4.0, signatures(), "after the refusal: the HEAD's token and the redirect's signed afresh")
+	_, third := askRedirect(t, http.MethodGet, "/get/cat.png")
+	assert.Equal(t, second, third, "the token signed afresh is cached again")
+	assert.Equal(t, 4.0, signatures(), "a third redirect signed again")
 }

@@ -79,19 +79,26 @@ func isAttachment(disposition string) bool {
 }
 
 // serveAsUserContent puts the headers of a user_content answer on h, an
-// answer of Azure's with status code. A 304 without a type keeps the
-// headers it lacks: a cache takes the headers of a 304 into what it
-// stored (RFC 9111, 4.3.4), so a type or policy made up for it would
-// replace those of the stored image.
+// answer of Azure's with status code. A cache takes the headers of a 304
+// into what it stored (RFC 9111, 4.3.4), and the type a 304 carries is
+// not the blob's (Azurite 3.37 sends application/xml): so a 304 carries
+// no type and no disposition, which the stored answer keeps, and the
+// media policy, which runs no script whatever was stored.
 func (t *Transport) serveAsUserContent(code int, h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	if code >= 300 && code != http.StatusNotModified {
+		// A 412 or 416, or a refusal: no blob's headers to replace, and
+		// nothing a cache should keep.
 		h.Set("Content-Security-Policy", attachmentCSP)
-		return // an error or a refusal: no blob's headers to replace
+		h.Set("Cache-Control", errorNoStore)
+		return
 	}
 	uc := t.userContentHeaders(h.Get("Content-Type"))
 	h.Set("Cache-Control", uc.CacheControl)
-	if code == http.StatusNotModified && h.Get("Content-Type") == "" {
+	if code == http.StatusNotModified {
+		h.Del("Content-Type")
+		h.Del("Content-Disposition")
+		h.Set("Content-Security-Policy", inlineCSP)
 		return
 	}
 	h.Set("Content-Type", uc.ContentType)

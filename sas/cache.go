@@ -266,6 +266,18 @@ func (c *tokenCache[K]) Invalidate(key K) {
 	}
 }
 
+// InvalidateWhere drops what is cached for every key that match accepts.
+// It looks at every entry, so it is for rare events, such as a refusal.
+func (c *tokenCache[K]) InvalidateWhere(match func(K) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, e := range c.entries {
+		if match(key) {
+			c.remove(e)
+		}
+	}
+}
+
 // Stats returns counters since the cache was made.
 func (c *tokenCache[K]) Stats() CacheStats {
 	c.mu.Lock()

@@ -240,3 +240,21 @@ func TestDelegationSigner(t *testing.T) {
 	assert.EqualError(t, err, "no user delegation key source to sign with")
 	assert.Nil(t, noKeys)
 }
+
+// TestDelegationSignerWithHeaders: a user-delegation signer signs a call's
+// response headers as SignWithUserDelegation signs the same values.
+func TestDelegationSignerWithHeaders(t *testing.T) {
+	now := testDelegationKey.SignedExpiry.Add(-3 * time.Hour)
+	d, err := NewDelegationKey(DevAccountName, testDelegationKey)
+	require.NoError(t, err)
+	s, err := NewDelegationSigner(func() (*DelegationKey, error) { return d, nil },
+		ServiceValues{Container: "uploads", Permissions: PermRead, Protocol: ProtocolHTTPS}, SignerOptions{TTL: time.Hour, Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	h := ResponseHeaders{ContentType: "image/png", ContentDisposition: "inline", CacheControl: "private, max-age=300"}
+	got, err := s.TokenWithHeaders("uploads", "users/a/cat.png", h)
+	require.NoError(t, err)
+	want, err := (&ServiceValues{Container: "uploads", Blob: "users/a/cat.png", Permissions: PermRead, Protocol: ProtocolHTTPS,
+		Expiry: now.Add(time.Hour), ContentType: h.ContentType, ContentDisposition: h.ContentDisposition, CacheControl: h.CacheControl}).SignWithUserDelegation(d)
+	require.NoError(t, err)
+	assert.Equal(t, want.Encode(), got.Encode(), "the signer's token with headers")
+}

@@ -70,16 +70,37 @@ func (e BlobEndpoint) Account() string {
 
 // HostAccount returns the account the endpoint's host names: the first
 // label of NAME.blob.core.windows.net (or of another cloud's
-// NAME.blob.SUFFIX). A custom domain or an IP address names none: "".
+// NAME.blob.SUFFIX), of a private endpoint's NAME.privatelink.blob.SUFFIX
+// and of an Azure DNS zone endpoint's NAME.zNN.blob.storage.azure.net;
+// NAME-secondary (read-access geo-redundant storage) names NAME. A custom
+// domain or an IP address names none: "".
 func (e BlobEndpoint) HostAccount() string {
 	host := e.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	if label, rest, ok := strings.Cut(host, "."); ok && strings.HasPrefix(rest, "blob.") {
-		return label
+	label, rest, ok := strings.Cut(host, ".")
+	if !ok {
+		return ""
 	}
-	return ""
+	rest = strings.TrimPrefix(rest, "privatelink.")
+	if zone, after, ok := strings.Cut(rest, "."); ok && len(zone) == 3 && zone[0] == 'z' && isDigits(zone[1:]) {
+		rest = after // zNN.blob.storage.azure.net
+	}
+	if !strings.HasPrefix(rest, "blob.") {
+		return ""
+	}
+	// Account names hold no '-': this suffix is Azure's, not the name's.
+	return strings.TrimSuffix(label, "-secondary")
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // HostPort returns host:port, with the scheme's default port when the

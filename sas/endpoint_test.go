@@ -13,18 +13,23 @@ import (
 // HostAccount takes the host alone, so a CDN's path names no account.
 func TestBlobEndpointNamesItsAccount(t *testing.T) {
 	for endpoint, want := range map[string][2]string{ // Account, HostAccount
-		"https://mystorage.blob.core.windows.net":       {"mystorage", "mystorage"},
-		"https://mystorage.blob.core.windows.net/":      {"mystorage", "mystorage"},
-		"https://mystorage.blob.core.windows.net:443":   {"mystorage", "mystorage"},
-		"http://127.0.0.1:10000/devstoreaccount1":       {"devstoreaccount1", ""},
-		"http://127.0.0.1:10000/devstoreaccount1/":      {"devstoreaccount1", ""},
-		"https://cdn.example.com":                       {"", ""},
-		"https://cdn.example.com/media":                 {"media", ""},
-		"https://mystorage.dfs.core.windows.net":        {"", ""},
-		"https://mystorage.blob.core.usgovcloudapi.net": {"mystorage", "mystorage"},
-		"https://myacct.blob.core.windows.net/sub":      {"myacct", "myacct"},
-		"http://127.0.0.1:10000//devstoreaccount1":      {"devstoreaccount1", ""},
-		"https://[::1]:10000/devstoreaccount1":          {"devstoreaccount1", ""},
+		"https://mystorage.blob.core.windows.net":             {"mystorage", "mystorage"},
+		"https://mystorage.blob.core.windows.net/":            {"mystorage", "mystorage"},
+		"https://mystorage.blob.core.windows.net:443":         {"mystorage", "mystorage"},
+		"http://127.0.0.1:10000/devstoreaccount1":             {"devstoreaccount1", ""},
+		"http://127.0.0.1:10000/devstoreaccount1/":            {"devstoreaccount1", ""},
+		"https://cdn.example.com":                             {"", ""},
+		"https://cdn.example.com/media":                       {"media", ""},
+		"https://mystorage.dfs.core.windows.net":              {"", ""},
+		"https://mystorage.blob.core.usgovcloudapi.net":       {"mystorage", "mystorage"},
+		"https://myacct.blob.core.windows.net/sub":            {"myacct", "myacct"},
+		"http://127.0.0.1:10000//devstoreaccount1":            {"devstoreaccount1", ""},
+		"https://[::1]:10000/devstoreaccount1":                {"devstoreaccount1", ""},
+		"https://mystorage-secondary.blob.core.windows.net":   {"mystorage", "mystorage"},
+		"https://mystorage.privatelink.blob.core.windows.net": {"mystorage", "mystorage"},
+		"https://mystorage.z12.blob.storage.azure.net":        {"mystorage", "mystorage"},
+		"https://mystorage.zone.blob.storage.azure.net":       {"", ""},
+		"https://mystorage.blobs.example.com":                 {"", ""},
 	} {
 		e, err := ParseBlobEndpoint(endpoint)
 		require.NoError(t, err, endpoint)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,8 @@ type Signer struct {
 	backdate time.Duration
 	now      func() time.Time
 	cache    *tokenCache[string]
+
+	withHeaders atomic.Bool // TokenWithHeaders has cached tokens: InvalidateFor looks for them
 }
 
 // NewSigner checks v and the options. v.Blob must be empty (the blob comes
@@ -129,11 +132,11 @@ func (s *Signer) TokenFor(container, blob string) (Token, error) {
 // made with the token with these values instead of the blob's own
 // properties (rscc, rscd, rsce, rscl, rsct).
 type ResponseHeaders struct {
-	CacheControl       string
-	ContentDisposition string
-	ContentEncoding    string
-	ContentLanguage    string
-	ContentType        string
+	CacheControl       string // rscc: Cache-Control
+	ContentDisposition string // rscd: Content-Disposition
+	ContentEncoding    string // rsce: Content-Encoding
+	ContentLanguage    string // rscl: Content-Language
+	ContentType        string // rsct: Content-Type
 }
 
 // TokenWithHeaders is TokenFor with response header overrides of the
@@ -157,6 +160,7 @@ func (s *Signer) TokenWithHeaders(container, blob string, h ResponseHeaders) (To
 	if err != nil {
 		return Token{}, err
 	}
+	s.withHeaders.Store(true)
 	return s.cache.Get(key+"\n"+strings.Join(fields[:], "\n"), s.signFor)
 }
 
@@ -184,10 +188,17 @@ func (h ResponseHeaders) overrideInto(v *ServiceValues) {
 // signs afresh (after Azure refused it).
 func (s *Signer) Invalidate(blob string) { s.InvalidateFor(s.values.Container, blob) }
 
-// InvalidateFor is Invalidate for a signer made without a container.
+// InvalidateFor is Invalidate for a signer made without a container. The
+// tokens TokenWithHeaders signed for the blob go too.
 func (s *Signer) InvalidateFor(container, blob string) {
-	if key, err := s.cacheKey(container, blob); err == nil {
-		s.cache.Invalidate(key)
+	key, err := s.cacheKey(container, blob)
+	if err != nil {
+		return
+	}
+	s.cache.Invalidate(key)
+	if s.withHeaders.Load() {
+		withHeaders := key + "\n"
+		s.cache.InvalidateWhere(func(k string) bool { return strings.HasPrefix(k, withHeaders) })
 	}
 }
 
@@ -199,8 +210,9 @@ func (s *Signer) Stats() CacheStats { return s.cache.Stats() }
 // ("container/blob": container names hold no '/'). A fixed container keeps
 // the key to the blob name, so a cache hit allocates nothing.
 //
-// A '\n' marks the headers of a TokenWithHeaders key, so no name may hold
-// one: signFor would read what follows it as headers.
+// A '\n' marks the headers of a TokenWithHeaders key, so no blob name may
+// hold one (nor may a container name: it is checked in full), or signFor
+// would read what follows it as headers.
 func (s *Signer) cacheKey(container, blob string) (string, error) {
 	if !s.perBlob {
 		blob = ""
@@ -208,14 +220,15 @@ func (s *Signer) cacheKey(container, blob string) (string, error) {
 	switch {
 	case strings.IndexByte(blob, '\n') >= 0:
 		return "", errors.New("blob name has a control character")
-	case s.values.Container == "" && strings.IndexByte(container, '\n') >= 0:
-		return "", errors.New("container name may hold only lowercase letters, digits and single hyphens inside")
 	case s.values.Container != "" && container != s.values.Container:
 		return "", fmt.Errorf("this signer signs for container %q only", s.values.Container)
 	case s.values.Container != "":
 		return blob, nil
-	case container == "":
-		return "", errors.New("container name is empty")
+	}
+	// Checked before it is a key: "a/b" and "x.png" would be the key of
+	// "a" and "b/x.png".
+	if err := CheckContainerName(container); err != nil {
+		return "", err
 	}
 	return container + "/" + blob, nil
 }

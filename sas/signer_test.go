@@ -337,5 +337,21 @@ func TestSignerTokenWithHeadersSignsAndCachesEachSet(t *testing.T) {
 	require.NoError(t, err)
 	_, err = anyContainer.TokenFor("uploads\nmax-age=1\ninline\n\n\ntext", "cat.png")
 	assert.ErrorContains(t, err, "container name may hold only", "a container with the headers' separator")
+	_, err = anyContainer.TokenFor("uploads/users", "a/cat.png")
+	assert.ErrorContains(t, err, "container name may hold only", `container "uploads/users" would share the key of uploads, users/a/cat.png`)
 	assert.Equal(t, entries, s.Stats().Entries, "a refused name left something in the cache")
+	assert.Zero(t, anyContainer.Stats().Entries, "a refused container left something in the cache")
+
+	// Azure refused the blob's token: the tokens with headers go too, and
+	// only the blob's.
+	otherBlob, err := s.TokenWithHeaders("uploads", "users/a/dog.png", png)
+	require.NoError(t, err)
+	s.InvalidateFor("uploads", "users/a/cat.png")
+	_, err = s.TokenWithHeaders("uploads", "users/a/cat.png", png)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), s.Stats().Misses, "after the refusal: the token with headers was not signed again")
+	again, err = s.TokenWithHeaders("uploads", "users/a/dog.png", png)
+	require.NoError(t, err)
+	assert.Equal(t, otherBlob.Encode(), again.Encode(), "another blob's token with headers went too")
+	assert.Equal(t, uint64(5), s.Stats().Misses, "another blob's token with headers was signed again")
 }
