@@ -30,12 +30,16 @@ func errorCacheControl(code int) string {
 
 // setErrorCacheControl sets the Cache-Control of err's status on h, over
 // any a site-wide header directive set for blobs (a year for a 404 would
-// hide an upload for a year). handle_errors runs later, so a site can
-// still choose its own.
-func setErrorCacheControl(h http.Header, err error) {
+// hide an upload for a year), made private when the answer depends on who
+// asked (a 404 under one user's prefix says nothing about another's).
+// handle_errors runs later, so a site can still choose its own.
+func setErrorCacheControl(h http.Header, err error, private bool) {
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) {
 		h.Set("Cache-Control", errorCacheControl(he.StatusCode))
+	}
+	if private {
+		h.Set("Cache-Control", privately(h.Get("Cache-Control")))
 	}
 }
 

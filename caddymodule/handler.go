@@ -116,11 +116,7 @@ func (h *Handler) Validate() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	err := h.serve(w, r, next)
 	if err != nil {
-		setErrorCacheControl(w.Header(), err)
-		if prefixPerRequest(h.Prefix) {
-			// A 404 under a user's prefix says nothing about another's.
-			w.Header().Set("Cache-Control", privately(w.Header().Get("Cache-Control")))
-		}
+		setErrorCacheControl(w.Header(), err, prefixPerRequest(h.Prefix))
 	}
 	return err
 }

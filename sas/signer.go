@@ -247,10 +247,7 @@ func (s *Signer) signFor(key string) (Token, error) {
 	}
 	container, blob := s.values.Container, key
 	if container == "" {
-		container, blob, _ = strings.Cut(key, "/")
-		if err := CheckContainerName(container); err != nil {
-			return Token{}, err
-		}
+		container, blob, _ = strings.Cut(key, "/") // cacheKey checked the container
 	}
 	if s.perBlob {
 		if err := CheckBlobName(blob); err != nil {
