@@ -57,8 +57,12 @@ func init() {
 //
 // A prefix may be built per request from placeholders, each a whole
 // segment followed by '/' (users/{http.auth.user.id}/), so that each user
-// reads their own blobs only. user_content serves a container of what
-// users uploaded so that nothing in it runs as the site (Transport).
+// reads their own blobs only: placeholders of who the client is as Caddy
+// checked it ({http.auth.user.*}, {http.vars.*},
+// {http.request.tls.client.*}); those of the request itself ({query.*},
+// {header.*}, {host} …) and of the client's address are refused.
+// user_content serves a container of what users uploaded so that nothing
+// in it runs as the site (Transport).
 //
 // Each fallback block is another origin, tried in order when the ones
 // before it have no such blob; it inherits every option it does not give,
@@ -92,6 +96,7 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		return nil, h.Err("azure_blob takes a matcher and a block, and no other argument")
 	}
 	var main origin
+	main.transport.Caddyfile = position(h.Dispenser)
 	var fallbacks []caddyfile.Segment
 	var redirect *Redirect
 	var redirectTTL caddy.Duration
@@ -140,7 +145,7 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		case "fallback":
 			fallbacks = append(fallbacks, h.NextSegment())
 		default:
-			if err := main.unmarshalOption(h.Dispenser, seen); err != nil {
+			if err := main.unmarshalOption(h.Dispenser, seen, azureBlobOptions); err != nil {
 				return nil, err
 			}
 		}
@@ -223,16 +228,16 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 		return nil, h.ArgErr()
 	}
 	var is Issuer
-	var t Transport
+	t := Transport{Caddyfile: position(h.Dispenser)}
 	seen := make(map[string]bool)
 	for h.NextBlock(0) {
 		switch option := h.Val(); option {
-		case "container", "prefix":
-			field := &is.Container
-			if option == "prefix" {
-				field = &is.Prefix
+		case "container":
+			if err := unmarshalString(h.Dispenser, seen, &is.Container); err != nil {
+				return nil, err
 			}
-			if err := unmarshalString(h.Dispenser, seen, field); err != nil {
+		case "prefix":
+			if err := unmarshalPrefix(h.Dispenser, seen, &is.Prefix); err != nil {
 				return nil, err
 			}
 		case "permissions":
@@ -264,7 +269,7 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			if opt, ok := lookupOriginOption(option); ok && opt.kind&(credentialOption|locatingOption|signedOnlyOption) == 0 && option != "version" {
 				return nil, h.Errf("%s belongs to azure_blob, not to azure_sas", option)
 			}
-			if err := t.unmarshalOption(h.Dispenser, seen); err != nil {
+			if err := t.unmarshalOption(h.Dispenser, seen, azureSASOptions); err != nil {
 				return nil, err
 			}
 		}
@@ -290,15 +295,45 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 }
 
 // unmarshalOption reads an option of an origin's block (the directive's,
-// or a fallback's) under the cursor.
-func (o *origin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
+// or a fallback's) under the cursor; block names the options the block
+// takes, to suggest one for a misspelt name.
+func (o *origin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool, block []string) error {
 	switch option := d.Val(); option {
 	case "prefix":
-		return unmarshalString(d, seen, &o.handler.Prefix)
+		return unmarshalPrefix(d, seen, &o.handler.Prefix)
 	case "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint":
 		return d.Errf("%s belongs to the azure_blob block, not to a fallback", option)
 	}
-	return o.transport.unmarshalOption(d, seen)
+	return o.transport.unmarshalOption(d, seen, block)
+}
+
+// The options of each block beside the http transport's, which a
+// misspelt name is compared with.
+var (
+	transportOptions = originOptionNames(func(originOption) bool { return true })
+	fallbackOptions  = append(originOptionNames(func(originOption) bool { return true }), "prefix")
+	azureBlobOptions = append(originOptionNames(func(originOption) bool { return true }),
+		"prefix", "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint")
+	azureSASOptions = append(originOptionNames(func(o originOption) bool {
+		return o.kind&(credentialOption|locatingOption|signedOnlyOption) != 0 || o.name == "version"
+	}), "container", "prefix", "permissions", "ttl", "max_ttl")
+	identityOptions = []string{"key_lifetime", "authority_host"}
+)
+
+// originOptionNames lists the names of originOptions that keep accepts.
+func originOptionNames(keep func(originOption) bool) []string {
+	var names []string
+	for _, o := range originOptions {
+		if keep(o) {
+			names = append(names, o.name)
+		}
+	}
+	return names
+}
+
+// position is where the token under the cursor is, as file:line.
+func position(d *caddyfile.Dispenser) string {
+	return d.File() + ":" + strconv.Itoa(d.Line())
 }
 
 // fallback makes the origin a fallback block describes: a copy of o with
@@ -318,6 +353,7 @@ func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
 	f.handler = Handler{Prefix: o.handler.Prefix, StripPrefix: o.handler.StripPrefix, Index: o.handler.Index}
 	d := caddyfile.NewDispenser(segment)
 	d.Next() // "fallback"
+	f.transport.Caddyfile = position(d)
 	if d.NextArg() {
 		return f, d.ArgErr()
 	}
@@ -340,7 +376,7 @@ func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
 	d.Next()
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if err := f.unmarshalOption(d, seen); err != nil {
+		if err := f.unmarshalOption(d, seen, fallbackOptions); err != nil {
 			return f, err
 		}
 	}
@@ -370,6 +406,7 @@ func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
 //		content_language    <value>
 //		guess_content_type
 //		user_content
+//		insecure_http
 //		<http transport option> ...
 //	}
 //
@@ -382,12 +419,13 @@ func (o origin) fallback(segment caddyfile.Segment) (origin, error) {
 // twice.
 func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the transport name
+	t.Caddyfile = position(d)
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
-		if err := t.unmarshalOption(d, seen); err != nil {
+		if err := t.unmarshalOption(d, seen, transportOptions); err != nil {
 			return err
 		}
 	}
@@ -395,8 +433,10 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 // unmarshalOption reads the option under the cursor: one of originOptions,
-// or else one of the embedded http transport's. seen catches repeats.
-func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool) error {
+// or else one of the embedded http transport's. seen catches repeats; a
+// name that neither knows is compared with block's names and the http
+// transport's, to suggest the nearest.
+func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool, block []string) error {
 	option := d.Val()
 	if seen[option] {
 		return d.Errf("%s given twice", option)
@@ -404,8 +444,14 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 	seen[option] = true
 	opt, ok := lookupOriginOption(option)
 	if !ok {
-		return t.httpTransportOption(d)
+		unknown := unrecognizedOption(d, "subdirective", option, block, httpTransportOptionNames) // while the cursor is on the name
+		err := t.httpTransportOption(d)
+		if err != nil && strings.HasPrefix(err.Error(), "unrecognized subdirective "+option+", at ") {
+			return unknown
+		}
+		return err
 	}
+	file, line := d.File(), d.Line()
 	switch field := opt.field(t).(type) {
 	case *string:
 		if !d.AllArgs(field) {
@@ -433,6 +479,9 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 		}
 		*field = id
 	}
+	if name, value := opt.secretValue(t); opt.kind&secretOption != 0 && isLiteralSecret(value) {
+		warnLiteralSecretAtAdapt(name, file, line)
+	}
 	return nil
 }
 
@@ -446,6 +495,18 @@ func unmarshalString(d *caddyfile.Dispenser, seen map[string]bool, field *string
 	seen[option] = true
 	if !d.AllArgs(field) {
 		return d.ArgErr()
+	}
+	return nil
+}
+
+// unmarshalPrefix reads a blob name prefix under the cursor into field and
+// checks it there, so that an error points at its line.
+func unmarshalPrefix(d *caddyfile.Dispenser, seen map[string]bool, field *string) error {
+	if err := unmarshalString(d, seen, field); err != nil {
+		return err
+	}
+	if err := checkPrefixTemplate(*field); err != nil {
+		return d.Err(err.Error())
 	}
 	return nil
 }
@@ -518,10 +579,7 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 		case "authority_host":
 			id.AuthorityHost = value
 		default:
-			if isPlainName(option) {
-				return nil, d.Errf("unrecognized identity option %q", option)
-			}
-			return nil, d.Err("unrecognized identity option (not quoted: it may be a value in the wrong place)")
+			return nil, unrecognizedOption(d, "identity option", option, identityOptions)
 		}
 	}
 	return id, nil
@@ -556,7 +614,7 @@ func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			return d.Err("unrecognized option: give " + choice)
 		}
-		if err := t.unmarshalOption(d, seen); err != nil {
+		if err := t.unmarshalOption(d, seen, nil); err != nil {
 			return err
 		}
 	}

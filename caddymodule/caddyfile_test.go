@@ -27,7 +27,7 @@ func TestTransportUnmarshalCaddyfile(t *testing.T) {
 	require.NoError(t, tr.UnmarshalCaddyfile(d))
 	want := Transport{Account: "mystorage", Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Container: "photos",
 		AccountKey: "{env.AZURE_STORAGE_KEY}", Scope: "container", TTL: caddy.Duration(30 * time.Minute),
-		RenewBefore: caddy.Duration(5 * time.Minute), Version: "2025-11-05"}
+		RenewBefore: caddy.Duration(5 * time.Minute), Version: "2025-11-05", Caddyfile: "Testfile:1"}
 	assert.Equal(t, want, tr)
 
 	var timeouts Transport
@@ -99,7 +99,7 @@ func TestTransportUnmarshalCaddyfileErrors(t *testing.T) {
 		{"azure_blob {\n anonymous yes\n}", "wrong argument count"},
 		{"azure_blob {\n ttl soon\n}", "ttl: "},
 		{"azure_blob {\n container a\n container b\n}", "container given twice"},
-		{"azure_blob {\n acount_key x\n}", `unrecognized subdirective acount_key, at Testfile:2`},
+		{"azure_blob {\n acount_key x\n}", `unrecognized subdirective "acount_key"; did you mean "account_key"?, at Testfile:2`},
 		{"azure_blob {\n dial_timeout\n}", "wrong argument count"},
 		{"azure_blob {\n identity\n}", "wrong argument count"},
 		// The kind is not quoted (the lead's rewording: no input in errors).

@@ -25,8 +25,9 @@ var errNoEnvCredential = fmt.Errorf("no credential in the environment: set %s (w
 // signingKey is the account key the command signs with and the blob
 // endpoint its URLs point at.
 type signingKey struct {
-	key      *sas.SharedKey
-	endpoint sas.BlobEndpoint
+	key          *sas.SharedKey
+	endpoint     sas.BlobEndpoint
+	endpointFrom string // the variable the endpoint came from, for errors
 }
 
 // envCredential reads the credential from the process environment.
@@ -64,8 +65,15 @@ func credentialFrom(getenv func(string) string) (*signingKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	from := "the default endpoint"
+	switch {
+	case endpoint != "":
+		from = envBlobEndpoint
+	case connStr != "":
+		from = envConnectionString + "'s blob endpoint"
+	}
 	if where.ConnectionString != nil {
-		return &signingKey{key: where.ConnectionString.Key, endpoint: loc.Endpoint}, nil
+		return &signingKey{key: where.ConnectionString.Key, endpoint: loc.Endpoint, endpointFrom: from}, nil
 	}
 	if loc.Account == "" {
 		return nil, fmt.Errorf("%s is not set: it names the account of %s", envAccount, envKey)
@@ -74,5 +82,5 @@ func credentialFrom(getenv func(string) string) (*signingKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s and %s: %w", envAccount, envKey, err)
 	}
-	return &signingKey{key: shared, endpoint: loc.Endpoint}, nil
+	return &signingKey{key: shared, endpoint: loc.Endpoint, endpointFrom: from}, nil
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,9 @@ import (
 // signature is never written, nor quoted in an error.
 func runInspect(arg string, now time.Time, out io.Writer) error {
 	token := strings.TrimSpace(arg)
+	if err := refuseKey(token); err != nil {
+		return err
+	}
 	var loc *sas.BlobURL
 	if lower := strings.ToLower(token); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
 		var err error
@@ -35,6 +39,26 @@ func runInspect(arg string, now time.Time, out io.Writer) error {
 	_, err = io.WriteString(out, w.String())
 	return err
 }
+
+// refuseKey says so when s is an account key, or a connection string that
+// holds one, rather than a SAS: a hint about a malformed token would leave
+// the user believing a key is something to paste around. Nothing of s is
+// quoted.
+func refuseKey(s string) error {
+	const rotate = "keys are secrets that open the whole account, so it was not printed; " +
+		"if it was pasted where others can see it, rotate it (az storage account keys renew)"
+	// A URL's path may hold anything; a token's parameters never this.
+	if lower := strings.ToLower(s); strings.Contains(lower, "accountkey=") && !strings.HasPrefix(lower, "http") {
+		return errors.New("this looks like a connection string with an account key, not a SAS token or URL: " + rotate)
+	}
+	if key, err := base64.StdEncoding.DecodeString(s); err == nil && len(key) == accountKeyBytes {
+		return errors.New("this looks like an account key, not a SAS token or URL: " + rotate)
+	}
+	return nil
+}
+
+// accountKeyBytes is the length of a storage account key, decoded.
+const accountKeyBytes = 64
 
 // inspectWriter lays out the fields, one "name  value" line each.
 type inspectWriter struct{ strings.Builder }

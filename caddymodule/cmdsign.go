@@ -14,15 +14,23 @@ import (
 )
 
 // runSign signs the service SAS the flags describe with the key cred gives,
-// and writes the URL, or the token with --token-only, to out. Flags are
-// checked before the environment is read.
-func runSign(fl caddycmd.Flags, cred func() (*signingKey, error), now time.Time, out io.Writer) error {
+// and writes the URL, or the token with --token-only, to out, and a
+// warning about a long-lived token to errOut. Flags are checked before the
+// environment is read.
+func runSign(fl caddycmd.Flags, cred func() (*signingKey, error), now time.Time, out, errOut io.Writer) error {
 	v, err := signValues(fl, now)
+	if err != nil {
+		return err
+	}
+	warning, err := checkLifetime(v, now, fl.Bool("force"))
 	if err != nil {
 		return err
 	}
 	k, err := cred()
 	if err != nil {
+		return err
+	}
+	if err := checkSignEndpoint(k, v, fl); err != nil {
 		return err
 	}
 	q, err := v.Sign(k.key)
@@ -33,8 +41,65 @@ func runSign(fl caddycmd.Flags, cred func() (*signingKey, error), now time.Time,
 	if !fl.Bool("token-only") {
 		line = k.endpoint.URL(v.Container, v.Blob, q)
 	}
+	if warning != "" {
+		fmt.Fprintln(errOut, warning)
+	}
 	_, err = fmt.Fprintln(out, line)
 	return err
+}
+
+// Lifetimes past which sign warns, and past which it needs --force. A
+// service SAS without a stored access policy cannot be revoked short of
+// rotating the account key, which breaks every other token and client of
+// the account, so its expiry is the only bound on a leak. Seven days is
+// the longest Azure lets even a user-delegation SAS live, and the ceiling
+// Microsoft's SAS guidance has in mind for tokens that can change data;
+// a read-only leak discloses but destroys nothing, hence 30 days. Past a
+// year a token is a standing credential: --force says it is meant.
+const (
+	warnWriteLifetime = 7 * 24 * time.Hour
+	warnReadLifetime  = 30 * 24 * time.Hour
+	forceLifetime     = 365 * 24 * time.Hour
+)
+
+// checkLifetime refuses a token without a stored access policy that lives
+// more than a year, unless force, and returns a warning for one that lives
+// longer than its permissions call for. A token that names a policy is
+// revoked by changing the policy: no limit applies.
+func checkLifetime(v *sas.ServiceValues, now time.Time, force bool) (warning string, err error) {
+	if v.Identifier != "" || v.Expiry.IsZero() {
+		return "", nil
+	}
+	const revoke = "a service SAS without a stored access policy is revoked only by rotating the account key"
+	lifetime := v.Expiry.Sub(now)
+	if lifetime > forceLifetime && !force {
+		return "", fmt.Errorf("--expiry is %s away, more than a year: %s; name a policy with --policy, or give --force to sign it anyway",
+			humanDuration(lifetime), revoke)
+	}
+	limit, what := warnReadLifetime, "only reads"
+	if !v.Permissions.ReadOnly() {
+		limit, what = warnWriteLifetime, "can change data"
+	}
+	if lifetime <= limit {
+		return "", nil
+	}
+	return fmt.Sprintf("warning: this token %s (sp=%s) and lives %s, more than %d days: %s; prefer a shorter --expiry, or --policy",
+		what, v.Permissions, humanDuration(lifetime), limit/(24*time.Hour), revoke), nil
+}
+
+// checkSignEndpoint refuses a URL that would carry its token across a
+// network in clear text (unless --insecure-http), and an https-only URL
+// to an http endpoint, which Azure would refuse every time.
+func checkSignEndpoint(k *signingKey, v *sas.ServiceValues, fl caddycmd.Flags) error {
+	switch {
+	case k.endpoint.Insecure() && !fl.Bool("insecure-http"):
+		return fmt.Errorf("%s is plain http to a host other than loopback or Azurite's devstoreaccount1: the token would cross the network in clear text; "+
+			"use https, or give --insecure-http if that network is private and trusted", k.endpointFrom)
+	case v.Protocol == sas.ProtocolHTTPS && k.endpoint.Scheme == "http" && !fl.Bool("token-only"):
+		return fmt.Errorf("--https-only: %s is http, so the URL could never be used (Azure refuses an https-only token over http); "+
+			"leave out --https-only, or use an https endpoint", k.endpointFrom)
+	}
+	return nil
 }
 
 // signValues turns the flags into what sas signs. Errors name the flag.

@@ -73,6 +73,17 @@ RFC3339 time (2030-01-02T15:04:05Z). Leave out --start unless a clock may
 lag: a token without one is valid at once. With --policy, the stored access
 policy may supply the permissions and the expiry instead.
 
+A token without a stored access policy can be revoked only by rotating the
+account key, so sign for no longer than needed: a warning is printed (to
+standard error) for one that lives more than 7 days and can change data,
+or more than 30 days and only reads; past a year it takes --force. A
+token signed with --policy is revoked by changing the policy: no limit.
+
+The endpoint must be https, except on loopback and for Azurite's
+devstoreaccount1; --insecure-http takes plain http on a private network
+you trust. --https-only is refused for a URL to an http endpoint, which it
+could never open.
+
 The account key is read from the environment, never from a flag:
 ` + envHelp,
 		Example: `  caddy azure-sas sign --container media --blob "in/clip 1.mp4" --permissions r --expiry 1h
@@ -96,9 +107,11 @@ The account key is read from the environment, never from a flag:
 	f.String("content-encoding", "", "Content-Encoding Azure answers with (rsce)")
 	f.String("content-language", "", "Content-Language Azure answers with (rscl)")
 	f.Bool("token-only", false, "Print only the token, without the URL")
+	f.Bool("insecure-http", false, "Sign for a plain http endpoint other than loopback or Azurite, on a private network you trust")
+	f.Bool("force", false, "Sign a token that lives more than a year without a stored access policy")
 	cmd.SetFlagErrorFunc(flagError)
-	cmd.RunE = runWith(func(fl caddycmd.Flags, _ []string, out io.Writer) error {
-		return runSign(fl, envCredential, time.Now(), out)
+	cmd.RunE = runWith(func(fl caddycmd.Flags, _ []string, out, errOut io.Writer) error {
+		return runSign(fl, envCredential, time.Now(), out, errOut)
 	})
 	return cmd
 }
@@ -129,7 +142,7 @@ not. An argument must be quoted: a URL holds '&'.`,
 		},
 	}
 	cmd.SetFlagErrorFunc(flagError)
-	cmd.RunE = runWith(func(_ caddycmd.Flags, args []string, out io.Writer) error {
+	cmd.RunE = runWith(func(_ caddycmd.Flags, args []string, out, _ io.Writer) error {
 		arg := args[0]
 		if arg == "-" {
 			var err error
@@ -163,11 +176,12 @@ func readInspectInput(in io.Reader) (string, error) {
 
 // runWith adapts a subcommand to cobra through Caddy's wrapper, so its
 // errors are printed as Caddy prints every command's, and hands it the
-// positional arguments and where to write.
-func runWith(run func(fl caddycmd.Flags, args []string, out io.Writer) error) func(*cobra.Command, []string) error {
+// positional arguments and where to write the result (out) and warnings
+// (errOut).
+func runWith(run func(fl caddycmd.Flags, args []string, out, errOut io.Writer) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-			if err := run(fl, args, cmd.OutOrStdout()); err != nil {
+			if err := run(fl, args, cmd.OutOrStdout(), cmd.ErrOrStderr()); err != nil {
 				return caddy.ExitCodeFailedStartup, err
 			}
 			return caddy.ExitCodeSuccess, nil

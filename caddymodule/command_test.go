@@ -175,8 +175,9 @@ func TestAzureSASCommandSign(t *testing.T) {
 	commandEnv(t, "UseDevelopmentStorage=true", "", "", "")
 	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
 	require.NoError(t, err)
+	// Not --https-only: Azurite's endpoint is http (TestAzureSASCommandRefusesURLsThatCannotWork).
 	signed := mustSign(t, "--container", "media", "--blob", "in/clip 1.mp4", "--permissions", "r", "--expiry", "1h",
-		"--start", "-15m", "--ip", "1.2.3.4-1.2.3.9", "--https-only", "--content-type", "video/mp4",
+		"--start", "-15m", "--ip", "1.2.3.4-1.2.3.9", "--content-type", "video/mp4",
 		"--cache-control", "max-age=60", "--content-disposition", "attachment", "--content-encoding", "gzip",
 		"--content-language", "en")
 	want := sas.DevBlobEndpoint + "/media/in/clip%201.mp4?"
@@ -188,7 +189,7 @@ func TestAzureSASCommandSign(t *testing.T) {
 	now := time.Now()
 	assert.Equal(t, sas.ResourceBlob, tok.Resource, "sr")
 	assert.Equal(t, "r", tok.PermissionString(), "sp")
-	assert.Equal(t, sas.ProtocolHTTPS, tok.Protocol, "spr")
+	assert.Equal(t, sas.ProtocolAny, tok.Protocol, "spr")
 	assert.Equal(t, "1.2.3.4-1.2.3.9", tok.IPRange, "sip")
 	assert.Equal(t, "video/mp4", tok.ContentType, "rsct")
 	assert.Equal(t, "max-age=60", tok.CacheControl, "rscc")
@@ -199,8 +200,10 @@ func TestAzureSASCommandSign(t *testing.T) {
 	assert.WithinRange(t, tok.Start, now.Add(-16*time.Minute), now.Add(-14*time.Minute), "start, want about 15m ago")
 	assert.WithinRange(t, tok.Expiry, now.Add(59*time.Minute), now.Add(time.Hour), "expiry, want in about 1h")
 
+	// A token alone may be https-only: it can go to another endpoint. Years
+	// without a policy take --force.
 	token := mustSign(t, "--container", "media", "--permissions", "racwdl", "--expiry", "2031-02-03T04:05:06Z", "--token-only",
-		"--version", "2019-02-02")
+		"--version", "2019-02-02", "--https-only", "--force")
 	require.False(t, strings.Contains(token, "?"), "--token-only printed %q", sas.RedactQuery(token))
 	require.True(t, strings.HasPrefix(token, "sv=2019-02-02&"), "--token-only printed %q", sas.RedactQuery(token))
 	tok, err = sas.Parse(token)
@@ -208,6 +211,7 @@ func TestAzureSASCommandSign(t *testing.T) {
 	assert.NoError(t, tok.VerifyService(key, "media", "", ""), "container token's signature")
 	assert.Equal(t, sas.ResourceContainer, tok.Resource, "container token's sr")
 	assert.Equal(t, "racwdl", tok.PermissionString(), "container token's sp")
+	assert.Equal(t, sas.ProtocolHTTPS, tok.Protocol, "container token's spr")
 	assert.WithinDuration(t, time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC), tok.Expiry, 0, "container token's se")
 
 	policy := mustSign(t, "--container", "media", "--blob", "a.txt", "--policy", "readers", "--token-only")
@@ -357,7 +361,9 @@ func TestAzureSASCommandCredentials(t *testing.T) {
 // TestAzureSASCommandInspect: inspect prints every field and never the
 // signature, and fails on a malformed token without quoting it.
 func TestAzureSASCommandInspect(t *testing.T) {
-	commandEnv(t, "UseDevelopmentStorage=true", "", "", "")
+	// An https endpoint: the URL is --https-only.
+	const endpoint = "https://127.0.0.1:10000/" + sas.DevAccountName
+	commandEnv(t, "", sas.DevAccountName, sas.DevAccountKey, endpoint)
 	signed := mustSign(t, "--container", "media", "--blob", "up/x y.bin", "--permissions", "rcw", "--expiry", "10m",
 		"--start", "-15m", "--ip", "1.2.3.4", "--https-only", "--content-type", "video/mp4", "--policy", "uploads")
 	sig, rawSig := sigOf(t, signed)
@@ -377,7 +383,7 @@ func TestAzureSASCommandInspect(t *testing.T) {
 			"policy          uploads", "Content-Type: video/mp4 (rsct)", "signature       REDACTED", "sig=REDACTED",
 		}
 		if strings.HasPrefix(arg, "http") {
-			want = append(want, "url             "+sas.DevBlobEndpoint+"/media/up/x%20y.bin", "account         devstoreaccount1",
+			want = append(want, "url             "+endpoint+"/media/up/x%20y.bin", "account         devstoreaccount1",
 				"container       media", "blob            up/x y.bin")
 		}
 		if strings.HasSuffix(arg, "comp=list") {

@@ -114,6 +114,9 @@ func (t *Transport) provisionService() (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.checkScheme(loc.Endpoint); err != nil {
+		return nil, err
+	}
 	svc := &blobService{account: loc.Account, endpoint: loc.Endpoint}
 	var sharedKey *sas.SharedKey
 	var parsedToken *sas.ParsedToken
@@ -143,9 +146,6 @@ func (t *Transport) provisionService() (*blobService, error) {
 		if svc.account == "" {
 			return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
 		}
-		if svc.endpoint.Scheme != "https" {
-			return nil, errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
-		}
 		signer, err := t.newDelegationSigner(svc.endpoint)
 		if err != nil {
 			return nil, err
@@ -165,7 +165,11 @@ func (t *Transport) provisionService() (*blobService, error) {
 		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
 			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
 	case parsedToken != nil:
-		if err := checkToken(parsedToken, time.Now()); err != nil {
+		field := "sas_token"
+		if token == "" {
+			field = "connection_string" // its SharedAccessSignature
+		}
+		if err := checkToken(field, parsedToken, time.Now()); err != nil {
 			return nil, err
 		}
 		svc.cred, svc.token = tokenCredential{parsedToken}, parsedToken
@@ -219,14 +223,27 @@ func (t *Transport) exactlyOneCredential() error {
 	return fmt.Errorf("credential: give only one of %s, not %s", choice, strings.Join(given, " and "))
 }
 
-// checkToken refuses a sas_token that cannot serve blob reads: expired, or
-// an account SAS without the blob service or object access.
-func checkToken(tok *sas.ParsedToken, now time.Time) error {
+// checkToken refuses a ready-made token, given as field, that cannot serve
+// blob reads: expired, an account SAS without the blob service or object
+// access, or one whose permissions (sp) lack read, which Azure would answer
+// with AuthorizationPermissionMismatch on every request. One whose
+// permissions come from a stored access policy cannot be judged. Errors
+// quote sp and the expiry, never the token.
+func checkToken(field string, tok *sas.ParsedToken, now time.Time) error {
 	if !tok.Expiry.IsZero() && !tok.Expiry.After(now) {
-		return fmt.Errorf("sas_token: expired at %s", tok.Expiry.Format(time.RFC3339))
+		return fmt.Errorf("%s: expired at %s", field, tok.Expiry.Format(time.RFC3339))
 	}
 	if tok.Kind == sas.KindAccount && (tok.Services&sas.ServiceBlob == 0 || tok.ResourceTypes&sas.ResourceTypeObject == 0) {
-		return errors.New("sas_token: an account SAS must cover the blob service (ss has b) and objects (srt has o)")
+		return fmt.Errorf("%s: an account SAS must cover the blob service (ss has b) and objects (srt has o)", field)
+	}
+	read := tok.Permissions.Has(sas.PermRead)
+	if tok.Kind == sas.KindAccount {
+		read = tok.AccountPerms&sas.AccountRead != 0
+	}
+	if sp := tok.PermissionString(); sp != "" && !read {
+		return fmt.Errorf("%s: the token does not grant read (sp=%s has no r), so Azure would refuse every request "+
+			"(AuthorizationPermissionMismatch); give one signed with sp=r, e.g. by "+
+			"caddy azure-sas sign --container <name> --permissions r --expiry <lifetime> --token-only", field, sp)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ func TestConnectionStringAloneAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "photos", false)
 	cat := []byte(strings.Repeat("MEOW", 64))
 	az.Upload(t, "photos", "cat.jpg", cat, "image/jpeg")
+	az.CreateContainer(t, "archive", false) // /dev's fallback: missing blobs, not a missing container
 	t.Setenv("AZURE_STORAGE_CONNECTION_STRING", fmt.Sprintf(
 		"DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", az.Account, az.Key, az.Endpoint))
 	t.Setenv("AZ_DEV_CONNECTION_STRING", "UseDevelopmentStorage=true")

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -36,35 +37,50 @@ const (
 	identityObjectID = "0b1d7f6e-aaaa-bbbb-cccc-111122223333"
 )
 
-// managedIdentityEndpoint stands in for the managed-identity endpoint of
-// App Service and Azure Functions, which azidentity uses when
+// identityStandIn stands in for the managed-identity endpoint of App
+// Service and Azure Functions, which azidentity uses when
 // IDENTITY_ENDPOINT and IDENTITY_HEADER are set: it checks the secret
 // header and the resource, and answers with an access token for Blob
-// Storage in the shape Microsoft documents.
-func managedIdentityEndpoint(t *testing.T, tenant string) (calls *atomic.Int64) {
-	calls = new(atomic.Int64)
+// Storage in the shape Microsoft documents. It counts the requests it
+// answers and every connection made to it, answered or not. While
+// refusing, it answers as Azure does for an identity not (yet) assigned
+// to the machine: 400 "Identity not found".
+type identityStandIn struct {
+	calls    atomic.Int64
+	conns    atomic.Int64
+	refusing atomic.Bool
+}
+
+func newIdentityStandIn(t *testing.T, tenant string) *identityStandIn {
+	s := new(identityStandIn)
 	const secret = "identity-header-secret-for-tests"
 	addSecret("the identity header", secret)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		if r.Header.Get("X-IDENTITY-HEADER") != secret || r.URL.Query().Get("resource") != "https://storage.azure.com" {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		if s.refusing.Load() || r.Header.Get("X-IDENTITY-HEADER") != secret || r.URL.Query().Get("resource") != "https://storage.azure.com" {
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprint(w, `{"error":"invalid_request"}`)
+			fmt.Fprint(w, `{"error":"invalid_request","error_description":"Identity not found"}`)
 			return
 		}
 		expiry := time.Now().Add(time.Hour)
 		token := azurite.BearerToken(tenant, identityObjectID, time.Now().Add(-time.Minute), expiry)
 		addSecret("an Entra ID access token", token[len(token)-40:])
-		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"access_token": token, "expires_on": strconv.FormatInt(expiry.Unix(), 10),
 			"resource": "https://storage.azure.com", "token_type": "Bearer", "client_id": identityObjectID,
 		})
 	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Setenv("IDENTITY_ENDPOINT", srv.URL)
 	t.Setenv("IDENTITY_HEADER", secret)
-	return calls
+	return s
 }
 
 // assertDelegatedRead checks that location carries a read-only
@@ -95,7 +111,7 @@ func TestIdentityAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "photos", false)
 	data := bytes.Repeat([]byte("KEYLESS"), 1000)
 	az.Upload(t, "photos", "cat.jpg", data, "image/jpeg")
-	calls := managedIdentityEndpoint(t, identityTenant)
+	calls := &newIdentityStandIn(t, identityTenant).calls
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
@@ -162,7 +178,8 @@ http://localhost:9080 {
 	assert.True(t, ok, "delegation_key_failures_total not found")
 	assert.Zero(t, v, "delegation_key_failures_total")
 
-	// An identity Entra ID refuses stops a config from loading, saying why.
+	// An identity Entra ID refuses still loads (provisioning asks for no
+	// key: TestIdentityValidatesOfflineAndRetries), and reads answer 503.
 	t.Setenv("IDENTITY_HEADER", "wrong")
 	err = loadConfig(caddyGlobals + fmt.Sprintf(`
 http://localhost:9080 {
@@ -173,7 +190,9 @@ http://localhost:9080 {
 		tls_trust_pool file %s
 	}
 }`, az.Endpoint, az.CertFile))
-	assert.ErrorContains(t, err, "identity managed: getting a user delegation key: signing in to Microsoft Entra ID", "a refused identity")
+	require.NoError(t, err, "loading a refused identity's config")
+	resp, _ = fetch(t, tester, http.MethodGet, "/cat.jpg")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "a read with a refused identity")
 	figure(t, "managed identity: Entra ID token asked %d time(s); user-delegation reads from Azurite over HTTPS in blob and container scope", calls.Load())
 }
 
@@ -186,7 +205,7 @@ func TestIdentityKindsAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "photos", false)
 	data := []byte("VIA AZ CLI AND THE DEFAULT CHAIN")
 	az.Upload(t, "photos", "a.txt", data, "text/plain")
-	managedCalls := managedIdentityEndpoint(t, identityTenant)
+	managedCalls := &newIdentityStandIn(t, identityTenant).calls
 
 	bin := t.TempDir()
 	token := azurite.BearerToken(identityTenant, identityObjectID, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))

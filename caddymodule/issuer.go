@@ -63,7 +63,10 @@ type Issuer struct {
 
 	// Prefix is put before every blob name a client asks for, with
 	// placeholders replaced for each request, e.g.
-	// "uploads/{http.auth.user.id}/".
+	// "uploads/{http.auth.user.id}/". Its placeholders must say who the
+	// client is as Caddy checked it ({http.auth.user.*}, {http.vars.*},
+	// {http.request.tls.client.*}): one the client chooses (its query,
+	// headers, cookies, host …) or its address is refused.
 	Prefix string `json:"prefix,omitempty"`
 
 	// Permissions are the letters a client may ask for, e.g. "rcw".
@@ -134,6 +137,18 @@ func (is *Issuer) Provision(ctx caddy.Context) error {
 	if !ok {
 		return errors.New("the transport must be azure_blob")
 	}
+	// The transport knows where the Caddyfile wrote this azure_sas.
+	if err := is.checkTransport(t); err != nil {
+		return t.where(err)
+	}
+	is.transport = t
+	is.issued, err = registerIssued(ctx.GetMetricsRegistry())
+	return err
+}
+
+// checkTransport checks that the provisioned transport t can sign what is
+// issued.
+func (is *Issuer) checkTransport(t *Transport) error {
 	if t.service.key == nil && t.keyring == nil {
 		return errNothingToSignWith
 	}
@@ -151,9 +166,7 @@ func (is *Issuer) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("max_ttl %s is longer than a quarter of the identity's key_lifetime (%s)", time.Duration(is.MaxTTL), lifetime)
 		}
 	}
-	is.transport = t
-	is.issued, err = registerIssued(ctx.GetMetricsRegistry())
-	return err
+	return nil
 }
 
 // Validate checks the configuration that needs no credential.
@@ -424,7 +437,7 @@ func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueEr
 	}
 	is.logger.Info("issued a SAS URL",
 		zap.String("user", user), zap.String("container", is.Container), zap.String("blob", name),
-		zap.String("permissions", perms.String()), zap.Time("expiry", v.Expiry), zap.String("client_ip", clientIP(r)))
+		zap.String("permissions", perms.String()), logTime("expiry", v.Expiry), zap.String("client_ip", clientIP(r)))
 	return &issuedURL{
 		URL:       is.transport.service.endpoint.URL(is.Container, name, token),
 		Container: is.Container, Blob: name, Permissions: perms.String(), Expiry: v.Expiry.UTC(),

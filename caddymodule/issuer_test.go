@@ -117,13 +117,15 @@ http://localhost:9080 {
 		container uploads
 		connection_string {env.AZ_TEST_CONNECTION_STRING}
 	}
-	# The prefix from a request header, to show how it is resolved; a real
-	# site takes it from what its authentication sets.
+	# The prefix from a request header, through a variable of the site's
+	# own (a prefix takes no request data itself), to show how it is
+	# resolved; a real site takes it from what its authentication sets.
+	vars /by-header user {http.request.header.X-User}
 	azure_sas /by-header {
 		endpoint %[1]s
 		container uploads
 		account_key {env.AZ_TEST_KEY}
-		prefix h/{http.request.header.X-User}/
+		prefix h/{http.vars.user}/
 	}
 }`, az.Endpoint, users.String()))
 

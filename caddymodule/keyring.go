@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -39,13 +41,17 @@ const (
 	minRefreshInterval = time.Minute
 )
 
-// keyring keeps a valid user delegation key: fetched at start, renewed in
+// keyring keeps a valid user delegation key. It asks for none until a
+// request needs one (key), so that provisioning, which `caddy validate`
+// does too, never needs the network. From then on it renews the key in
 // the background (one request) once a quarter of its life is left, and
-// retried with backoff when that fails, while the key it holds serves on.
+// retries a failed fetch with backoff, logging each failure; a held key
+// serves on meanwhile, and without one requests get 503.
 type keyring struct {
 	cred     azcore.TokenCredential
 	endpoint sas.BlobEndpoint
 	account  string
+	kind     string // the identity's kind, for the log
 	lifetime time.Duration
 	// The newest config's: a reload may close the old one's log writer.
 	client atomic.Pointer[http.Client]
@@ -58,8 +64,12 @@ type keyring struct {
 	failures atomic.Uint64
 	ctx      context.Context // cancelled by Destruct: no fetch outlives the keyring
 	cancel   context.CancelFunc
+	start    sync.Once // starts run on the first key()
 	stop     chan struct{}
 	done     chan struct{}
+
+	mu      sync.Mutex
+	fetched chan struct{} // closed when the fetch in flight ends; nil when none is
 }
 
 // keyringID names a keyring by everything that makes its keys: the
@@ -89,8 +99,8 @@ func keyringID(endpoint sas.BlobEndpoint, account string, id *Identity, connecti
 }
 
 // loadKeyring returns the shared keyring for endpoint, account and id,
-// starting one (with a first key, or a clear error) when there is none.
-// Release it with keyrings.Delete(name).
+// making one (which asks for no key yet) when there is none. Release it
+// with keyrings.Delete(name).
 func loadKeyring(endpoint sas.BlobEndpoint, account string, id *Identity, connection []byte, client *http.Client, logger *zap.Logger) (*keyring, string, error) {
 	name, err := keyringID(endpoint, account, id, connection)
 	if err != nil {
@@ -105,11 +115,7 @@ func loadKeyring(endpoint sas.BlobEndpoint, account string, id *Identity, connec
 		if lifetime == 0 {
 			lifetime = defaultKeyLifetime
 		}
-		k, err := startKeyring(cred, client, endpoint, account, lifetime, logger)
-		if err != nil {
-			return nil, fmt.Errorf("identity %s: getting a user delegation key: %w", id.Kind, err)
-		}
-		return k, nil
+		return newKeyring(cred, client, endpoint, account, id.Kind, lifetime, logger), nil
 	})
 	if err != nil {
 		return nil, "", err
@@ -122,64 +128,114 @@ func loadKeyring(endpoint sas.BlobEndpoint, account string, id *Identity, connec
 	return k, name, nil
 }
 
-// startKeyring fetches a first key and starts renewing it.
-func startKeyring(cred azcore.TokenCredential, client *http.Client, endpoint sas.BlobEndpoint, account string, lifetime time.Duration, logger *zap.Logger) (*keyring, error) {
-	k := &keyring{cred: cred, endpoint: endpoint, account: account, lifetime: lifetime,
+// newKeyring makes a keyring for the identity of kind that cred signs in
+// as; it fetches nothing until asked for a key.
+func newKeyring(cred azcore.TokenCredential, client *http.Client, endpoint sas.BlobEndpoint, account, kind string, lifetime time.Duration, logger *zap.Logger) *keyring {
+	k := &keyring{cred: cred, endpoint: endpoint, account: account, kind: kind, lifetime: lifetime,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	k.client.Store(client)
 	k.logger.Store(logger)
 	k.ctx, k.cancel = context.WithCancel(context.Background())
-	ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
-	defer cancel()
-	first, err := k.fetch(ctx)
-	if err != nil {
-		k.cancel()
-		return nil, err
-	}
-	k.current.Store(first)
-	go k.renew()
-	return k, nil
+	return k
 }
 
-// key is the key to sign with now; it fails once the key has expired and
-// no renewal has succeeded.
+// errNoDelegationKey answers a request while the keyring has no valid key:
+// 503, as the keyring keeps trying. Clients may see it ({err.message}), so
+// the reason is only in the log.
+var errNoDelegationKey = errors.New("no valid user delegation key: getting one failed and is being retried; see the log")
+
+// key is the key to sign with now. The first call starts the keyring; a
+// call that finds no valid key waits for the fetch in flight, if any
+// (bounded by keyRequestTimeout), and else fails with a 503 at once.
 func (k *keyring) key() (*sas.DelegationKey, error) {
-	d := k.current.Load()
-	if !time.Now().Before(d.Expiry()) {
-		return nil, errors.New("the user delegation key has expired and could not be renewed; see the log")
+	k.start.Do(func() {
+		// Marked in flight before run starts, so that a call racing it waits.
+		k.mu.Lock()
+		k.fetched = make(chan struct{})
+		k.mu.Unlock()
+		go k.run()
+	})
+	if d := k.valid(); d != nil {
+		return d, nil
 	}
-	return d, nil
+	k.mu.Lock()
+	fetched := k.fetched
+	k.mu.Unlock()
+	if fetched != nil {
+		<-fetched
+	}
+	if d := k.valid(); d != nil {
+		return d, nil
+	}
+	return nil, caddyhttp.Error(http.StatusServiceUnavailable, errNoDelegationKey)
 }
 
-// renew replaces the key when a quarter of its life is left, retrying with
-// backoff until it succeeds or the keyring is destructed.
-func (k *keyring) renew() {
+// valid is the current key while it has not expired, else nil.
+func (k *keyring) valid() *sas.DelegationKey {
+	if d := k.current.Load(); d != nil && time.Now().Before(d.Expiry()) {
+		return d
+	}
+	return nil
+}
+
+// run gets a key, and then replaces it when a quarter of its life is left;
+// a fetch that fails is retried with backoff until one succeeds or the
+// keyring is destructed.
+func (k *keyring) run() {
 	defer close(k.done)
 	for {
-		d := k.current.Load()
-		wait := time.Until(d.Expiry().Add(-k.lifetime / 4))
-		if !k.sleep(wait) {
+		if d := k.current.Load(); d != nil && !k.sleep(time.Until(d.Expiry().Add(-k.lifetime/4))) {
 			return
 		}
 		for retry := time.Second; ; retry = min(2*retry, maxRetryWait) {
-			ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
-			next, err := k.fetch(ctx)
-			cancel()
+			err := k.tryFetch()
 			if err == nil {
-				k.current.Store(next)
 				break
 			}
 			if k.ctx.Err() != nil {
 				return // destructed: not a failure
 			}
 			k.failures.Add(1)
-			k.logger.Load().Error("renewing the user delegation key failed; the current one serves until it expires",
-				zap.String("account", k.account), zap.Time("key_expiry", d.Expiry()), zap.Duration("retry_in", retry), zap.Error(err))
+			k.logFailure(err, retry)
 			if !k.sleep(retry) {
 				return
 			}
 		}
 	}
+}
+
+// tryFetch fetches a key and keeps it; calls of key that find no valid
+// one meanwhile wait for it to end.
+func (k *keyring) tryFetch() error {
+	k.mu.Lock()
+	if k.fetched == nil {
+		k.fetched = make(chan struct{})
+	}
+	fetched := k.fetched
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
+	next, err := k.fetch(ctx)
+	cancel()
+	if err == nil {
+		k.current.Store(next) // before the waiters wake
+	}
+	k.mu.Lock()
+	k.fetched = nil
+	k.mu.Unlock()
+	close(fetched)
+	return err
+}
+
+// logFailure logs a failed fetch: as a renewal while the held key serves,
+// else as the reason requests are refused.
+func (k *keyring) logFailure(err error, retry time.Duration) {
+	fields := []zap.Field{zap.String("identity", k.kind), zap.String("account", k.account), zap.Duration("retry_in", retry), zap.Error(err)}
+	if d := k.valid(); d != nil {
+		k.logger.Load().Error("renewing the user delegation key failed; the current one serves until it expires",
+			append(fields, logTime("key_expiry", d.Expiry()))...)
+		return
+	}
+	k.logger.Load().Error("no user delegation key: getting one failed, so requests that need one get 503 until it succeeds", fields...)
 }
 
 // sleep waits d, or until a refresh is asked; it reports false when the
@@ -256,6 +312,7 @@ func (k *keyring) fetch(ctx context.Context) (*sas.DelegationKey, error) {
 func (k *keyring) Destruct() error {
 	k.cancel()
 	close(k.stop)
+	k.start.Do(func() { close(k.done) }) // never asked for a key: nothing runs
 	<-k.done
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -77,8 +79,7 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	cred := new(staticToken)
 	core, logs := observer.New(zap.ErrorLevel)
-	k, err := startKeyring(cred, svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", 3*time.Second, zap.New(core))
-	require.NoError(t, err)
+	k := newKeyring(cred, svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", "managed", 3*time.Second, zap.New(core))
 	defer k.Destruct()
 	first, err := k.key()
 	require.NoError(t, err, "first key")
@@ -113,9 +114,17 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.GreaterOrEqual(c, k.failures.Load(), uint64(2), "failures counted")
 	}, 10*time.Second, poll)
-	const failed = "renewing the user delegation key failed; the current one serves until it expires"
-	failures := logs.FilterMessage(failed).All()
-	require.GreaterOrEqual(t, len(failures), 2, "failures not logged: %v", logs.All())
+	// The first failure is logged as a renewal, naming the held key's
+	// expiry in RFC 3339; the next may come after the key has expired,
+	// and says requests are refused.
+	failures := logs.All()
+	require.GreaterOrEqual(t, len(failures), 2, "failures not logged: %v", failures)
+	assert.Equal(t, "renewing the user delegation key failed; the current one serves until it expires", failures[0].Message)
+	expiry, err := time.Parse(time.RFC3339, fmt.Sprint(failures[0].ContextMap()["key_expiry"]))
+	if assert.NoError(t, err, "key_expiry is not RFC 3339") {
+		assert.Equal(t, second.Expiry().Truncate(time.Second).UTC(), expiry, "key_expiry")
+	}
+	assert.Equal(t, "managed", failures[0].ContextMap()["identity"], "identity kind")
 	// With backoff: the retry waits double.
 	assert.Equal(t, time.Second, failures[0].ContextMap()["retry_in"], "first retry")
 	assert.Equal(t, 2*time.Second, failures[1].ContextMap()["retry_in"], "second retry")
@@ -126,7 +135,7 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 	require.Eventually(t, func() bool { _, err := k.key(); return err != nil }, 10*time.Second, poll,
 		"an expired key was still handed out")
 	_, err = k.key()
-	assert.ErrorContains(t, err, "expired", "past expiry")
+	assert.ErrorContains(t, err, "no valid user delegation key", "past expiry")
 	// Azure comes back: so does the key, with nothing done.
 	svc.failing.Store(false)
 	require.Eventually(t, func() bool { _, err := k.key(); return err == nil }, 10*time.Second, poll, "no recovery")
@@ -136,8 +145,7 @@ func TestKeyringRenewsOnceAndServesThroughFailures(t *testing.T) {
 // (the keys may have been revoked), at most once a minute.
 func TestKeyringRefreshesWhenAsked(t *testing.T) {
 	svc := newDelegationKeyService(t)
-	k, err := startKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", time.Hour, zap.NewNop())
-	require.NoError(t, err)
+	k := newKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", "managed", time.Hour, zap.NewNop())
 	first, err := k.key()
 	require.NoError(t, err, "first key")
 	k.refresh() // just fetched: too soon
@@ -160,15 +168,46 @@ func TestKeyringRefreshesWhenAsked(t *testing.T) {
 	}
 }
 
-func TestKeyringStartErrorsAreClear(t *testing.T) {
+// TestKeyringAsksForNoKeyUntilNeeded: a keyring makes no request until a
+// key is asked for (so provisioning, which caddy validate does, needs no
+// network); a first key Azure refuses gives a 503 that says nothing of
+// why, a log line that does, naming the identity's kind, and retries that
+// succeed once Azure agrees.
+func TestKeyringAsksForNoKeyUntilNeeded(t *testing.T) {
 	svc := newDelegationKeyService(t)
 	svc.failing.Store(true)
-	k, err := startKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", time.Hour, zap.NewNop())
-	assert.Nil(t, k, "a keyring without a key")
-	require.Error(t, err, "start with a refused identity")
-	assert.ErrorContains(t, err, "403 AuthorizationPermissionMismatch", "start with a refused identity")
-	assert.ErrorContains(t, err, "Storage Blob Delegator", "start with a refused identity")
-	assert.NotContains(t, err.Error(), "entra-token", "the error holds the token")
+	core, logs := observer.New(zap.ErrorLevel)
+	unused := newKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", "workload", time.Hour, zap.New(core))
+	require.NoError(t, unused.Destruct(), "destructing a keyring never asked for a key")
+	k := newKeyring(new(staticToken), svc.Client(), stubEndpoint(t, svc.URL+"/devstoreaccount1"), "devstoreaccount1", "workload", time.Hour, zap.New(core))
+	defer k.Destruct()
+	assert.Zero(t, svc.asked.Load(), "requests before a key was asked for")
+
+	_, err := k.key()
+	require.Error(t, err, "a key from a refused identity")
+	var he caddyhttp.HandlerError
+	if assert.ErrorAs(t, err, &he, "a key from a refused identity") {
+		assert.Equal(t, http.StatusServiceUnavailable, he.StatusCode, "status for a request meanwhile")
+	}
+	assert.ErrorContains(t, err, "no valid user delegation key: getting one failed and is being retried; see the log")
+	assert.NotContains(t, err.Error(), "AuthorizationPermissionMismatch", "what a client may see names Azure's answer")
+	assert.Equal(t, int64(1), svc.asked.Load(), "requests for the first key")
+
+	const logged = "no user delegation key: getting one failed, so requests that need one get 503 until it succeeds"
+	require.Eventually(t, func() bool { return logs.FilterMessage(logged).Len() > 0 }, 5*time.Second, poll, "failure not logged: %v", logs.All())
+	entry := logs.FilterMessage(logged).All()[0].ContextMap()
+	assert.Equal(t, "workload", entry["identity"], "identity kind")
+	assert.Equal(t, "devstoreaccount1", entry["account"])
+	assert.Equal(t, time.Second, entry["retry_in"], "first retry")
+	assert.Contains(t, entry["error"], "403 AuthorizationPermissionMismatch", "the reason")
+	assert.Contains(t, entry["error"], "Storage Blob Delegator", "the fix")
+	for _, e := range logs.All() {
+		assert.NotContains(t, fmt.Sprint(e.ContextMap()), "entra-token", "a log line holds the token")
+	}
+
+	// Azure agrees: the retry gets a key, with nothing done.
+	svc.failing.Store(false)
+	require.Eventually(t, func() bool { _, err := k.key(); return err == nil }, 10*time.Second, poll, "no key after Azure agreed")
 }
 
 // stubEndpoint is the blob endpoint of a stand-in at raw.

@@ -21,18 +21,21 @@ var (
 	metricFallbacks   = metricDesc("fallbacks_total", "Requests sent to this origin because an earlier origin had no such blob.")
 	metricRedirects   = metricDesc("redirects_total", "Redirects to a blob's URL with a SAS, instead of proxying it.")
 	metricTokenExpiry = metricDesc("sas_token_expiry_seconds", "Seconds until the configured sas_token expires (negative: expired).")
-	metricKeyFailures = metricDesc("delegation_key_failures_total", "Failed renewals of the identity's user delegation key.")
+	metricKeyFailures = metricDesc("delegation_key_failures_total", "Failed attempts to get or renew the identity's user delegation key.")
 )
 
 func metricDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName("caddy", "azure_blob", name), help, metricLabels, nil)
 }
 
-// transportCounters are what a transport counts itself.
+// transportCounters are what a transport counts itself, and when it last
+// wrote a log line that must not be written per request.
 type transportCounters struct {
 	authFailures atomic.Uint64
 	fallbacks    atomic.Uint64
 	redirects    atomic.Uint64
+
+	containerNotFoundLogged pace
 }
 
 // blobCollector reports the metrics of the transports provisioned with one

@@ -40,7 +40,7 @@ func TestMetricsScrapedDuringReloads(t *testing.T) {
 	az.CreateContainer(t, "photos", false)
 	data := bytes.Repeat([]byte("RELOAD"), 100)
 	az.Upload(t, "photos", "cat.jpg", data, "image/jpeg")
-	managedIdentityEndpoint(t, identityTenant)
+	newIdentityStandIn(t, identityTenant)
 	config := func(ttl int) string {
 		return caddyGlobals + fmt.Sprintf(`
 http://localhost:9080 {
@@ -120,7 +120,7 @@ http://localhost:9080 {
 // goroutines.
 func TestTransportJoinsTheMetricsOnlyOnceProvisioned(t *testing.T) {
 	az := azurite.Start(t, azurite.OAuth())
-	managedIdentityEndpoint(t, identityTenant)
+	newIdentityStandIn(t, identityTenant)
 	// Eight transports, each a chance for the detector to see a field
 	// written after the transport joined the collector; the first gets the
 	// user delegation key, the others share it.

@@ -96,8 +96,10 @@ func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
 // transport has emptied their body); 404 runs missing (the next origin, or a 404 error); 503
 // (ServerBusy) becomes a Caddy 503 error that keeps Azure's Retry-After;
 // any other 4xx or 5xx (our token or request was wrong, or Azure failed)
-// is a 502 error. Errors carry none of Azure's body, so handle_errors pages
-// work and no XML leaks. For an index probe, a found index (2xx, 304) is a
+// is a 502 error. A missing container is among those: the transport
+// answers it 502, so it never runs missing as a missing blob would.
+// Errors carry none of Azure's body, so handle_errors pages work and no
+// XML leaks. For an index probe, a found index (2xx, 304) is a
 // 308 redirect to the path with its '/', private when the prefix is per
 // user (another user's path may name no directory).
 func azureResponseHandlers(missing []json.RawMessage, probe, private bool) []caddyhttp.ResponseHandler {

@@ -33,6 +33,9 @@ func checkPrefixTemplate(prefix string) error {
 			// and so in logs: it may be a secret in the wrong field.
 			return errors.New("prefix: {env.*} and {file.*} are not taken in a prefix; write a value from the environment as {$VAR}")
 		}
+		if err := checkPrefixPlaceholder(seg[1 : len(seg)-1]); err != nil {
+			return err
+		}
 	}
 	if prefix != "" {
 		if err := checkURLSafeBlobName(caddy.NewEmptyReplacer().ReplaceAll(prefix, "x") + "x"); err != nil {
@@ -43,6 +46,56 @@ func checkPrefixTemplate(prefix string) error {
 		return errors.New("prefix: a segment of a prefix with placeholders may not end in '.'")
 	}
 	return nil
+}
+
+// A prefix keeps each user to their own blobs only if its placeholders
+// name the user as Caddy knows them, never as the client says: a client
+// that can choose the value can choose another user's prefix.
+//
+// Taken: {http.auth.user.*}, which Caddy's authentication sets (basic_auth,
+// or a plugin such as caddy-security); {http.vars.*}, which the site's
+// own config sets (vars, map; making one from request data is the config's
+// choice); {http.request.tls.client.*}, the client certificate, as
+// trustworthy as the server's client_auth mode (verified with
+// require_and_verify or verify_if_given; with request, only fingerprint
+// and public_key are bound to the client's key); and placeholders outside
+// http.*, such as {time.now.year} or {system.hostname}, which the client
+// does not choose.
+//
+// Refused: the rest of {http.request.*} (URI, path, query, headers,
+// cookies, host and its labels, method, body, orig_*, the TLS server name
+// …), which the client writes; the client's address ({remote_host},
+// {client_ip}), which clients behind one NAT or proxy share and which
+// passes to others: not an identity; {http.regexp.*} and
+// {http.matchers.*}, what matchers found in the request; and the other
+// http.* placeholders (reverse_proxy, response, errors …), which belong to
+// the answer, not to who asks.
+
+// checkPrefixPlaceholder refuses the placeholder key (without braces) in a
+// prefix unless it names who the client is as Caddy has checked it. The
+// Caddyfile has already expanded its shorthands ({query.user} is
+// {http.request.uri.query.user} here).
+func checkPrefixPlaceholder(key string) error {
+	k := strings.ToLower(key)
+	var why string
+	switch {
+	case !strings.HasPrefix(k, "http."),
+		strings.HasPrefix(k, "http.auth.user."),
+		strings.HasPrefix(k, "http.request.tls.client."),
+		strings.HasPrefix(k, "http.vars.") && k != "http.vars.client_ip":
+		return nil
+	case k == "http.vars.client_ip", k == "http.request.remote", strings.HasPrefix(k, "http.request.remote."):
+		why = "is the client's address, which clients behind one NAT or proxy share and which changes hands: " +
+			"it is no identity, and they could reach each other's blobs"
+	case strings.HasPrefix(k, "http.request."):
+		why = "comes from the request, which the client writes, so any client could reach another's blobs"
+	case strings.HasPrefix(k, "http.regexp."), strings.HasPrefix(k, "http.matchers."):
+		why = "is what a matcher found in the request, which the client writes, so any client could reach another's blobs"
+	default:
+		why = "does not say who the client is"
+	}
+	return fmt.Errorf("prefix: {%s} %s; use an identity Caddy has checked, such as {http.auth.user.id}, "+
+		"or {http.vars.*} set by your own config", key, why)
 }
 
 // prefixPerRequest reports whether prefix holds placeholders, and so

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -76,24 +74,11 @@ func (rd *Redirect) validate() (sas.BlobEndpoint, error) {
 	if err != nil {
 		return sas.BlobEndpoint{}, err
 	}
-	if loc.Endpoint.Scheme != "https" && !isLoopback(loc.Endpoint.Host) {
-		return sas.BlobEndpoint{}, errors.New("redirect_endpoint must be https: clients would send their tokens in clear text")
+	if loc.Endpoint.Insecure() {
+		return sas.BlobEndpoint{}, errors.New("redirect_endpoint must be https: clients would send their tokens in clear text " +
+			"(plain http is taken only on loopback and for Azurite's devstoreaccount1)")
 	}
 	return loc.Endpoint, nil
-}
-
-// isLoopback reports whether host[:port] names this machine, where a
-// token in clear text does not cross a network (a local emulator).
-func isLoopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback()
-	}
-	return strings.EqualFold(host, "localhost")
 }
 
 // provision loads the transport and works out where clients are sent.
@@ -184,7 +169,8 @@ func checkRedirectOptions(t *Transport) error {
 // mapped blob exists, and returns the headers the transport answers a read
 // of it with (user_content's among them). An answer other than found or
 // not found is an error for the client: 503 with Azure's Retry-After when
-// Azure is busy, else 502.
+// Azure is busy, else 502, a missing container included (the transport
+// answers it 502, and logs it).
 func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (http.Header, error) {
 	service := rd.transport.service.endpoint
 	probe := r.Clone(r.Context()) // the context carries the mapped blob: the transport checks it no more

@@ -28,7 +28,9 @@ const (
 // RoundTrip sends a blob read to Azure on a signed clone of req. A request
 // that cannot be a read of an allowed blob is answered here (405, 404,
 // 400), not with an error: it is the client's mistake, and reverse_proxy
-// would count an error against the upstream's health.
+// would count an error against the upstream's health. Azure's 404 for a
+// configured container that does not exist comes back as a 502 (see
+// answerContainerNotFound).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	mapped, refused := t.mapRequest(req)
 	if refused != nil {
@@ -67,6 +69,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	// A container the configuration names (the transport's, or the one
+	// the handler mapped to) is missing: a mistake to fix, not a missing
+	// blob. One a client's path named is the client's miss, and stays a
+	// 404 that neither logs nor counts against the upstream's health.
+	if isContainerNotFound(resp) && (t.Container != "" || mapped.path != "") {
+		t.answerContainerNotFound(resp, container)
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
 		t.counters.authFailures.Add(1)

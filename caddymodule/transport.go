@@ -79,6 +79,14 @@ type Transport struct {
 	// https://<account>.blob.core.windows.net, or the connection string's.
 	Endpoint string `json:"endpoint,omitempty"`
 
+	// InsecureHTTP accepts a plain http endpoint on a private network you
+	// trust: every token crosses it in clear text, and whoever reads one
+	// can use it until it expires (with redirect, clients are handed http
+	// URLs too). Without it, plain http is refused except on loopback and
+	// for Azurite's development account (devstoreaccount1, whose key is
+	// public). An identity always needs https.
+	InsecureHTTP bool `json:"insecure_http,omitempty"`
+
 	// Container, when set, is the only container requests may address.
 	Container string `json:"container,omitempty"`
 
@@ -142,6 +150,12 @@ type Transport struct {
 	// disposition and Cache-Control are signed into each URL instead.
 	UserContent bool `json:"user_content,omitempty"`
 
+	// Caddyfile is where the Caddyfile wrote this origin, as file:line
+	// (Caddyfile:12); the Caddyfile adapter sets it, so that an error at
+	// provision, such as an {env.*} that is empty, says which block it is
+	// about.
+	Caddyfile string `json:"caddyfile,omitempty"`
+
 	service         *blobService
 	logger          *zap.Logger
 	expiryTimers    []*time.Timer
@@ -200,6 +214,7 @@ const (
 var originOptions = []originOption{
 	{"account", func(t *Transport) any { return &t.Account }, locatingOption, inheritSameAccount},
 	{"endpoint", func(t *Transport) any { return &t.Endpoint }, locatingOption, inheritSameAccount},
+	{"insecure_http", func(t *Transport) any { return &t.InsecureHTTP }, 0, inheritSameAccount},
 	{"container", func(t *Transport) any { return &t.Container }, 0, inheritAlways},
 	{"account_key", func(t *Transport) any { return &t.AccountKey }, credentialOption | secretOption, inheritSameAccount},
 	{"connection_string", func(t *Transport) any { return &t.ConnectionString }, credentialOption | locatingOption | secretOption, inheritSameAccount},
@@ -307,7 +322,8 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves the credential, sets defaults and sets up the embedded
 // HTTP transport.
-func (t *Transport) Provision(ctx caddy.Context) error {
+func (t *Transport) Provision(ctx caddy.Context) (err error) {
+	defer func() { err = t.where(err) }()
 	t.logger = ctx.Logger()
 	t.setDefaults()
 	if err := t.Validate(); err != nil {
@@ -371,16 +387,21 @@ func (t *Transport) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// where prefixes err with where the Caddyfile wrote t, when it did.
+func (t *Transport) where(err error) error {
+	if err == nil || t.Caddyfile == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", t.Caddyfile, err)
+}
+
 // literalSecret names a credential written without a placeholder, or "".
-// Azurite's well-known development key is public.
 func (t *Transport) literalSecret() string {
 	for _, o := range originOptions {
 		if o.kind&secretOption == 0 {
 			continue
 		}
-		name, value := o.secretValue(t)
-		public := strings.EqualFold(strings.TrimSpace(value), "UseDevelopmentStorage=true") || value == sas.DevAccountKey
-		if value != "" && !hasPlaceholder(value) && !public {
+		if name, value := o.secretValue(t); isLiteralSecret(value) {
 			return name
 		}
 	}
@@ -413,6 +434,9 @@ func (t *Transport) Validate() error {
 		return errors.New("scope must be blob or container")
 	}
 	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
+		return err
+	}
+	if err := t.checkLiteralEndpoint(); err != nil {
 		return err
 	}
 	if err := t.checkUserContent(); err != nil {
@@ -475,7 +499,7 @@ func (t *Transport) warnBeforeExpiry(expiry time.Time) {
 			level, msg = zapcore.ErrorLevel, "sas_token has expired; Azure refuses every request until it is replaced"
 		}
 		t.expiryTimers = append(t.expiryTimers, time.AfterFunc(max(wait, 0), func() {
-			t.logger.Check(level, msg).Write(zap.Time("expiry", expiry))
+			t.logger.Check(level, msg).Write(logTime("expiry", expiry))
 		}))
 	}
 }

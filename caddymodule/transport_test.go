@@ -367,7 +367,7 @@ type logEntry struct {
 	Level  string    `json:"level"`
 	Logger string    `json:"logger"`
 	Msg    string    `json:"msg"`
-	Expiry time.Time `json:"expiry"` // RFC 3339, as loadLoggedTransport's log writes times
+	Expiry time.Time `json:"expiry"` // RFC 3339, as the transport logs times whatever the encoder
 }
 
 // loadLoggedTransport loads an azure_blob transport from its JSON config as
@@ -379,7 +379,7 @@ func loadLoggedTransport(t *testing.T, logFile, config string) (tr *Transport, u
 	cfg := &caddy.Config{Logging: new(caddy.Logging)}
 	require.NoError(t, json.Unmarshal([]byte(fmt.Sprintf(`{"logs": {"test": {
 		"writer": {"output": "file", "filename": %q, "roll": false},
-		"encoder": {"format": "json", "time_format": "rfc3339_nano"},
+		"encoder": {"format": "json"},
 		"level": "DEBUG"}}}`, logFile)), cfg.Logging))
 	base, err := caddy.ProvisionContext(cfg)
 	require.NoError(t, err, "setting up the log")

@@ -103,6 +103,31 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
+// Insecure reports whether requests to e would carry tokens across a
+// network in clear text: e is http, and its host is not loopback
+// (127.0.0.0/8, ::1, localhost and the names under it, which RFC 6761
+// keeps on loopback, as in Azurite's production-style
+// account1.blob.localhost), nor is e Azurite's development account on a
+// path-style endpoint, as UseDevelopmentStorage=true or a compose
+// network's http://azurite:10000/devstoreaccount1 gives (DevAccountKey is
+// public, and Azure itself never serves an account by path). Any other
+// host may be Azure, or a network between: a name alone does not tell an
+// emulator.
+func (e BlobEndpoint) Insecure() bool {
+	if e.Scheme != "http" {
+		return false
+	}
+	host := e.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	return !(e.HostAccount() == "" && e.Account() == DevAccountName)
+}
+
 // HostPort returns host:port, with the scheme's default port when the
 // endpoint gives none: the address to dial.
 func (e BlobEndpoint) HostPort() string {

@@ -55,6 +55,42 @@ func TestParseBlobEndpointRefusesWhatIsNoEndpoint(t *testing.T) {
 	}
 }
 
+// TestBlobEndpointInsecure: plain http is insecure unless it stays on this
+// machine or reaches Azurite's development account, whose key is public;
+// a host's name alone never makes an emulator.
+func TestBlobEndpointInsecure(t *testing.T) {
+	for endpoint, want := range map[string]bool{
+		"https://mystorage.blob.core.windows.net":                 false,
+		"https://10.0.0.5/myacct":                                 false,
+		"http://mystorage.blob.core.windows.net":                  true,
+		"http://mystorage.privatelink.blob.core.windows.net":      true,
+		"http://cdn.example.com":                                  true,
+		"http://10.0.0.5:10000/myacct":                            true,
+		"http://azurite:10000/myacct":                             true, // Azurite with an account of one's own: a key to protect
+		"http://devstoreaccount1.blob.core.windows.net":           true, // a real account of that name
+		"http://mystorage.blob.core.windows.net/devstoreaccount1": true,
+		"http://127.0.0.1:10000/myacct":                           false,
+		"http://127.0.0.2:10000/myacct":                           false,
+		"http://localhost:10000/myacct":                           false,
+		"http://LOCALHOST/myacct":                                 false,
+		"http://account1.blob.localhost:10000":                    false, // Azurite's production-style URL
+		"http://localhost.example.com/myacct":                     true,
+		"http://[::1]:10000/myacct":                               false,
+		"http://azurite:10000/devstoreaccount1":                   false,
+		"http://10.0.0.5:10000/devstoreaccount1/":                 false,
+	} {
+		e, err := ParseBlobEndpoint(endpoint)
+		require.NoError(t, err, endpoint)
+		assert.Equal(t, want, e.Insecure(), "Insecure of %q", endpoint)
+	}
+	dev, err := ParseConnectionString("UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite")
+	require.NoError(t, err)
+	assert.False(t, dev.BlobEndpoint.Insecure(), "UseDevelopmentStorage=true behind a proxy URI")
+	plain, err := ParseConnectionString("DefaultEndpointsProtocol=http;AccountName=mystorage;AccountKey=" + DevAccountKey)
+	require.NoError(t, err)
+	assert.True(t, plain.BlobEndpoint.Insecure(), "DefaultEndpointsProtocol=http to Azure")
+}
+
 func TestBlobEndpointAddressesAndCompares(t *testing.T) {
 	azure := DefaultBlobEndpoint("mystorage")
 	assert.Equal(t, "https://mystorage.blob.core.windows.net", azure.String())

@@ -1,0 +1,105 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// TestPlainHTTPEndpointsRefused: an http endpoint that Azure (or any host
+// across a network) would be reached at is refused when the config is
+// validated, also when it comes from a placeholder and is known only then,
+// in the azure_blob directive, with redirect, in azure_sas and in a
+// reverse_proxy's own azure_blob transport. Loopback, Azurite's
+// development account on any host, and insecure_http are accepted.
+func TestPlainHTTPEndpointsRefused(t *testing.T) {
+	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
+	const (
+		refused        = "endpoint is plain http to a host other than loopback or Azurite's devstoreaccount1: every token would cross the network in clear text; use https, or set insecure_http if that network is private and trusted"
+		connStrRefused = "connection_string's blob endpoint is plain http to a host other than loopback or Azurite's devstoreaccount1"
+	)
+	blob := func(options string) string {
+		return caddyGlobals + fmt.Sprintf(`
+http://localhost:9080 {
+	azure_blob {
+		container photos
+		account_key {env.AZ_TEST_KEY}
+		%s
+	}
+}`, options)
+	}
+	for _, c := range []struct {
+		name, config, endpoint, want string
+	}{
+		{"endpoint from a placeholder", blob("endpoint {env.AZ_ENDPOINT}"), "http://mystorage.blob.core.windows.net", refused},
+		{"with redirect", blob("endpoint {env.AZ_ENDPOINT}\n\t\tredirect"), "http://mystorage.blob.core.windows.net", refused},
+		{"private endpoint's host", blob("endpoint {env.AZ_ENDPOINT}"), "http://mystorage.privatelink.blob.core.windows.net", refused},
+		{"an address on the network", blob("endpoint {env.AZ_ENDPOINT}"), "http://10.0.0.5:10000/myacct", refused},
+		{"a connection string's DefaultEndpointsProtocol", caddyGlobals + `
+http://localhost:9080 {
+	azure_blob {
+		container photos
+		connection_string {env.AZ_ENDPOINT}
+	}
+}`, "DefaultEndpointsProtocol=http;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
+		{"a connection string's BlobEndpoint", caddyGlobals + `
+http://localhost:9080 {
+	azure_blob {
+		container photos
+		connection_string {env.AZ_ENDPOINT}
+	}
+}`, "BlobEndpoint=http://mystorage.blob.core.windows.net;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
+		{"azure_sas", caddyGlobals + `
+http://localhost:9080 {
+	azure_sas /sas {
+		endpoint {env.AZ_ENDPOINT}
+		container photos
+		account_key {env.AZ_TEST_KEY}
+	}
+}`, "http://mystorage.blob.core.windows.net", refused},
+		{"reverse_proxy's transport", caddyGlobals + `
+http://localhost:9080 {
+	reverse_proxy 127.0.0.1:10000 {
+		transport azure_blob {
+			endpoint {env.AZ_ENDPOINT}
+			account_key {env.AZ_TEST_KEY}
+		}
+	}
+}`, "http://mystorage.blob.core.windows.net", refused},
+
+		{"loopback", blob("endpoint {env.AZ_ENDPOINT}"), "http://127.0.0.1:10000/devstoreaccount1", ""},
+		{"localhost, another account", blob("endpoint {env.AZ_ENDPOINT}\n\t\taccount myacct"), "http://localhost:10000/myacct", ""},
+		{"Azurite in a compose network", blob("endpoint {env.AZ_ENDPOINT}"), "http://azurite:10000/devstoreaccount1", ""},
+		{"UseDevelopmentStorage behind a proxy URI", caddyGlobals + `
+http://localhost:9080 {
+	azure_blob {
+		container photos
+		connection_string {env.AZ_ENDPOINT}
+	}
+}`, "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite", ""},
+		{"insecure_http", blob("endpoint {env.AZ_ENDPOINT}\n\t\tinsecure_http\n\t\tredirect"), "http://10.0.0.5:10000/myacct", ""},
+		{"insecure_http on a transport", caddyGlobals + `
+http://localhost:9080 {
+	reverse_proxy 10.0.0.5:10000 {
+		transport azure_blob {
+			endpoint {env.AZ_ENDPOINT}
+			account_key {env.AZ_TEST_KEY}
+			insecure_http
+		}
+	}
+}`, "http://10.0.0.5:10000/myacct", ""},
+	} {
+		t.Setenv("AZ_ENDPOINT", c.endpoint)
+		err := loadError(t, c.config)
+		if c.want == "" {
+			assert.NoError(t, err, c.name)
+			continue
+		}
+		if assert.ErrorContains(t, err, c.want, c.name) {
+			assert.NotContains(t, err.Error(), sas.DevAccountKey[:12], "%s: the error quotes the key", c.name)
+		}
+	}
+}
