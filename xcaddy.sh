@@ -338,9 +338,9 @@ demo() {
 	wait "${demo_pids[@]}"
 }
 
-# cluster starts what README's "Deploying at scale" shows: Azurite with the
-# sample images, three Caddy nodes running testdata/cluster/Caddyfile on the
-# ports after the shield's (8101-8103 by default, the ports
+# cluster starts what docs/deploying.md's "Deploying at scale" shows: Azurite
+# with the sample images, three Caddy nodes running testdata/cluster/Caddyfile
+# on the ports after the shield's (8101-8103 by default, the ports
 # testdata/cluster/shield.vcl names; admin API on 8201-8203), and Varnish
 # with that VCL in front, then prints the URLs.
 cluster() {

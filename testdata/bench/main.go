@@ -12,7 +12,7 @@
 // Two reference rows: Debian's nginx proxying the same upstream with a
 // fixed SAS appended, as a user would without the plugin, and Varnish
 // answering from its cache in front of azure_blob, as the shield of
-// README's "Deploying at scale" does.
+// "Deploying at scale" in docs/deploying.md does.
 package main
 
 import (

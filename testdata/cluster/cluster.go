@@ -1,8 +1,8 @@
-// Package cluster runs, for tests, the deployment README's "Deploying at
-// scale" describes: Caddy nodes that all run this directory's Caddyfile,
-// and Varnish in front of them with shield.vcl, on 127.0.0.1. The storage
-// behind the nodes (Azurite) is the test's. ./xcaddy.sh cluster starts the
-// same files by hand.
+// Package cluster runs, for tests, the deployment that "Deploying at scale"
+// in docs/deploying.md describes: Caddy nodes that all run this directory's
+// Caddyfile, and Varnish in front of them with shield.vcl, on 127.0.0.1.
+// The storage behind the nodes (Azurite) is the test's. ./xcaddy.sh cluster
+// starts the same files by hand.
 //
 // The package lives under testdata so that `go test ./...` leaves it out;
 // ./xcaddy.sh test runs it. Varnish comes from Debian's varnish package;

@@ -11,13 +11,13 @@ import (
 	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/cluster"
 )
 
-// TestREADMEShowsTheVCLTheTestsRun: README's "Deploying at scale" shows
-// shield.vcl as it is, so what users copy is what was tested.
-func TestREADMEShowsTheVCLTheTestsRun(t *testing.T) {
+// TestDeployingDocShowsTheVCLTheTestsRun: docs/deploying.md's "Deploying at
+// scale" shows shield.vcl as it is, so what users copy is what was tested.
+func TestDeployingDocShowsTheVCLTheTestsRun(t *testing.T) {
 	dir := cluster.Dir(t)
 	vcl, err := os.ReadFile(filepath.Join(dir, "shield.vcl"))
 	require.NoError(t, err)
-	readme, err := os.ReadFile(filepath.Join(dir, "..", "..", "README.md"))
+	page, err := os.ReadFile(filepath.Join(dir, "..", "..", "docs", "deploying.md"))
 	require.NoError(t, err)
-	assert.Contains(t, string(readme), "```vcl\n"+string(vcl)+"```", "README.md's VCL differs from testdata/cluster/shield.vcl")
+	assert.Contains(t, string(page), "```vcl\n"+string(vcl)+"```", "docs/deploying.md's VCL differs from testdata/cluster/shield.vcl")
 }

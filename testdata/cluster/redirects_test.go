@@ -73,7 +73,7 @@ func (d *deployment) unpipedRedirect(t *testing.T) {
 		if masked {
 			assert.Zero(t, tokens, "vsl_mask=-BerespHeader,-RespHeader keeps Location out of varnishlog")
 		} else {
-			assert.Positive(t, tokens, "an unpiped redirect's Location is in varnishlog, as README says")
+			assert.Positive(t, tokens, "an unpiped redirect's Location is in varnishlog, as docs/deploying.md says")
 		}
 		figures.Report(t, "vsl_mask masked %t: X-Cache %v, %d hit-for-miss, %d sig= in varnishlog", masked, caches, hitMisses, tokens)
 	}

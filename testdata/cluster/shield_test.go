@@ -103,9 +103,9 @@ route /sas {
 	return d
 }
 
-// TestShieldInFrontOfThreeNodes runs the deployment README describes and
-// checks, through Varnish, what a shield or CDN in front of azure_blob
-// relies on. The subtests share the deployment and run in order.
+// TestShieldInFrontOfThreeNodes runs the deployment docs/deploying.md
+// describes and checks, through Varnish, what a shield or CDN in front of
+// azure_blob relies on. The subtests share the deployment and run in order.
 func TestShieldInFrontOfThreeNodes(t *testing.T) {
 	d := startDeployment(t)
 	t.Run("hits never reach Azure", d.hitsNeverReachAzure)
