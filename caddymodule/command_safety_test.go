@@ -41,7 +41,7 @@ func TestAzureSASCommandRefusesURLsThatCannotWork(t *testing.T) {
 		want                  string
 	}{
 		{"http endpoint to Azure", "", "mystorage", "http://mystorage.blob.core.windows.net", args,
-			"AZURE_STORAGE_BLOB_ENDPOINT is plain http to a host other than loopback or Azurite's devstoreaccount1: the token would cross the network in clear text; use https, or give --insecure-http if that network is private and trusted"},
+			"AZURE_STORAGE_BLOB_ENDPOINT is plain http to a host other than loopback: the token would cross the network in clear text; use https, or give --insecure-http if that network is private and trusted"},
 		{"http endpoint on the network", "", "myacct", "http://10.0.0.5:10000/myacct", args, "AZURE_STORAGE_BLOB_ENDPOINT is plain http"},
 		{"DefaultEndpointsProtocol=http", "DefaultEndpointsProtocol=http;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, "", "", args,
 			"AZURE_STORAGE_CONNECTION_STRING's blob endpoint is plain http"},
@@ -49,6 +49,8 @@ func TestAzureSASCommandRefusesURLsThatCannotWork(t *testing.T) {
 			"--https-only: AZURE_STORAGE_CONNECTION_STRING's blob endpoint is http, so the URL could never be used (Azure refuses an https-only token over http); leave out --https-only, or use an https endpoint"},
 		{"https-only URL with --insecure-http", "", "myacct", "http://10.0.0.5:10000/myacct", with("--https-only", "--insecure-http"),
 			"--https-only: AZURE_STORAGE_BLOB_ENDPOINT is http"},
+		{"devstoreaccount1's path on the network, with a key of its own", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + testKey(9) +
+			";BlobEndpoint=http://10.0.0.5:10000/devstoreaccount1", "", "", args, "AZURE_STORAGE_CONNECTION_STRING's blob endpoint is plain http"},
 	} {
 		key := ""
 		if c.connStr == "" {

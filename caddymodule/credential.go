@@ -114,9 +114,6 @@ func (t *Transport) provisionService() (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.checkScheme(loc.Endpoint); err != nil {
-		return nil, err
-	}
 	svc := &blobService{account: loc.Account, endpoint: loc.Endpoint}
 	var sharedKey *sas.SharedKey
 	var parsedToken *sas.ParsedToken
@@ -141,6 +138,9 @@ func (t *Transport) provisionService() (*blobService, error) {
 		}
 	}
 
+	if err := t.checkScheme(loc.Endpoint, sharedKey); err != nil {
+		return nil, err
+	}
 	switch {
 	case t.Identity != nil:
 		if svc.account == "" {

@@ -152,6 +152,9 @@ func (is *Issuer) checkTransport(t *Transport) error {
 	if t.service.key == nil && t.keyring == nil {
 		return errNothingToSignWith
 	}
+	if err := checkClientEndpoint("azure_sas", t.service.endpoint, t.service.key); err != nil {
+		return err
+	}
 	switch {
 	case t.Container != is.Container:
 		return errors.New("the transport's container differs from azure_sas's")
@@ -427,7 +430,11 @@ func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueEr
 	}
 	token, err := is.transport.sign(&v)
 	if err != nil {
-		is.logger.Error("signing a SAS URL failed", zap.String("container", is.Container), zap.Error(err))
+		// Without a delegation key, the keyring logs each failed attempt:
+		// one line per request would let clients flood the log.
+		if !errors.Is(err, errNoDelegationKey) {
+			is.logger.Error("signing a SAS URL failed", zap.String("container", is.Container), zap.Error(err))
+		}
 		return nil, &issueError{http.StatusServiceUnavailable, "the URL could not be signed", ""}
 	}
 	is.issued.add(is.transport.service.account, is.Container, perms.String())

@@ -69,7 +69,7 @@ type keyring struct {
 	done     chan struct{}
 
 	mu      sync.Mutex
-	fetched chan struct{} // closed when the fetch in flight ends; nil when none is
+	fetched chan struct{} // closed when the first fetch ends; nil before it starts and after
 }
 
 // keyringID names a keyring by everything that makes its keys: the
@@ -145,8 +145,9 @@ func newKeyring(cred azcore.TokenCredential, client *http.Client, endpoint sas.B
 var errNoDelegationKey = errors.New("no valid user delegation key: getting one failed and is being retried; see the log")
 
 // key is the key to sign with now. The first call starts the keyring; a
-// call that finds no valid key waits for the fetch in flight, if any
-// (bounded by keyRequestTimeout), and else fails with a 503 at once.
+// call that finds no valid key waits for the first fetch while it is in
+// flight (bounded by keyRequestTimeout), and else fails with a 503 at
+// once.
 func (k *keyring) key() (*sas.DelegationKey, error) {
 	k.start.Do(func() {
 		// Marked in flight before run starts, so that a call racing it waits.
@@ -204,15 +205,10 @@ func (k *keyring) run() {
 	}
 }
 
-// tryFetch fetches a key and keeps it; calls of key that find no valid
-// one meanwhile wait for it to end.
+// tryFetch fetches a key and keeps it. Calls of key that came before the
+// first fetch ended wait for it; later ones never wait (a failure would
+// keep them for keyRequestTimeout each), and get 503 at once.
 func (k *keyring) tryFetch() error {
-	k.mu.Lock()
-	if k.fetched == nil {
-		k.fetched = make(chan struct{})
-	}
-	fetched := k.fetched
-	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(k.ctx, keyRequestTimeout)
 	next, err := k.fetch(ctx)
 	cancel()
@@ -220,9 +216,11 @@ func (k *keyring) tryFetch() error {
 		k.current.Store(next) // before the waiters wake
 	}
 	k.mu.Lock()
-	k.fetched = nil
+	if k.fetched != nil {
+		close(k.fetched)
+		k.fetched = nil
+	}
 	k.mu.Unlock()
-	close(fetched)
 	return err
 }
 

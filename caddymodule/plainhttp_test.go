@@ -2,9 +2,14 @@ package caddymodule_test
 
 import (
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -18,9 +23,13 @@ import (
 func TestPlainHTTPEndpointsRefused(t *testing.T) {
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	const (
-		refused        = "endpoint is plain http to a host other than loopback or Azurite's devstoreaccount1: every token would cross the network in clear text; use https, or set insecure_http if that network is private and trusted"
-		connStrRefused = "connection_string's blob endpoint is plain http to a host other than loopback or Azurite's devstoreaccount1"
+		refused        = "endpoint is plain http to a host other than loopback: every token would cross the network in clear text; use https, or, in azure_blob and its transport, set insecure_http if that network is private and trusted"
+		connStrRefused = "connection_string's blob endpoint is plain http to a host other than loopback"
+		toClients      = " would hand clients plain http URLs, their tokens in clear text: use https"
 	)
+	realKey := testKey(9)
+	addSecret("a real account's key", realKey)
+	t.Setenv("AZ_REAL_KEY", realKey)
 	blob := func(options string) string {
 		return caddyGlobals + fmt.Sprintf(`
 http://localhost:9080 {
@@ -30,6 +39,9 @@ http://localhost:9080 {
 		%s
 	}
 }`, options)
+	}
+	realKeyBlob := func(options string) string {
+		return strings.Replace(blob(options), "{env.AZ_TEST_KEY}", "{env.AZ_REAL_KEY}", 1)
 	}
 	for _, c := range []struct {
 		name, config, endpoint, want string
@@ -80,7 +92,22 @@ http://localhost:9080 {
 		connection_string {env.AZ_ENDPOINT}
 	}
 }`, "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite", ""},
-		{"insecure_http", blob("endpoint {env.AZ_ENDPOINT}\n\t\tinsecure_http\n\t\tredirect"), "http://10.0.0.5:10000/myacct", ""},
+		{"insecure_http", blob("endpoint {env.AZ_ENDPOINT}\n\t\tinsecure_http"), "http://10.0.0.5:10000/myacct", ""},
+		{"insecure_http with redirect", blob("endpoint {env.AZ_ENDPOINT}\n\t\tinsecure_http\n\t\tredirect"), "http://10.0.0.5:10000/myacct", "redirect" + toClients},
+		{"redirect_endpoint on Azurite in a compose network", blob("endpoint {env.AZ_ENDPOINT}\n\t\tredirect\n\t\tredirect_endpoint http://azurite:10000/devstoreaccount1"),
+			"http://azurite:10000/devstoreaccount1", ""},
+		{"devstoreaccount1's path on Azure's host, in capitals, with a real key", realKeyBlob("endpoint {env.AZ_ENDPOINT}"),
+			"http://MYSTORAGE.BLOB.CORE.WINDOWS.NET/devstoreaccount1", refused},
+		{"devstoreaccount1's path on another host, with a real key", realKeyBlob("endpoint {env.AZ_ENDPOINT}"),
+			"http://10.0.0.5:10000/devstoreaccount1", refused},
+		{"azure_sas with insecure_http's network", caddyGlobals + `
+http://localhost:9080 {
+	azure_sas /sas {
+		endpoint {env.AZ_ENDPOINT}
+		container photos
+		account_key {env.AZ_REAL_KEY}
+	}
+}`, "http://10.0.0.5:10000/myacct", refused},
 		{"insecure_http on a transport", caddyGlobals + `
 http://localhost:9080 {
 	reverse_proxy 10.0.0.5:10000 {
@@ -102,4 +129,30 @@ http://localhost:9080 {
 			assert.NotContains(t, err.Error(), sas.DevAccountKey[:12], "%s: the error quotes the key", c.name)
 		}
 	}
+}
+
+// TestPlainHTTPUpstreamOffLoopbackRefused: a reverse_proxy of the user's
+// own dials its upstream, not the transport's endpoint. With an endpoint on
+// loopback (the only reason plain http was taken) and an upstream across
+// the network, every request is refused before a token is signed or a
+// connection made, with an error in the log that says so.
+func TestPlainHTTPUpstreamOffLoopbackRefused(t *testing.T) {
+	t.Setenv("AZ_REAL_KEY", testKey(9))
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+`
+http://localhost:9080 {
+	reverse_proxy 10.255.255.1:10000 {
+		transport azure_blob {
+			endpoint http://localhost:10000/myacct
+			container photos
+			account_key {env.AZ_REAL_KEY}
+		}
+	}
+}`)
+	resp, _ := fetch(t, tester, http.MethodGet, "/photos/cat.jpg")
+	assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+	logs, err := os.ReadFile(logFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(logs), "the upstream is plain http to a host other than loopback: the token would cross the network in clear text")
+	assert.NotContains(t, string(logs), "azure blob request", "nothing was sent")
 }

@@ -55,21 +55,39 @@ func checkPrefixTemplate(prefix string) error {
 // Taken: {http.auth.user.*}, which Caddy's authentication sets (basic_auth,
 // or a plugin such as caddy-security); {http.vars.*}, which the site's
 // own config sets (vars, map; making one from request data is the config's
-// choice); {http.request.tls.client.*}, the client certificate, as
-// trustworthy as the server's client_auth mode (verified with
-// require_and_verify or verify_if_given; with request, only fingerprint
-// and public_key are bound to the client's key); and placeholders outside
-// http.*, such as {time.now.year} or {system.hostname}, which the client
-// does not choose.
+// choice), but for those Caddy itself fills from the request; the client
+// certificate's fingerprint and public key, which the TLS handshake binds
+// to a key the client holds whatever client_auth's mode; and placeholders
+// outside http.*, such as {time.now.year} or {system.hostname}, which the
+// client does not choose.
 //
 // Refused: the rest of {http.request.*} (URI, path, query, headers,
 // cookies, host and its labels, method, body, orig_*, the TLS server name
 // …), which the client writes; the client's address ({remote_host},
 // {client_ip}), which clients behind one NAT or proxy share and which
-// passes to others: not an identity; {http.regexp.*} and
+// passes to others: not an identity; the certificate's other fields
+// (subject, SANs, issuer …), which the client chooses unless client_auth
+// verifies the chain, which a prefix cannot tell; the vars Caddy fills
+// from the request (tracing's trace_id and span_id from traceparent, this
+// plugin's azure_blob.*); {http.regexp.*} and
 // {http.matchers.*}, what matchers found in the request; and the other
 // http.* placeholders (reverse_proxy, response, errors …), which belong to
 // the answer, not to who asks.
+
+// boundToClientKey are the client certificate's placeholders that name the
+// key the client proved it holds.
+var boundToClientKey = map[string]bool{
+	"http.request.tls.client.fingerprint":       true,
+	"http.request.tls.client.public_key":        true,
+	"http.request.tls.client.public_key_sha256": true,
+}
+
+// varsFromRequest are the vars Caddy itself fills from the request.
+var varsFromRequest = map[string]bool{
+	"http.vars.client_ip": true, // the client's address
+	"http.vars.trace_id":  true, // tracing, from traceparent
+	"http.vars.span_id":   true,
+}
 
 // checkPrefixPlaceholder refuses the placeholder key (without braces) in a
 // prefix unless it names who the client is as Caddy has checked it. The
@@ -81,12 +99,17 @@ func checkPrefixPlaceholder(key string) error {
 	switch {
 	case !strings.HasPrefix(k, "http."),
 		strings.HasPrefix(k, "http.auth.user."),
-		strings.HasPrefix(k, "http.request.tls.client."),
-		strings.HasPrefix(k, "http.vars.") && k != "http.vars.client_ip":
+		boundToClientKey[k],
+		strings.HasPrefix(k, "http.vars.") && !varsFromRequest[k] && !strings.HasPrefix(k, "http.vars.azure_blob."):
 		return nil
+	case strings.HasPrefix(k, "http.request.tls.client."):
+		why = "is a field of the client's certificate, which the client chooses unless client_auth verifies it, which a prefix cannot tell; " +
+			"use {http.request.tls.client.fingerprint}, or copy the field into a var where your config verifies the certificate"
 	case k == "http.vars.client_ip", k == "http.request.remote", strings.HasPrefix(k, "http.request.remote."):
 		why = "is the client's address, which clients behind one NAT or proxy share and which changes hands: " +
 			"it is no identity, and they could reach each other's blobs"
+	case strings.HasPrefix(k, "http.vars."):
+		why = "is filled by Caddy from the request, which the client writes, so any client could reach another's blobs"
 	case strings.HasPrefix(k, "http.request."):
 		why = "comes from the request, which the client writes, so any client could reach another's blobs"
 	case strings.HasPrefix(k, "http.regexp."), strings.HasPrefix(k, "http.matchers."):

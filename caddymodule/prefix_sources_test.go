@@ -15,6 +15,8 @@ const (
 	fromMatcher = "is what a matcher found in the request, which the client writes"
 	fromAddress = "is the client's address, which clients behind one NAT or proxy share"
 	notIdentity = "does not say who the client is"
+	fromCert    = "is a field of the client's certificate, which the client chooses unless client_auth verifies it"
+	fromCaddy   = "is filled by Caddy from the request, which the client writes"
 	useIdentity = "; use an identity Caddy has checked, such as {http.auth.user.id}, or {http.vars.*} set by your own config"
 )
 
@@ -28,8 +30,13 @@ func TestPrefixTakesOnlyWhoTheClientIs(t *testing.T) {
 		"http.auth.user.email":                    "",
 		"http.vars.tenant":                        "",
 		"http.request.tls.client.fingerprint":     "",
-		"http.request.tls.client.subject":         "",
-		"http.request.tls.client.san.emails.0":    "",
+		"http.request.tls.client.public_key":      "",
+		"http.request.tls.client.subject":         fromCert,
+		"http.request.tls.client.san.emails.0":    fromCert,
+		"http.request.tls.client.issuer":          fromCert,
+		"http.vars.trace_id":                      fromCaddy,
+		"http.vars.span_id":                       fromCaddy,
+		"http.vars.azure_blob.request_path":       fromCaddy,
 		"time.now.year":                           "",
 		"system.hostname":                         "",
 		"http.request.uri.query.user":             fromRequest,
@@ -58,7 +65,7 @@ func TestPrefixTakesOnlyWhoTheClientIs(t *testing.T) {
 		"http.reverse_proxy.upstream.hostport":    notIdentity,
 		"http.response.header.X-User":             notIdentity,
 		"http.error.message":                      notIdentity,
-		"http.request.tls.client.certificate_pem": "",
+		"http.request.tls.client.certificate_pem": fromCert,
 	} {
 		err := checkPrefixTemplate("users/{" + key + "}/")
 		if why == "" {
@@ -91,18 +98,19 @@ func TestPrefixFromTheRequestFailsAdapt(t *testing.T) {
 	}
 	for _, directive := range []string{"azure_sas", "azure_blob"} {
 		for shorthand, want := range map[string]string{
-			"{query.user}":    "{http.request.uri.query.user} " + fromRequest,
-			"{header.X-User}": "{http.request.header.X-User} " + fromRequest,
-			"{cookie.user}":   "{http.request.cookie.user} " + fromRequest,
-			"{labels.2}":      "{http.request.host.labels.2} " + fromRequest,
-			"{path.0}":        "{http.request.uri.path.0} " + fromRequest,
-			"{host}":          "{http.request.host} " + fromRequest,
-			"{hostport}":      "{http.request.hostport} " + fromRequest,
-			"{uri}":           "{http.request.uri} " + fromRequest,
-			"{file}":          "{http.request.uri.path.file} " + fromRequest,
-			"{re.user.1}":     "{http.regexp.user.1} " + fromMatcher,
-			"{remote_host}":   "{http.request.remote.host} " + fromAddress,
-			"{client_ip}":     "{http.vars.client_ip} " + fromAddress,
+			"{query.user}":         "{http.request.uri.query.user} " + fromRequest,
+			"{header.X-User}":      "{http.request.header.X-User} " + fromRequest,
+			"{cookie.user}":        "{http.request.cookie.user} " + fromRequest,
+			"{labels.2}":           "{http.request.host.labels.2} " + fromRequest,
+			"{path.0}":             "{http.request.uri.path.0} " + fromRequest,
+			"{host}":               "{http.request.host} " + fromRequest,
+			"{hostport}":           "{http.request.hostport} " + fromRequest,
+			"{uri}":                "{http.request.uri} " + fromRequest,
+			"{file}":               "{http.request.uri.path.file} " + fromRequest,
+			"{re.user.1}":          "{http.regexp.user.1} " + fromMatcher,
+			"{remote_host}":        "{http.request.remote.host} " + fromAddress,
+			"{client_ip}":          "{http.vars.client_ip} " + fromAddress,
+			"{tls_client_subject}": "{http.request.tls.client.subject} " + fromCert,
 		} {
 			err := adapt(directive, "users/"+shorthand+"/")
 			if assert.Error(t, err, "%s prefix users/%s/", directive, shorthand) {
@@ -114,7 +122,6 @@ func TestPrefixFromTheRequestFailsAdapt(t *testing.T) {
 			"users/{http.auth.user.id}/",
 			"tenants/{vars.tenant}/{http.auth.user.id}/",
 			"certs/{tls_client_fingerprint}/",
-			"certs/{http.request.tls.client.subject}/",
 		} {
 			require.NoError(t, adapt(directive, prefix), "%s prefix %s", directive, prefix)
 		}

@@ -74,9 +74,10 @@ func (rd *Redirect) validate() (sas.BlobEndpoint, error) {
 	if err != nil {
 		return sas.BlobEndpoint{}, err
 	}
-	if loc.Endpoint.Insecure() {
-		return sas.BlobEndpoint{}, errors.New("redirect_endpoint must be https: clients would send their tokens in clear text " +
-			"(plain http is taken only on loopback and for Azurite's devstoreaccount1)")
+	if loc.Endpoint.Account() != sas.DevAccountName { // else provision knows whether its public key signs
+		if err := checkClientEndpoint("redirect_endpoint", loc.Endpoint, nil); err != nil {
+			return sas.BlobEndpoint{}, err
+		}
 	}
 	return loc.Endpoint, nil
 }
@@ -101,6 +102,13 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	if !ok {
 		return errors.New("redirect: the transport must be azure_blob")
 	}
+	// The transport knows where the Caddyfile wrote this azure_blob.
+	return t.where(rd.take(t, endpoint, container))
+}
+
+// take checks that the provisioned transport t can sign the handler's
+// redirects to endpoint (zero for t's own), and keeps both.
+func (rd *Redirect) take(t *Transport, endpoint sas.BlobEndpoint, container string) error {
 	if t.Container != "" && t.Container != container {
 		return errors.New("redirect: the transport's container differs from the handler's")
 	}
@@ -122,7 +130,7 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	if endpoint.IsZero() {
 		rd.endpoint = t.service.endpoint
 	}
-	return nil
+	return checkClientEndpoint("redirect", rd.endpoint, t.service.key)
 }
 
 // checkRedirectable refuses a transport whose tokens would give the

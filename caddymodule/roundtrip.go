@@ -48,6 +48,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		repl.Set("http.azure_blob.container", container)
 		repl.Set("http.azure_blob.blob", blob)
 	}
+	if t.plainToLoopbackOnly && (sas.BlobEndpoint{Scheme: "http", Host: req.URL.Host}).Insecure() {
+		// A reverse_proxy of the user's own may dial another host than
+		// the endpoint the plain-http rule took.
+		return nil, errPlainUpstream
+	}
 	up := t.upstreamRequest(req, mapped)
 	clientIfMatch := up.Header.Values("If-Match")
 	pinned, err := t.resolveSuffixRange(up, container, blob)

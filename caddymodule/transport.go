@@ -156,13 +156,16 @@ type Transport struct {
 	// about.
 	Caddyfile string `json:"caddyfile,omitempty"`
 
-	service         *blobService
-	logger          *zap.Logger
-	expiryTimers    []*time.Timer
-	counters        *transportCounters // a pointer: Transport values are copied while the Caddyfile is adapted
-	metricsRegistry *prometheus.Registry
-	keyring         *keyring // an identity's user delegation keys
-	keyringName     string
+	service *blobService
+	// plainToLoopbackOnly: the endpoint is plain http, taken because it
+	// is on loopback, so the upstream reverse_proxy dials must be too.
+	plainToLoopbackOnly bool
+	logger              *zap.Logger
+	expiryTimers        []*time.Timer
+	counters            *transportCounters // a pointer: Transport values are copied while the Caddyfile is adapted
+	metricsRegistry     *prometheus.Registry
+	keyring             *keyring // an identity's user delegation keys
+	keyringName         string
 }
 
 // HeaderOverrides are response headers Azure sends instead of the blob's
@@ -334,6 +337,7 @@ func (t *Transport) Provision(ctx caddy.Context) (err error) {
 		return err
 	}
 	t.service = svc
+	t.plainToLoopbackOnly = svc.endpoint.Scheme == "http" && !t.InsecureHTTP && (svc.key == nil || !svc.key.IsDevelopmentKey())
 	t.counters = new(transportCounters)
 	if svc.token != nil && !svc.token.ReadOnly() {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",

@@ -79,6 +79,7 @@ func (e BlobEndpoint) HostAccount() string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	host = strings.ToLower(host) // DNS names know no case; account names are lower case
 	label, rest, ok := strings.Cut(host, ".")
 	if !ok {
 		return ""
@@ -107,12 +108,10 @@ func isDigits(s string) bool {
 // network in clear text: e is http, and its host is not loopback
 // (127.0.0.0/8, ::1, localhost and the names under it, which RFC 6761
 // keeps on loopback, as in Azurite's production-style
-// account1.blob.localhost), nor is e Azurite's development account on a
-// path-style endpoint, as UseDevelopmentStorage=true or a compose
-// network's http://azurite:10000/devstoreaccount1 gives (DevAccountKey is
-// public, and Azure itself never serves an account by path). Any other
-// host may be Azure, or a network between: a name alone does not tell an
-// emulator.
+// account1.blob.localhost). Any other host may be Azure, or a network
+// between: a name alone does not tell an emulator. (Tokens signed with
+// DevAccountKey hold no secret, wherever they go: see
+// SharedKey.IsDevelopmentKey.)
 func (e BlobEndpoint) Insecure() bool {
 	if e.Scheme != "http" {
 		return false
@@ -122,10 +121,8 @@ func (e BlobEndpoint) Insecure() bool {
 		host = h
 	}
 	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return false
-	}
-	return !(e.HostAccount() == "" && e.Account() == DevAccountName)
+	ip := net.ParseIP(host)
+	return !(ip != nil && ip.IsLoopback() || host == "localhost" || strings.HasSuffix(host, ".localhost"))
 }
 
 // HostPort returns host:port, with the scheme's default port when the

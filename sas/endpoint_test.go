@@ -1,6 +1,7 @@
 package sas
 
 import (
+	"encoding/base64"
 	"fmt"
 	"testing"
 
@@ -76,8 +77,8 @@ func TestBlobEndpointInsecure(t *testing.T) {
 		"http://account1.blob.localhost:10000":                    false, // Azurite's production-style URL
 		"http://localhost.example.com/myacct":                     true,
 		"http://[::1]:10000/myacct":                               false,
-		"http://azurite:10000/devstoreaccount1":                   false,
-		"http://10.0.0.5:10000/devstoreaccount1/":                 false,
+		"http://azurite:10000/devstoreaccount1":                   true, // safe only with the public key: the caller knows it
+		"http://10.0.0.5:10000/devstoreaccount1/":                 true,
 	} {
 		e, err := ParseBlobEndpoint(endpoint)
 		require.NoError(t, err, endpoint)
@@ -85,7 +86,8 @@ func TestBlobEndpointInsecure(t *testing.T) {
 	}
 	dev, err := ParseConnectionString("UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite")
 	require.NoError(t, err)
-	assert.False(t, dev.BlobEndpoint.Insecure(), "UseDevelopmentStorage=true behind a proxy URI")
+	assert.True(t, dev.BlobEndpoint.Insecure(), "UseDevelopmentStorage=true behind a proxy URI: across a network")
+	assert.True(t, dev.Key.IsDevelopmentKey(), "UseDevelopmentStorage=true signs with the published key")
 	plain, err := ParseConnectionString("DefaultEndpointsProtocol=http;AccountName=mystorage;AccountKey=" + DevAccountKey)
 	require.NoError(t, err)
 	assert.True(t, plain.BlobEndpoint.Insecure(), "DefaultEndpointsProtocol=http to Azure")
@@ -198,4 +200,26 @@ func TestParseBlobURLSplitsAddressAndToken(t *testing.T) {
 			assert.NotContains(t, err.Error(), testSigEscaped[:16], "the error quotes the signature")
 		}
 	}
+}
+
+// TestIsDevelopmentKey: only Azurite's published account and key together
+// hold no secret.
+func TestIsDevelopmentKey(t *testing.T) {
+	dev, err := NewSharedKey(DevAccountName, DevAccountKey)
+	require.NoError(t, err)
+	assert.True(t, dev.IsDevelopmentKey())
+	otherAccount, err := NewSharedKey("mystorage", DevAccountKey)
+	require.NoError(t, err)
+	assert.False(t, otherAccount.IsDevelopmentKey(), "the published key for another account")
+	otherKey, err := NewSharedKey(DevAccountName, base64.StdEncoding.EncodeToString(make([]byte, 64)))
+	require.NoError(t, err)
+	assert.False(t, otherKey.IsDevelopmentKey(), "devstoreaccount1 with a key of one's own")
+}
+
+// TestHostAccountIgnoresCase: DNS names know no case, so an endpoint in
+// capitals names its account as in lower case.
+func TestHostAccountIgnoresCase(t *testing.T) {
+	e, err := ParseBlobEndpoint("http://MYSTORAGE.BLOB.CORE.WINDOWS.NET/devstoreaccount1")
+	require.NoError(t, err)
+	assert.Equal(t, "mystorage", e.HostAccount())
 }

@@ -22,6 +22,7 @@ import (
 type SharedKey struct {
 	account string
 	states  sync.Pool // of *signState, whose HMAC is keyed with the account key
+	dev     bool      // Azurite's published development account and key
 }
 
 // signState is the scratch space of one signing: a keyed HMAC and buffers
@@ -50,7 +51,7 @@ func NewSharedKey(account, base64Key string) (*SharedKey, error) {
 // newSharedKey makes a key from checked parts. Tests call it directly for
 // published vectors whose account names break Azure's naming rule.
 func newSharedKey(account string, raw []byte) *SharedKey {
-	k := &SharedKey{account: account}
+	k := &SharedKey{account: account, dev: account == DevAccountName && hmac.Equal(raw, devAccountKeyRaw)}
 	k.states.New = func() any {
 		return &signState{
 			mac: hmac.New(sha256.New, raw),
@@ -58,6 +59,16 @@ func newSharedKey(account string, raw []byte) *SharedKey {
 		}
 	}
 	return k
+}
+
+// devAccountKeyRaw is DevAccountKey decoded.
+var devAccountKeyRaw, _ = base64.StdEncoding.DecodeString(DevAccountKey)
+
+// IsDevelopmentKey reports whether k is Azurite's development account,
+// devstoreaccount1, with its published key (DevAccountKey). Its tokens
+// hold no secret: anyone can sign them, so they may cross any network.
+func (k *SharedKey) IsDevelopmentKey() bool {
+	return k.dev
 }
 
 // decodeAccountKey accepts standard base64 with padding, the form Azure
