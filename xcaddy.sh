@@ -20,7 +20,7 @@
 #   ./xcaddy.sh bench   build, then measure azure_blob against plain
 #                       reverse_proxy on loopback, with Debian's nginx and
 #                       Varnish as references, Caddy pinned to one CPU
-#                       (testdata/bench; its flags, e.g. -seconds 3
+#                       (internal/bench; its flags, e.g. -seconds 3
 #                       -rounds 8, follow "bench")
 #   ./xcaddy.sh test    install what the tests need (Go modules, the pinned
 #                       Azurite from testdata/package-lock.json, Debian's
@@ -107,7 +107,7 @@ run_tests() {
 	trap show_figures EXIT
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
-	go test -race -count=1 -timeout 20m ./... ./testdata/azurite/... ./testdata/azurestub/ ./testdata/cluster/
+	go test -race -count=1 -timeout 20m ./...
 	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
 	go test -count=1 -run '^TestHeapStaysBounded' ./caddymodule/
 	local fuzztime="${FUZZTIME:-20000x}"
@@ -300,7 +300,7 @@ demo() {
 	endpoint=$azurite_endpoint
 
 	log "uploading testdata/media into the private containers photos and media"
-	urls=$(go run ./testdata/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port" \
+	urls=$(go run ./internal/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port" \
 		-uploads "http://localhost:$upload_port")
 	password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 
@@ -357,7 +357,7 @@ cluster() {
 	work=$demo_work
 	start_azurite "$work"
 	log "uploading testdata/media into Azurite (the nodes serve the images, from the container photos)"
-	urls=$(go run ./testdata/demo -endpoint "$azurite_endpoint" -media testdata/media -site "http://localhost:$shield_port" | grep '/images/')
+	urls=$(go run ./internal/demo -endpoint "$azurite_endpoint" -media testdata/media -site "http://localhost:$shield_port" | grep '/images/')
 
 	# The VCL names ports 8101-8103; a copy names the nodes' own.
 	sed -e "s/\"8101\"/\"$((shield_port + 1))\"/" -e "s/\"8102\"/\"$((shield_port + 2))\"/" -e "s/\"8103\"/\"$((shield_port + 3))\"/" \
@@ -484,7 +484,7 @@ demo_check_upload() {
 }
 
 # bench measures azure_blob against plain reverse_proxy, nginx and Varnish
-# (testdata/bench), with the servers pinned to one CPU.
+# (internal/bench), with the servers pinned to one CPU.
 bench() {
 	build
 	ensure_varnish
@@ -492,7 +492,7 @@ bench() {
 	command -v nginx >/dev/null || apt_install nginx nginx
 	local dir cpus
 	dir=$(mktemp -d)
-	go build -o "$dir/bench" ./testdata/bench
+	go build -o "$dir/bench" ./internal/bench
 	# The CPUs this process may use (a cpuset may leave out some).
 	read -r -a cpus <<<"$(cpu_list "$(sed -n 's/^Cpus_allowed_list:\s*//p' /proc/self/status)")"
 	if [ "${#cpus[@]}" -ge 2 ]; then

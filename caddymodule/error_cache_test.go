@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
 
 // TestErrorsTellCachesHowLongToKeepThem: a shield or CDN in front keeps a

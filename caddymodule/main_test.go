@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
 )
 
 // Every Caddy this package starts logs at debug level to suiteLog, and
@@ -108,7 +108,7 @@ func suiteSawResponse(resp *http.Response, body []byte) {
 	suiteSaw(where, b.Bytes())
 }
 
-// newAzureStub starts a stand-in for Azure (testdata/azurestub) for a test
+// newAzureStub starts a stand-in for Azure (internal/azurestub) for a test
 // that runs Caddy in front of it: every signature it is sent joins the
 // secrets TestMain looks for in what Caddy logged and showed.
 func newAzureStub(t *testing.T) *azurestub.Server {

@@ -67,7 +67,7 @@ func TestHeapStaysBoundedOver1MDistinctBlobs(t *testing.T) {
 	const requests = 1_000_000
 	// The upstream marks each blob number it is asked for in a bitset, so
 	// the test's own bookkeeping is 125 kB and allocated before the
-	// baseline. (testdata/azurestub would record every request: a million
+	// baseline. (internal/azurestub would record every request: a million
 	// records on the heap this test bounds.)
 	seen := make([]atomic.Uint64, (requests+63)/64)
 	var unsigned, badPath, repeated atomic.Int64
@@ -160,7 +160,7 @@ func TestHeapStaysBoundedOver100kLongBlobNames(t *testing.T) {
 		t.Skip("100,000 long names take a minute or more; ./xcaddy.sh test runs them")
 	}
 	const requests, caches = 100_000, 4
-	// The upstream only counts: testdata/azurestub would record each request
+	// The upstream only counts: internal/azurestub would record each request
 	// on the heap this test bounds.
 	var signed, unsigned atomic.Int64
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

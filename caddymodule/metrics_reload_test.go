@@ -18,7 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/caddymodule"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 )
 
 // metricsReloads is how many times TestMetricsScrapedDuringReloads

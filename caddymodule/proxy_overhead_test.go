@@ -22,7 +22,7 @@ import (
 // with the sas package (signature, expiry, and that it names the blob
 // asked for), so a wrong token is counted, not served. Requests without a
 // query are the plain reverse_proxy reference and are served unchecked.
-// It records nothing, unlike testdata/azurestub, so that allocs/op and B/op
+// It records nothing, unlike internal/azurestub, so that allocs/op and B/op
 // stay the proxy's.
 func verifyingUpstream(tb testing.TB, body []byte) (*httptest.Server, *atomic.Int64) {
 	key, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)

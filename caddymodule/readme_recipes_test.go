@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 )
 
 // TestREADMEFrontDoorRecipeLocksTheOrigin runs README's recipe 2, the

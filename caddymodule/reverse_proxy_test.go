@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 )
 
 // TestTransportThroughCaddyAgainstAzurite runs Caddy's own reverse_proxy

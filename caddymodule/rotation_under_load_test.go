@@ -20,9 +20,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
 // loadDuration is how long each load test sends requests: 30 s, or

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 )
 
 // TestNoSecretAnywhere runs Caddy at debug level with every path under test

@@ -81,10 +81,12 @@ type Transport struct {
 
 	// InsecureHTTP accepts a plain http endpoint on a private network you
 	// trust: every token crosses it in clear text, and whoever reads one
-	// can use it until it expires (with redirect, clients are handed http
-	// URLs too). Without it, plain http is refused except on loopback and
-	// for Azurite's development account (devstoreaccount1, whose key is
-	// public). An identity always needs https.
+	// can use it until it expires. Without it, plain http is refused except
+	// on loopback and when Caddy signs with Azurite's published development
+	// key (devstoreaccount1), whose tokens hold no secret. It trusts the
+	// network between Caddy and Azure only: a redirect, which hands tokens
+	// to clients, still refuses plain http, and an identity always needs
+	// https.
 	InsecureHTTP bool `json:"insecure_http,omitempty"`
 
 	// Container, when set, is the only container requests may address.

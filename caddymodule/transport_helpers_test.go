@@ -15,8 +15,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
 
 // provisionTransport provisions tr as Caddy would and captures its logs.

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
 )
 
 // TestTransportHandsBackTheClientsRequest: the response reverse_proxy gets

@@ -23,8 +23,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
 )
 
 func TestTransportSendsOnlyWhatAzureNeeds(t *testing.T) {

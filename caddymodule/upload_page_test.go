@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 )
 
 // chromiumPath finds Debian's Chromium; ./xcaddy.sh test installs it. With

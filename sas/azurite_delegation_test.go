@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

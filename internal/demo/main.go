@@ -5,7 +5,7 @@
 // -uploads, it also makes the private container uploads and lets browsers
 // on that origin upload to Azurite (CORS), for the upload page.
 //
-//	go run ./testdata/demo -endpoint http://127.0.0.1:10000/devstoreaccount1 -media testdata/media -site http://localhost:8080
+//	go run ./internal/demo -endpoint http://127.0.0.1:10000/devstoreaccount1 -media testdata/media -site http://localhost:8080
 package main
 
 import (
@@ -26,8 +26,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
 
 // origin is one container of the demo site, as Caddyfile.example maps it.

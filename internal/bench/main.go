@@ -38,8 +38,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/proc"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/proc"
 )
 
 // A case is one server the load is driven at. A case that answers with

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/proc"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/proc"
 )
 
 // server is a process the load is driven at: Caddy, nginx or Varnish

@@ -10,7 +10,7 @@
 //
 // Run it from the repository root:
 //
-//	go run ./sas/testdata/sdkvectors > sas/testdata/vectors/sdk.json
+//	go run ./internal/sdkvectors > sas/testdata/vectors/sdk.json
 //
 // Each vector records the inputs, the SDK's QueryParameters.Encode() as
 // "query" and the decoded sig value as "signature". Fields that are not part
@@ -34,7 +34,7 @@ import (
 
 const (
 	sdkVersion = "2026-12-06"
-	source     = "azure-sdk-for-go azblob v1.8.3 sas package, sas/testdata/sdkvectors"
+	source     = "azure-sdk-for-go azblob v1.8.3 sas package, internal/sdkvectors"
 
 	// snapshotTimeFormat is the SDK's internal exported.SnapshotTimeFormat,
 	// which it uses for the snapshot slot of the string-to-sign (7 fractional
@@ -400,7 +400,7 @@ func fromQuery(name string, a account, qp sas.QueryParameters) vector {
 
 func main() {
 	out := file{
-		About: "Known-answer SAS vectors produced by sas/testdata/sdkvectors with the Azure SDK for Go " +
+		About: "Known-answer SAS vectors produced by internal/sdkvectors with the Azure SDK for Go " +
 			"(github.com/Azure/azure-sdk-for-go/sdk/storage/azblob v1.8.3, sas.BlobSignatureValues and " +
 			"sas.AccountSignatureValues SignWithSharedKey). The SDK signs only its newest string-to-sign " +
 			"layout, so these are ground truth for sv=2026-12-06 (the 2020-12-06+ layout with ses) only. " +
@@ -408,7 +408,7 @@ func main() {
 			"signature is the decoded sig. The SDK omits the snapshot and version id from its query: " +
 			"snapshot and version_id are the values it signed in the snapshotTime slot. permissions is the " +
 			"SDK's reordered sp. For account SAS the SDK always signs and sends ss=b. " +
-			"Regenerate from the repository root with: go run ./sas/testdata/sdkvectors > sas/testdata/vectors/sdk.json",
+			"Regenerate from the repository root with: go run ./internal/sdkvectors > sas/testdata/vectors/sdk.json",
 	}
 	names := map[string]bool{}
 	for _, c := range serviceCases() {

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/cluster"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/cluster"
 )
 
 // TestDeployingDocShowsTheVCLTheTestsRun: docs/deploying.md's "Deploying at

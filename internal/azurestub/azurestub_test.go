@@ -9,11 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
 )
-
-// This package is under testdata, so ./... skips it; run it with
-// go test ./testdata/azurestub/.
 
 // do sends method to target with header as name, value pairs, and returns
 // the answer with its body read.

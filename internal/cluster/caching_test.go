@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
 )
 
 // hitsNeverReachAzure: after the first read, reads, ranges and HEADs are

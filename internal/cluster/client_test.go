@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
 )
 
 // issuanceLogNamesClient: a URL issued through the shield is logged with

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
 )
 
 // hugeBlob streams 1 GiB through the shield (passed, too big to keep) with

@@ -10,12 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
 )
-
-// This package is under testdata, so ./... skips it; run it with
-// go test ./testdata/azurite/.
 
 func testKey(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 64)) }
 

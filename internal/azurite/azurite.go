@@ -22,10 +22,8 @@
 // access log and debug log captured: when a test fails, their last lines are
 // written to the test log. The server is stopped when the test ends.
 //
-// The package lives under testdata so that `go test ./...` and
-// `go vet ./...` skip it, yet it is importable (as
-// github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite) by the tests of
-// the sas package and of the Caddy module. It is for tests only.
+// The package is internal to this module: the tests of the sas package
+// and of the Caddy module import it. It is for tests only.
 package azurite
 
 import (

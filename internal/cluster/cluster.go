@@ -1,12 +1,11 @@
 // Package cluster runs, for tests, the deployment that "Deploying at scale"
-// in docs/deploying.md describes: Caddy nodes that all run this directory's
-// Caddyfile, and Varnish in front of them with shield.vcl, on 127.0.0.1.
-// The storage behind the nodes (Azurite) is the test's. ./xcaddy.sh cluster
-// starts the same files by hand.
+// in docs/deploying.md describes: Caddy nodes that all run
+// testdata/cluster/Caddyfile, and Varnish in front of them with
+// testdata/cluster/shield.vcl, on 127.0.0.1. The storage behind the nodes
+// (Azurite) is the test's. ./xcaddy.sh cluster starts the same files by hand.
 //
-// The package lives under testdata so that `go test ./...` leaves it out;
-// ./xcaddy.sh test runs it. Varnish comes from Debian's varnish package;
-// when varnishd is missing the tests skip, or fail when CI is set.
+// Varnish comes from Debian's varnish package (./xcaddy.sh test installs
+// it); when varnishd is missing the tests skip, or fail when CI is set.
 package cluster
 
 import (
@@ -23,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/proc"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/proc"
 )
 
 // startTimeout bounds how long a node or Varnish may take to answer.
@@ -55,7 +54,8 @@ func moduleRoot(t testing.TB) string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
-// Dir is this directory: the Caddyfile and shield.vcl.
+// Dir is testdata/cluster under the module root: the nodes' Caddyfile (with
+// the routes.caddy it imports) and shield.vcl.
 func Dir(t testing.TB) string {
 	return filepath.Join(moduleRoot(t), "testdata", "cluster")
 }

@@ -18,10 +18,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/cluster"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/cluster"
 )
 
 // The TTL testdata/cluster/Caddyfile signs into every image token

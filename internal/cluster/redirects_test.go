@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/cluster"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/cluster"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
 )
 
 // noRedirects is a client that hands back redirects instead of following

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurite"
-	"github.com/caddy-azure-sas/caddy-azure-sas/testdata/figures"
 )
 
 // rollingRotation moves the nodes from key1 to key2 one by one under load,

@@ -3,7 +3,7 @@
 // it gets and answers it either from blobs it holds or with statuses the
 // test scripts.
 //
-// Azurite (testdata/azurite) is the real peer of the tests: it checks the
+// Azurite (internal/azurite) is the real peer of the tests: it checks the
 // tokens and serves what Azure would. The stand-in is for what Azurite
 // cannot show: each request exactly as sent (path, query, headers, body,
 // trailers), answers Azurite never gives when asked (a 403 that a fresh
@@ -22,10 +22,8 @@
 // A Hook sees each request before it is answered, and may answer it
 // itself: for the cases each test has of its own.
 //
-// The package lives under testdata so that `go test ./...` and
-// `go vet ./...` skip it, yet it is importable (as
-// github.com/caddy-azure-sas/caddy-azure-sas/testdata/azurestub) by the
-// internal and external tests of the Caddy module. It is for tests only.
+// The package is internal to this module: the internal and external tests
+// of the Caddy module import it. It is for tests only.
 package azurestub
 
 import (
