@@ -51,7 +51,7 @@ func TestStartUpErrorsNameTheBlock(t *testing.T) {
 		{"azure_blob", 0, "provision http.reverse_proxy.transport.azure_blob: Caddyfile:5: " + empty},
 		{"fallback", 1, "provision http.reverse_proxy.transport.azure_blob: Caddyfile:9: " + empty},
 		{"transport", 2, "provision http.reverse_proxy.transport.azure_blob: Caddyfile:15: " + empty},
-		{"azure_sas", 3, "provision http.reverse_proxy.transport.azure_blob: Caddyfile:20: " + empty},
+		{"azure_sas", 3, "provision http.handlers.azure_sas: Caddyfile:20: " + empty},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vars := []any{"AZ_SET_KEY", "AZ_SET_KEY", "AZ_SET_KEY", "AZ_SET_KEY"}

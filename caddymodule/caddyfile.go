@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -266,7 +265,14 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 				is.MaxTTL = caddy.Duration(dur)
 			}
 		default:
-			if opt, ok := lookupOriginOption(option); ok && opt.kind&(credentialOption|locatingOption|signedOnlyOption) == 0 && option != "version" {
+			opt, ok := lookupOriginOption(option)
+			switch {
+			case ok && opt.takenBy&takenByAzureSAS != 0:
+			case ok && opt.kind&credentialOption != 0:
+				return nil, h.Err("azure_sas: " + errNothingToSignWith.Error())
+			case option == "policy":
+				return nil, h.Err("azure_sas: policy is not offered: issued URLs carry their own permissions and expiry")
+			case ok:
 				return nil, h.Errf("%s belongs to azure_blob, not to azure_sas", option)
 			}
 			if err := t.unmarshalOption(h.Dispenser, seen, azureSASOptions); err != nil {
@@ -274,23 +280,18 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			}
 		}
 	}
-	if t.SASToken != "" || t.Anonymous {
-		return nil, h.Err("azure_sas: " + errNothingToSignWith.Error())
-	}
-	if t.Policy != "" {
-		return nil, h.Err("azure_sas: policy is not offered: issued URLs carry their own permissions and expiry")
-	}
-	// The header overrides go into the URLs issued, not the transport's
-	// own tokens.
-	is.HeaderOverrides, t.HeaderOverrides = t.HeaderOverrides, HeaderOverrides{}
+	// The options shared with azure_blob were read as its transport reads
+	// them: its origin, version and header overrides (signed into the URLs
+	// issued), and its http transport options (how an identity's keys are
+	// fetched).
 	t.Container = is.Container
+	is.Origin, is.Version, is.HeaderOverrides, is.Connection, is.Caddyfile = t.Origin, t.Version, t.HeaderOverrides, t.HTTPTransport, t.Caddyfile
 	if err := is.Validate(); err != nil {
 		return nil, h.Errf("azure_sas: %v", err)
 	}
-	if err := t.checkAtAdapt(); err != nil {
+	if err := is.checkAtAdapt(); err != nil {
 		return nil, h.Errf("azure_sas: %v", err)
 	}
-	is.TransportRaw = caddyconfig.JSONModuleObject(t, "protocol", "azure_blob", nil)
 	return &is, nil
 }
 
@@ -315,8 +316,8 @@ var (
 	azureBlobOptions = append(originOptionNames(func(originOption) bool { return true }),
 		"prefix", "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint")
 	azureSASOptions = append(originOptionNames(func(o originOption) bool {
-		return o.kind&(credentialOption|locatingOption|signedOnlyOption) != 0 || o.name == "version"
-	}), "container", "prefix", "permissions", "ttl", "max_ttl")
+		return o.takenBy&takenByAzureSAS != 0
+	}), "prefix", "permissions", "ttl", "max_ttl")
 	identityOptions = []string{"key_lifetime", "authority_host"}
 )
 
@@ -479,7 +480,7 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 		}
 		*field = id
 	}
-	if name, value := opt.secretValue(t); opt.kind&secretOption != 0 && isLiteralSecret(value) {
+	if name, value := secretValue(opt.name, opt.field(t)); opt.kind&secretOption != 0 && isLiteralSecret(value) {
 		warnLiteralSecretAtAdapt(name, file, line)
 	}
 	return nil

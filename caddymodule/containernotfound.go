@@ -35,7 +35,7 @@ func (t *Transport) answerContainerNotFound(resp *http.Response, container strin
 	resp.Header.Set("Cache-Control", errorNoStore)
 	if t.counters.containerNotFoundLogged.allow(time.Now(), containerNotFoundLogEvery) {
 		t.logger.Error(logContainerNotFound,
-			zap.String("account", t.service.account),
+			zap.String("account", t.auth.account),
 			zap.String("container", container))
 	}
 }

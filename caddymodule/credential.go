@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -82,103 +81,6 @@ func resolveSecret(field, value string) (string, error) {
 	return resolved, nil
 }
 
-// blobService is the blob service of one account that a transport reads:
-// where its requests go and how they are authorized.
-type blobService struct {
-	account  string
-	endpoint sas.BlobEndpoint
-	cred     credential
-	key      *sas.SharedKey   // the account key, when one signs
-	token    *sas.ParsedToken // the sas_token, for its expiry
-}
-
-// provisionService resolves the credential and the endpoint of t. Errors name
-// the field at fault and never quote a secret.
-func (t *Transport) provisionService() (*blobService, error) {
-	key, err := resolveSecret("account_key", t.AccountKey)
-	if err != nil {
-		return nil, err
-	}
-	connStr, err := resolveSecret("connection_string", t.ConnectionString)
-	if err != nil {
-		return nil, err
-	}
-	token, err := resolveSecret("sas_token", t.SASToken)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.exactlyOneCredential(); err != nil {
-		return nil, err
-	}
-	loc, cs, err := resolveLocation(t.Account, t.Endpoint, connStr)
-	if err != nil {
-		return nil, err
-	}
-	svc := &blobService{account: loc.Account, endpoint: loc.Endpoint}
-	var sharedKey *sas.SharedKey
-	var parsedToken *sas.ParsedToken
-	if cs != nil {
-		sharedKey, parsedToken = cs.Key, cs.SAS
-		if sharedKey == nil && parsedToken == nil {
-			return nil, errors.New("connection_string: has neither AccountKey nor SharedAccessSignature")
-		}
-	}
-
-	switch {
-	case key != "":
-		if svc.account == "" {
-			return nil, errors.New("account: needed to sign with account_key (or give an endpoint that names it)")
-		}
-		if sharedKey, err = sas.NewSharedKey(svc.account, key); err != nil {
-			return nil, fmt.Errorf("account_key: %w", err)
-		}
-	case token != "":
-		if parsedToken, err = sas.Parse(token); err != nil {
-			return nil, fmt.Errorf("sas_token: %w", err)
-		}
-	}
-
-	if err := t.checkScheme(loc.Endpoint, sharedKey); err != nil {
-		return nil, err
-	}
-	switch {
-	case t.Identity != nil:
-		if svc.account == "" {
-			return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
-		}
-		signer, err := t.newDelegationSigner(svc.endpoint)
-		if err != nil {
-			return nil, err
-		}
-		svc.cred = signingCredential{signer: signer, onRefused: func() {
-			if t.keyring != nil {
-				t.keyring.refresh()
-			}
-		}}
-	case sharedKey != nil:
-		signer, err := t.newSigner(sharedKey, svc.endpoint)
-		if err != nil {
-			return nil, err
-		}
-		svc.cred, svc.key = signingCredential{signer: signer}, sharedKey
-	case t.signedOnly() != "":
-		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
-			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
-	case parsedToken != nil:
-		field := "sas_token"
-		if token == "" {
-			field = "connection_string" // its SharedAccessSignature
-		}
-		if err := checkToken(field, parsedToken, time.Now()); err != nil {
-			return nil, err
-		}
-		svc.cred, svc.token = tokenCredential{parsedToken}, parsedToken
-	default:
-		svc.cred = anonymousCredential{}
-	}
-	return svc, nil
-}
-
 // resolveLocation resolves the account and endpoint fields (placeholders
 // included) and reconciles them with connStr, an already resolved
 // connection string or "". The transport signs for the account it returns
@@ -203,24 +105,6 @@ func resolveLocation(accountField, endpointField, connStr string) (sas.Location,
 	}
 	loc, err := sas.Locate(where)
 	return loc, where.ConnectionString, err
-}
-
-// exactlyOneCredential checks that t gives one credential option.
-func (t *Transport) exactlyOneCredential() error {
-	var given []string
-	for _, o := range originOptions {
-		if o.kind&credentialOption != 0 && o.isSet(t) {
-			given = append(given, o.name)
-		}
-	}
-	if len(given) == 1 {
-		return nil
-	}
-	choice := optionsOfKind(credentialOption)
-	if len(given) == 0 {
-		return errors.New("credential: give one of " + choice)
-	}
-	return fmt.Errorf("credential: give only one of %s, not %s", choice, strings.Join(given, " and "))
 }
 
 // checkToken refuses a ready-made token, given as field, that cannot serve
@@ -259,80 +143,41 @@ func (t *Transport) signedOnly() string {
 	return ""
 }
 
-// signedProtocol is the spr of the tokens signed for endpoint: https only
-// when the endpoint is https, so that a token copied out of a URL is
-// refused over plain http; unrestricted for an http endpoint (Azurite on
-// loopback), and for a version before 2015-04-05, which cannot sign spr.
-func signedProtocol(endpoint sas.BlobEndpoint, version string) sas.Protocol {
-	const firstWithProtocol = "2015-04-05" // versions are dates: they sort as strings
-	if endpoint.Scheme == "https" && version >= firstWithProtocol {
-		return sas.ProtocolHTTPS
-	}
-	return sas.ProtocolAny
-}
-
-// newDelegationSigner signs user-delegation tokens for endpoint with the
-// keyring's current key; the keyring is set once the transport is
-// provisioned.
-func (t *Transport) newDelegationSigner(endpoint sas.BlobEndpoint) (*sas.Signer, error) {
-	resource := sas.ResourceBlob
-	if t.Scope == scopeContainer {
-		resource = sas.ResourceContainer
-	}
-	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container,
-		Protocol: signedProtocol(endpoint, t.Version)}
-	t.HeaderOverrides.signInto(&v)
-	keys := func() (*sas.DelegationKey, error) {
-		if t.keyring == nil {
-			return nil, errors.New("no user delegation key yet")
-		}
-		return t.keyring.key()
-	}
-	return sas.NewDelegationSigner(keys, v, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
-}
-
-// newSigner signs tokens for endpoint with the account key.
-func (t *Transport) newSigner(key *sas.SharedKey, endpoint sas.BlobEndpoint) (*sas.Signer, error) {
-	resource := sas.ResourceBlob
-	if t.Scope == scopeContainer {
-		resource = sas.ResourceContainer
-	}
-	v := sas.ServiceValues{Version: t.Version, Resource: resource, Permissions: sas.PermRead, Container: t.Container, Identifier: t.Policy,
-		Protocol: signedProtocol(endpoint, t.Version)}
-	t.HeaderOverrides.signInto(&v)
-	if t.Policy != "" {
-		v.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
-	}
-	signer, err := sas.NewSigner(key, v, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
-	if err != nil {
-		return nil, err
-	}
-	return signer, nil
-}
-
-// errNothingToSignWith: the credential is a sas_token or anonymous.
-var errNothingToSignWith = errors.New("signing needs account_key, a connection string with AccountKey, or identity: a sas_token or anonymous has nothing to sign with")
-
-// sign signs v, with its expiry set, with the account key or the
-// identity's current user delegation key, for the transport's version and
-// endpoint (spr=https on an https one); azure_sas issues what it signs. A
-// token never outlives the user delegation key that signs it, so one the
-// key cannot cover is refused rather than shortened.
-func (t *Transport) sign(v *sas.ServiceValues) (sas.Token, error) {
-	v.Version = t.Version
-	v.Protocol = signedProtocol(t.service.endpoint, t.Version)
+// readCredential is how t authorizes its reads with a, signed with t's
+// scope, policy, header overrides and lifetimes when a can sign.
+func (t *Transport) readCredential(a *authority) (credential, error) {
 	switch {
-	case t.service.key != nil:
-		return v.Sign(t.service.key)
-	case t.keyring != nil:
-		d, err := t.keyring.key()
+	case a.canSign():
+		resource := sas.ResourceBlob
+		if t.Scope == scopeContainer {
+			resource = sas.ResourceContainer
+		}
+		template := sas.ServiceValues{Resource: resource, Permissions: sas.PermRead, Container: t.Container, Identifier: t.Policy}
+		t.HeaderOverrides.signInto(&template)
+		if t.Policy != "" {
+			template.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
+		}
+		signer, err := a.signer(template, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
 		if err != nil {
-			return sas.Token{}, err
+			return nil, err
 		}
-		if d.Expiry().Before(v.Expiry) {
-			return sas.Token{}, errors.New("the user delegation key expires before the lifetime asked for")
+		cred := signingCredential{signer: signer}
+		if a.identity != nil {
+			cred.onRefused = func() {
+				if a.keyring != nil {
+					a.keyring.refresh()
+				}
+			}
 		}
-		return v.SignWithUserDelegation(d)
+		return cred, nil
+	case t.signedOnly() != "":
+		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
+			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
+	case a.token != nil:
+		if err := checkToken(a.tokenField, a.token, time.Now()); err != nil {
+			return nil, err
+		}
+		return tokenCredential{a.token}, nil
 	}
-	return sas.Token{}, errNothingToSignWith
+	return anonymousCredential{}, nil
 }

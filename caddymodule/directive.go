@@ -63,7 +63,11 @@ func (t *Transport) checkAtAdapt() error {
 	if c.placeholderIn(credentialOption | locatingOption) {
 		return c.exactlyOneCredential()
 	}
-	_, err := c.provisionService()
+	auth, err := c.Origin.authorize(c.Version)
+	if err != nil {
+		return err
+	}
+	_, err = c.readCredential(auth)
 	return err
 }
 

@@ -11,7 +11,8 @@
 //     blob endpoint, authorized with a token it signs (account key, or a
 //     user delegation key obtained through Microsoft Entra ID with
 //     [Identity]), a ready-made sas_token, or nothing for a public container.
-//     Its options are listed once, in originOptions.
+//     Its options are listed once, in originOptions, which also says which
+//     other modules take each.
 //   - http.handlers.azure_blob ([Handler]): maps a request path to a blob of
 //     one container (prefix, strip_prefix, index), refusing what cannot name
 //     a blob before Azure is asked, and hands the mapped name to the
@@ -31,6 +32,11 @@
 //     (origins.go).
 //   - the caddy azure-sas command: sign prints a signed URL or token for an
 //     operator at a shell, inspect explains a pasted URL or token.
+//
+// Each module that reaches a container embeds an [Origin] (account,
+// endpoint, container, credential) and builds its own authority from it
+// (authority.go): what signs, and where the blobs are. None reads
+// another module's.
 //
 // Nothing it logs, no placeholder and no metric ever holds a key, a token
 // or a signature.

@@ -144,3 +144,12 @@ func (id *Identity) tokenCredential(client *http.Client) (azcore.TokenCredential
 	}
 	return cred, nil
 }
+
+// keyLifetime is how long each of the identity's user delegation keys
+// lives.
+func (id *Identity) keyLifetime() time.Duration {
+	if id.KeyLifetime == 0 {
+		return defaultKeyLifetime
+	}
+	return time.Duration(id.KeyLifetime)
+}

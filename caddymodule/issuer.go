@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -58,8 +59,12 @@ func init() {
 // container, blob, permissions, expiry, client address) and counted in
 // caddy_azure_sas_issued_total by account, container and permissions.
 type Issuer struct {
-	// Container holds the blobs; required.
-	Container string `json:"container,omitempty"`
+	// Origin is the account, its endpoint, the container (required) and
+	// the credential that signs: account_key, a connection string with
+	// AccountKey, or identity (user-delegation URLs). A sas_token or
+	// anonymous has nothing to sign with, and is refused; so is
+	// insecure_http, since the URLs are handed to clients.
+	Origin
 
 	// Prefix is put before every blob name a client asks for, with
 	// placeholders replaced for each request, e.g.
@@ -84,16 +89,23 @@ type Issuer struct {
 	// The header overrides are signed into URLs that grant read.
 	HeaderOverrides
 
-	// TransportRaw is the azure_blob transport whose account and
-	// credential sign: account_key, a connection string with AccountKey,
-	// or identity (user-delegation URLs). A sas_token or anonymous has
-	// nothing to sign with, and is refused.
-	TransportRaw json.RawMessage `json:"transport,omitempty" caddy:"namespace=http.reverse_proxy.transport inline_key=protocol"`
+	// Version is the signed service version (sv). Default: the newest
+	// that Azure and Azurite both accept.
+	Version string `json:"version,omitempty"`
 
-	transport *Transport
-	allowed   sas.Permissions
-	logger    *zap.Logger
-	issued    *issuedCounter
+	// Connection is how Caddy reaches Microsoft Entra ID and Azure for an
+	// identity's user delegation keys: the options of Caddy's http
+	// transport (timeouts, TLS trust, proxy).
+	Connection *reverseproxy.HTTPTransport `json:"connection,omitempty"`
+
+	// Caddyfile is where the Caddyfile wrote this azure_sas, as file:line,
+	// so that an error at provision says which block it is about.
+	Caddyfile string `json:"caddyfile,omitempty"`
+
+	auth    *authority
+	allowed sas.Permissions
+	logger  *zap.Logger
+	issued  *issuedCounter
 }
 
 // CaddyModule returns the Caddy module information.
@@ -108,8 +120,9 @@ func (Issuer) CaddyModule() caddy.ModuleInfo {
 // characters of four bytes.
 const maxIssueBody = 8 << 10
 
-// Provision loads the transport that signs and checks the bounds.
-func (is *Issuer) Provision(ctx caddy.Context) error {
+// Provision builds the authority that signs and checks the bounds.
+func (is *Issuer) Provision(ctx caddy.Context) (err error) {
+	defer func() { err = is.where(err) }()
 	is.logger = ctx.Logger()
 	if err := is.Validate(); err != nil {
 		return err
@@ -126,45 +139,40 @@ func (is *Issuer) Provision(ctx caddy.Context) error {
 	if is.MaxTTL < is.TTL {
 		return errors.New("max_ttl is below ttl")
 	}
-	if is.TransportRaw == nil {
-		return errors.New("no credential to sign with: give account_key, connection_string or identity")
+	if is.Version == "" {
+		is.Version = sas.DefaultVersion
 	}
-	mod, err := ctx.LoadModule(is, "TransportRaw")
-	if err != nil {
+	if is.auth, err = is.Origin.authorize(is.Version); err != nil {
 		return err
 	}
-	t, ok := mod.(*Transport)
-	if !ok {
-		return errors.New("the transport must be azure_blob")
+	if err := is.checkAuthority(is.auth); err != nil {
+		return err
 	}
-	// The transport knows where the Caddyfile wrote this azure_sas.
-	if err := is.checkTransport(t); err != nil {
-		return t.where(err)
+	is.warnLiteralSecret(is.logger)
+	if is.Identity != nil {
+		if is.Connection, err = provisionConnection(ctx, is.Connection, is.auth.endpoint); err != nil {
+			return err
+		}
+		if err := is.auth.joinKeyringThrough(is.Connection, is.logger); err != nil {
+			return err
+		}
 	}
-	is.transport = t
 	is.issued, err = registerIssued(ctx.GetMetricsRegistry())
 	return err
 }
 
-// checkTransport checks that the provisioned transport t can sign what is
-// issued.
-func (is *Issuer) checkTransport(t *Transport) error {
-	if t.service.key == nil && t.keyring == nil {
+// checkAuthority checks that a can sign what is issued, for clients.
+func (is *Issuer) checkAuthority(a *authority) error {
+	if !a.canSign() {
 		return errNothingToSignWith
 	}
-	if err := checkClientEndpoint("azure_sas", t.service.endpoint, t.service.key); err != nil {
+	if err := checkClientEndpoint("azure_sas", a.endpoint, a.key); err != nil {
 		return err
 	}
-	switch {
-	case t.Container != is.Container:
-		return errors.New("the transport's container differs from azure_sas's")
-	case t.Policy != "" || t.Scope == scopeContainer || t.GuessContentType || t.UserContent || t.HeaderOverrides != (HeaderOverrides{}):
-		return errors.New("the transport's policy, scope, guess_content_type, user_content and header overrides do not apply to issued URLs: set the overrides on azure_sas")
-	}
-	if t.keyring != nil {
+	if a.identity != nil {
 		// The key is renewed with a quarter of its life left: a URL up to
 		// that long can always be signed with the key in use.
-		lifetime := t.keyring.lifetime
+		lifetime := a.identity.keyLifetime()
 		if time.Duration(is.MaxTTL) > lifetime/4 {
 			return fmt.Errorf("max_ttl %s is longer than a quarter of the identity's key_lifetime (%s)", time.Duration(is.MaxTTL), lifetime)
 		}
@@ -172,9 +180,56 @@ func (is *Issuer) checkTransport(t *Transport) error {
 	return nil
 }
 
+// checkAtAdapt runs the checks that need no secrets: all of them when
+// every credential and locating option is literal, else the ones on the
+// configuration's shape.
+func (is *Issuer) checkAtAdapt() error {
+	if is.placeholderIn(credentialOption | locatingOption) {
+		return is.exactlyOneCredential()
+	}
+	version := is.Version
+	if version == "" {
+		version = sas.DefaultVersion
+	}
+	a, err := is.Origin.authorize(version)
+	if err != nil {
+		return err
+	}
+	return is.checkAuthority(a)
+}
+
+// where prefixes err with where the Caddyfile wrote is, when it did.
+func (is *Issuer) where(err error) error {
+	if err == nil || is.Caddyfile == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", is.Caddyfile, err)
+}
+
+// Cleanup lets go of the identity's keyring and the connection's.
+func (is *Issuer) Cleanup() error {
+	is.auth.release()
+	if is.Connection == nil {
+		return nil
+	}
+	return is.Connection.Cleanup()
+}
+
 // Validate checks the configuration that needs no credential.
 func (is *Issuer) Validate() error {
 	if err := checkRequiredContainer(is.Container); err != nil {
+		return err
+	}
+	if err := is.Origin.validate(); err != nil {
+		return err
+	}
+	if is.InsecureHTTP {
+		return errors.New("insecure_http: azure_sas hands its URLs to clients, whose network is not the one trusted")
+	}
+	if err := checkVersion(is.Version); err != nil {
+		return err
+	}
+	if err := checkHTTPTransport(is.Connection); err != nil {
 		return err
 	}
 	letters := is.Permissions
@@ -428,7 +483,7 @@ func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueEr
 	if perms.Has(sas.PermRead) {
 		is.HeaderOverrides.signInto(&v)
 	}
-	token, err := is.transport.sign(&v)
+	token, err := is.auth.sign(&v)
 	if err != nil {
 		// Without a delegation key, the keyring logs each failed attempt:
 		// one line per request would let clients flood the log.
@@ -437,7 +492,7 @@ func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueEr
 		}
 		return nil, &issueError{http.StatusServiceUnavailable, "the URL could not be signed", ""}
 	}
-	is.issued.add(is.transport.service.account, is.Container, perms.String())
+	is.issued.add(is.auth.account, is.Container, perms.String())
 	var user string
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		user, _ = repl.GetString("http.auth.user.id")
@@ -446,7 +501,7 @@ func (is *Issuer) issue(r *http.Request, req issueRequest) (*issuedURL, *issueEr
 		zap.String("user", user), zap.String("container", is.Container), zap.String("blob", name),
 		zap.String("permissions", perms.String()), logTime("expiry", v.Expiry), zap.String("client_ip", clientIP(r)))
 	return &issuedURL{
-		URL:       is.transport.service.endpoint.URL(is.Container, name, token),
+		URL:       is.auth.endpoint.URL(is.Container, name, token),
 		Container: is.Container, Blob: name, Permissions: perms.String(), Expiry: v.Expiry.UTC(),
 	}, nil
 }

@@ -26,9 +26,7 @@ import (
 // the endpoint: issuing only signs.
 func provisionIssuer(t *testing.T, endpoint string) *Issuer {
 	t.Helper()
-	transport, err := json.Marshal(map[string]string{"protocol": "azure_blob", "endpoint": endpoint, "container": "uploads", "account_key": sas.DevAccountKey})
-	require.NoError(t, err)
-	is := &Issuer{Container: "uploads", Prefix: "users/{http.auth.user.id}/", Permissions: "rc", TransportRaw: transport}
+	is := &Issuer{Origin: Origin{Endpoint: endpoint, Container: "uploads", AccountKey: sas.DevAccountKey}, Prefix: "users/{http.auth.user.id}/", Permissions: "rc"}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	require.NoError(t, is.Provision(ctx), "Provision")
@@ -197,9 +195,9 @@ func TestSignedProtocolFollowsTheEndpoint(t *testing.T) {
 			assert.Equal(t, strings.Split(tc.endpoint, ":")[0], u.Scheme, "%s: the issued URL", what)
 			assert.Equal(t, []string{string(tc.want)}, nonEmpty(u.Query()["spr"]), "%s: spr of the issued URL", what)
 		}
-		tr := &Transport{Endpoint: tc.endpoint, Container: "uploads", AccountKey: sas.DevAccountKey, Version: tc.version}
+		tr := &Transport{Origin: Origin{Endpoint: tc.endpoint, Container: "uploads", AccountKey: sas.DevAccountKey}, Version: tc.version}
 		provisionTransport(t, tr)
-		tok, err := tr.service.cred.token("uploads", "a.txt")
+		tok, err := tr.reads.token("uploads", "a.txt")
 		require.NoError(t, err, "%s: the transport signs", what)
 		parsed, err := sas.Parse(tok.Encode())
 		require.NoError(t, err, what)

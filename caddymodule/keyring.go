@@ -111,11 +111,7 @@ func loadKeyring(endpoint sas.BlobEndpoint, account string, id *Identity, connec
 		if err != nil {
 			return nil, err
 		}
-		lifetime := time.Duration(id.KeyLifetime)
-		if lifetime == 0 {
-			lifetime = defaultKeyLifetime
-		}
-		return newKeyring(cred, client, endpoint, account, id.Kind, lifetime, logger), nil
+		return newKeyring(cred, client, endpoint, account, id.Kind, id.keyLifetime(), logger), nil
 	})
 	if err != nil {
 		return nil, "", err

@@ -113,16 +113,16 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	totals := make(map[labels]*sums)
 	c.mu.Lock()
 	for t := range c.transports {
-		if t.service == nil || t.counters == nil {
+		if t.auth == nil || t.counters == nil {
 			continue
 		}
-		l := labels{t.service.account, t.Container}
+		l := labels{t.auth.account, t.Container}
 		s := totals[l]
 		if s == nil {
 			s = new(sums)
 			totals[l] = s
 		}
-		if signing, ok := t.service.cred.(signingCredential); ok {
+		if signing, ok := t.reads.(signingCredential); ok {
 			st := signing.signer.Stats()
 			s.signatures += float64(st.Misses + st.Renewals)
 			s.hits += float64(st.Hits + st.Waits)
@@ -132,14 +132,14 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		s.authFailures += float64(t.counters.authFailures.Load())
 		s.fallbacks += float64(t.counters.fallbacks.Load())
 		s.redirects += float64(t.counters.redirects.Load())
-		if k := t.keyring; k != nil && !s.keyrings[k] { // shared by transports: count each once
+		if k := t.auth.keyring; k != nil && !s.keyrings[k] { // shared by transports: count each once
 			if s.keyrings == nil {
 				s.keyrings = make(map[*keyring]bool)
 			}
 			s.keyrings[k] = true
 			s.keyFailures += float64(k.failures.Load())
 		}
-		if tok := t.service.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
+		if tok := t.auth.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
 			s.expiry = &tok.Expiry
 		}
 	}

@@ -15,22 +15,22 @@ var errPlainUpstream = errors.New("the upstream is plain http to a host other th
 const errPlainHTTP = " is plain http to a host other than loopback: every token would cross the network in clear text; " +
 	"use https, or, in azure_blob and its transport, set insecure_http if that network is private and trusted"
 
-// checkScheme refuses an endpoint that would carry t's tokens across a
+// checkScheme refuses an endpoint that would carry o's tokens across a
 // network in clear text. An identity always needs https: the Entra ID
 // token that asks for its keys goes there too. Other credentials take plain
 // http on loopback (sas.BlobEndpoint.Insecure), with Azurite's published
 // development key (key, nil for other credentials: such tokens hold no
 // secret), or anywhere with insecure_http.
-func (t *Transport) checkScheme(e sas.BlobEndpoint, key *sas.SharedKey) error {
+func (o *Origin) checkScheme(e sas.BlobEndpoint, key *sas.SharedKey) error {
 	switch {
 	case e.Scheme == "https":
 		return nil
-	case t.Identity != nil:
+	case o.Identity != nil:
 		return errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
-	case e.Insecure() && !t.InsecureHTTP && (key == nil || !key.IsDevelopmentKey()):
+	case e.Insecure() && !o.InsecureHTTP && (key == nil || !key.IsDevelopmentKey()):
 		// The host is not quoted: a value in the wrong option may be a key.
 		from := "endpoint"
-		if t.Endpoint == "" {
+		if o.Endpoint == "" {
 			from = "connection_string's blob endpoint"
 		}
 		return errors.New(from + errPlainHTTP)
@@ -43,15 +43,15 @@ func (t *Transport) checkScheme(e sas.BlobEndpoint, key *sas.SharedKey) error {
 // credential is a placeholder (provisionService checks the rest). An
 // endpoint of Azurite's development account is left to provisionService,
 // which knows whether its published key signs.
-func (t *Transport) checkLiteralEndpoint() error {
-	if t.Endpoint == "" || hasPlaceholder(t.Endpoint) {
+func (o *Origin) checkLiteralEndpoint() error {
+	if o.Endpoint == "" || hasPlaceholder(o.Endpoint) {
 		return nil
 	}
-	e, err := sas.ParseBlobEndpoint(t.Endpoint)
+	e, err := sas.ParseBlobEndpoint(o.Endpoint)
 	if err != nil || e.Account() == sas.DevAccountName {
 		return nil // provisionService says what is wrong, naming the option
 	}
-	return t.checkScheme(e, nil)
+	return o.checkScheme(e, nil)
 }
 
 // checkClientEndpoint refuses to hand clients URLs with tokens on a plain

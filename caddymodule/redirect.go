@@ -119,18 +119,18 @@ func (rd *Redirect) take(t *Transport, endpoint sas.BlobEndpoint, container stri
 		// The type to sign is the stored one, which only a HEAD tells.
 		return errors.New("redirect: user_content needs probe, which asks Azure for each blob's type (the azure_blob directive sets it)")
 	}
-	if endpoint.Scheme == "http" && t.service.endpoint.Scheme == "https" {
+	if endpoint.Scheme == "http" && t.auth.endpoint.Scheme == "https" {
 		return errors.New("redirect_endpoint is http, but tokens for an https endpoint are signed for https only (spr=https)")
 	}
-	if named := endpoint.HostAccount(); named != "" && named != t.service.account {
+	if named := endpoint.HostAccount(); named != "" && named != t.auth.account {
 		return fmt.Errorf("redirect_endpoint names the storage account %q, not %q whose tokens it would be handed: "+
-			"clients would carry them to another account's host", named, t.service.account)
+			"clients would carry them to another account's host", named, t.auth.account)
 	}
 	rd.transport, rd.endpoint = t, endpoint
 	if endpoint.IsZero() {
-		rd.endpoint = t.service.endpoint
+		rd.endpoint = t.auth.endpoint
 	}
-	return checkClientEndpoint("redirect", rd.endpoint, t.service.key)
+	return checkClientEndpoint("redirect", rd.endpoint, t.auth.key)
 }
 
 // checkRedirectable refuses a transport whose tokens would give the
@@ -144,7 +144,7 @@ func checkRedirectable(t *Transport) error {
 	if err := checkRedirectOptions(t); err != nil {
 		return err
 	}
-	if t.service.token != nil {
+	if t.auth.token != nil {
 		return errRedirectReadyMadeToken
 	}
 	return nil
@@ -180,7 +180,7 @@ func checkRedirectOptions(t *Transport) error {
 // Azure is busy, else 502, a missing container included (the transport
 // answers it 502, and logs it).
 func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (http.Header, error) {
-	service := rd.transport.service.endpoint
+	service := rd.transport.auth.endpoint
 	probe := r.Clone(r.Context()) // the context carries the mapped blob: the transport checks it no more
 	probe.Method, probe.Header, probe.Body, probe.ContentLength = http.MethodHead, http.Header{}, nil, 0
 	probe.URL = &url.URL{Scheme: service.Scheme, Host: service.HostPort(), Path: m.path, RawPath: m.rawPath}
@@ -212,10 +212,10 @@ func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m *mappedBl
 	var token sas.Token
 	var err error
 	if t.UserContent {
-		token, err = t.service.cred.tokenWithHeaders(m.container, m.name, sas.ResponseHeaders{
+		token, err = t.reads.tokenWithHeaders(m.container, m.name, sas.ResponseHeaders{
 			ContentType: found.Get("Content-Type"), ContentDisposition: found.Get("Content-Disposition"), CacheControl: found.Get("Cache-Control")})
 	} else {
-		token, err = t.service.cred.token(m.container, m.name)
+		token, err = t.reads.token(m.container, m.name)
 	}
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("signing: %w", err))

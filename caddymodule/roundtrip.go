@@ -44,7 +44,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.counters.fallbacks.Add(1)
 	}
 	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.azure_blob.account", t.service.account)
+		repl.Set("http.azure_blob.account", t.auth.account)
 		repl.Set("http.azure_blob.container", container)
 		repl.Set("http.azure_blob.blob", blob)
 	}
@@ -168,7 +168,7 @@ func (t *Transport) refuseContainer(container string) *refusal {
 // second try.
 func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
 	resp, err = t.send(up, container, blob)
-	if err != nil || resp.StatusCode != http.StatusForbidden || !t.service.cred.refused(container, blob) {
+	if err != nil || resp.StatusCode != http.StatusForbidden || !t.reads.refused(container, blob) {
 		return resp, false, err
 	}
 	// The first response is read and closed, and up has no body, so up can
@@ -181,7 +181,7 @@ func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp 
 // send authorizes up and sends it. The query and errors never leave here
 // with a token in them.
 func (t *Transport) send(up *http.Request, container, blob string) (*http.Response, error) {
-	token, err := t.service.cred.token(container, blob)
+	token, err := t.reads.token(container, blob)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
@@ -261,7 +261,7 @@ func ifMatchAllows(values []string, etag string) bool {
 // The URL's host stays the upstream reverse_proxy chose: its load balancing,
 // health checks and dialing stay in charge.
 func (t *Transport) upstreamRequest(req *http.Request, m mappedBlob) *http.Request {
-	svc := t.service
+	svc := t.auth
 	// A shallow copy with a URL of its own: the token goes into that URL,
 	// never the client's; the header is built anew below, so the deep copy
 	// req.Clone makes of it would be thrown away (1.7 % of Caddy's CPU per

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,46 +69,9 @@ const (
 type Transport struct {
 	*reverseproxy.HTTPTransport
 
-	// Account is the storage account name. Default: from the connection
-	// string or the endpoint.
-	Account string `json:"account,omitempty"`
-
-	// Endpoint is the blob service URL; a path-style one works, e.g.
-	// Azurite's http://127.0.0.1:10000/devstoreaccount1. Default:
-	// https://<account>.blob.core.windows.net, or the connection string's.
-	Endpoint string `json:"endpoint,omitempty"`
-
-	// InsecureHTTP accepts a plain http endpoint on a private network you
-	// trust: every token crosses it in clear text, and whoever reads one
-	// can use it until it expires. Without it, plain http is refused except
-	// on loopback and when Caddy signs with Azurite's published development
-	// key (devstoreaccount1), whose tokens hold no secret. It trusts the
-	// network between Caddy and Azure only: a redirect, which hands tokens
-	// to clients, still refuses plain http, and an identity always needs
-	// https.
-	InsecureHTTP bool `json:"insecure_http,omitempty"`
-
-	// Container, when set, is the only container requests may address.
-	Container string `json:"container,omitempty"`
-
-	// AccountKey signs a service SAS locally. Write it as a placeholder,
-	// {env.AZURE_STORAGE_KEY} or {file./run/secrets/azkey}.
-	AccountKey string `json:"account_key,omitempty"`
-
-	// ConnectionString is an Azure Storage connection string, with an
-	// AccountKey or a SharedAccessSignature, or UseDevelopmentStorage=true.
-	ConnectionString string `json:"connection_string,omitempty"`
-
-	// SASToken is a ready-made SAS, appended as it is (a leading ? is fine).
-	SASToken string `json:"sas_token,omitempty"`
-
-	// Anonymous reads a public container: nothing is appended.
-	Anonymous bool `json:"anonymous,omitempty"`
-
-	// Identity signs user-delegation tokens with keys obtained through
-	// Microsoft Entra ID: no account key is held. Give account (or an
-	// endpoint that names it).
-	Identity *Identity `json:"identity,omitempty"`
+	// Origin is the account, its endpoint, the container and the
+	// credential: where the blobs are and what signs for them.
+	Origin
 
 	// Scope is "blob" (default: one sr=b token per blob, least privilege)
 	// or "container" (one sr=c token for the whole container).
@@ -158,7 +120,8 @@ type Transport struct {
 	// about.
 	Caddyfile string `json:"caddyfile,omitempty"`
 
-	service *blobService
+	auth  *authority // what signs, and where the blobs are
+	reads credential // how reads are authorized: the read tokens and their cache
 	// plainToLoopbackOnly: the endpoint is plain http, taken because it
 	// is on loopback, so the upstream reverse_proxy dials must be too.
 	plainToLoopbackOnly bool
@@ -166,8 +129,6 @@ type Transport struct {
 	expiryTimers        []*time.Timer
 	counters            *transportCounters // a pointer: Transport values are copied while the Caddyfile is adapted
 	metricsRegistry     *prometheus.Registry
-	keyring             *keyring // an identity's user delegation keys
-	keyringName         string
 }
 
 // HeaderOverrides are response headers Azure sends instead of the blob's
@@ -186,15 +147,27 @@ func (h HeaderOverrides) signInto(v *sas.ServiceValues) {
 	v.ContentEncoding, v.ContentLanguage = h.ContentEncoding, h.ContentLanguage
 }
 
-// originOption is an option of an origin: of the azure_blob transport, and
-// of the azure_blob directive's block and its fallbacks. originOptions
-// drives the Caddyfile, what a fallback inherits, and the checks on
+// originOption is an option of an origin: of the azure_blob transport, of
+// the azure_blob directive's block and its fallbacks, and of the other
+// modules that take it. originOptions drives the Caddyfile, what a
+// fallback inherits, which modules take what, and the checks on
 // credentials, so a new option is one field and one row.
 type originOption struct {
-	name    string
-	field   func(*Transport) any // *string, *bool, *caddy.Duration or **Identity
-	kind    optionKind
-	inherit inheritance
+	name     string
+	onOrigin func(*Origin) any    // the option's field, for one of Origin
+	onReads  func(*Transport) any // else the transport's: how it signs its reads
+	kind     optionKind
+	inherit  inheritance
+	takenBy  modules // the modules beside azure_blob and its transport that take it
+}
+
+// field is the option's field in t: *string, *bool, *caddy.Duration or
+// **Identity.
+func (o originOption) field(t *Transport) any {
+	if o.onOrigin != nil {
+		return o.onOrigin(&t.Origin)
+	}
+	return o.onReads(t)
 }
 
 // optionKind says what an option is, for the checks that read the table.
@@ -216,28 +189,37 @@ const (
 	inheritSameContainer             // nor by one that names a container
 )
 
+// modules are the modules, beside azure_blob and its transport, that take
+// an option.
+type modules uint8
+
+const (
+	takenByAzureSAS modules = 1 << iota
+)
+
 var originOptions = []originOption{
-	{"account", func(t *Transport) any { return &t.Account }, locatingOption, inheritSameAccount},
-	{"endpoint", func(t *Transport) any { return &t.Endpoint }, locatingOption, inheritSameAccount},
-	{"insecure_http", func(t *Transport) any { return &t.InsecureHTTP }, 0, inheritSameAccount},
-	{"container", func(t *Transport) any { return &t.Container }, 0, inheritAlways},
-	{"account_key", func(t *Transport) any { return &t.AccountKey }, credentialOption | secretOption, inheritSameAccount},
-	{"connection_string", func(t *Transport) any { return &t.ConnectionString }, credentialOption | locatingOption | secretOption, inheritSameAccount},
-	{"sas_token", func(t *Transport) any { return &t.SASToken }, credentialOption | secretOption, inheritSameAccount},
-	{"identity", func(t *Transport) any { return &t.Identity }, credentialOption | secretOption, inheritSameAccount},
-	{"anonymous", func(t *Transport) any { return &t.Anonymous }, credentialOption, inheritSameAccount},
-	{"scope", func(t *Transport) any { return &t.Scope }, 0, inheritAlways},
-	{"ttl", func(t *Transport) any { return &t.TTL }, 0, inheritAlways},
-	{"renew_before", func(t *Transport) any { return &t.RenewBefore }, 0, inheritAlways},
-	{"version", func(t *Transport) any { return &t.Version }, 0, inheritAlways},
-	{"policy", func(t *Transport) any { return &t.Policy }, signedOnlyOption, inheritSameContainer},
-	{"cache_control", func(t *Transport) any { return &t.CacheControl }, signedOnlyOption, inheritSameAccount},
-	{"content_type", func(t *Transport) any { return &t.ContentType }, signedOnlyOption, inheritSameAccount},
-	{"content_disposition", func(t *Transport) any { return &t.ContentDisposition }, signedOnlyOption, inheritSameAccount},
-	{"content_encoding", func(t *Transport) any { return &t.ContentEncoding }, signedOnlyOption, inheritSameAccount},
-	{"content_language", func(t *Transport) any { return &t.ContentLanguage }, signedOnlyOption, inheritSameAccount},
-	{"guess_content_type", func(t *Transport) any { return &t.GuessContentType }, 0, inheritAlways},
-	{"user_content", func(t *Transport) any { return &t.UserContent }, 0, inheritAlways},
+	{"account", func(o *Origin) any { return &o.Account }, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
+	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
+	// Not azure_sas: it hands its URLs to clients, and their network is not the one trusted.
+	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, 0, inheritSameAccount, 0},
+	{"container", func(o *Origin) any { return &o.Container }, nil, 0, inheritAlways, takenByAzureSAS},
+	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
+	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS},
+	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, credentialOption | secretOption, inheritSameAccount, 0},
+	{"identity", func(o *Origin) any { return &o.Identity }, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
+	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, credentialOption, inheritSameAccount, 0},
+	{"scope", nil, func(t *Transport) any { return &t.Scope }, 0, inheritAlways, 0},
+	{"ttl", nil, func(t *Transport) any { return &t.TTL }, 0, inheritAlways, 0},
+	{"renew_before", nil, func(t *Transport) any { return &t.RenewBefore }, 0, inheritAlways, 0},
+	{"version", nil, func(t *Transport) any { return &t.Version }, 0, inheritAlways, takenByAzureSAS},
+	{"policy", nil, func(t *Transport) any { return &t.Policy }, signedOnlyOption, inheritSameContainer, 0},
+	{"cache_control", nil, func(t *Transport) any { return &t.CacheControl }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_type", nil, func(t *Transport) any { return &t.ContentType }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_disposition", nil, func(t *Transport) any { return &t.ContentDisposition }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_encoding", nil, func(t *Transport) any { return &t.ContentEncoding }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_language", nil, func(t *Transport) any { return &t.ContentLanguage }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"guess_content_type", nil, func(t *Transport) any { return &t.GuessContentType }, 0, inheritAlways, 0},
+	{"user_content", nil, func(t *Transport) any { return &t.UserContent }, 0, inheritAlways, 0},
 }
 
 // lookupOriginOption returns the row of an option name.
@@ -262,20 +244,12 @@ func optionsOfKind(kind optionKind) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// placeholderIn reports whether an option of the kind is a string that
-// holds a placeholder: a value known only once the config is provisioned.
-func (t *Transport) placeholderIn(kind optionKind) bool {
-	for _, o := range originOptions {
-		if v, ok := o.field(t).(*string); ok && o.kind&kind != 0 && hasPlaceholder(*v) {
-			return true
-		}
-	}
-	return false
-}
-
 // isSet reports whether t gives option o.
-func (o originOption) isSet(t *Transport) bool {
-	switch v := o.field(t).(type) {
+func (o originOption) isSet(t *Transport) bool { return isSetField(o.field(t)) }
+
+// isSetField reports whether the option field p points at is given.
+func isSetField(p any) bool {
+	switch v := p.(type) {
 	case *string:
 		return *v != ""
 	case *bool:
@@ -285,7 +259,7 @@ func (o originOption) isSet(t *Transport) bool {
 	case **Identity:
 		return *v != nil
 	}
-	panic("originOptions: field of an unknown type: " + o.name)
+	panic(fmt.Sprintf("originOptions: a field of type %T", p))
 }
 
 // clear unsets option o in t.
@@ -304,17 +278,18 @@ func (o originOption) clear(t *Transport) {
 	}
 }
 
-// secretValue returns the secret option o holds in t, and how to name it.
-func (o originOption) secretValue(t *Transport) (name, value string) {
-	switch v := o.field(t).(type) {
+// secretValue returns the secret the option called name holds in the
+// field p points at, and how to name it.
+func secretValue(name string, p any) (string, string) {
+	switch v := p.(type) {
 	case *string:
-		return o.name, *v
+		return name, *v
 	case **Identity:
 		if *v != nil {
-			return o.name + " client_secret", (*v).ClientSecret
+			return name + " client_secret", (*v).ClientSecret
 		}
 	}
-	return o.name, ""
+	return name, ""
 }
 
 // CaddyModule returns the Caddy module information.
@@ -334,56 +309,35 @@ func (t *Transport) Provision(ctx caddy.Context) (err error) {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	svc, err := t.provisionService()
+	auth, err := t.Origin.authorize(t.Version)
 	if err != nil {
 		return err
 	}
-	t.service = svc
-	t.plainToLoopbackOnly = svc.endpoint.Scheme == "http" && !t.InsecureHTTP && (svc.key == nil || !svc.key.IsDevelopmentKey())
+	t.auth = auth
+	if t.reads, err = t.readCredential(auth); err != nil {
+		return err
+	}
+	t.plainToLoopbackOnly = auth.endpoint.Scheme == "http" && !t.InsecureHTTP && (auth.key == nil || !auth.key.IsDevelopmentKey())
 	t.counters = new(transportCounters)
-	if svc.token != nil && !svc.token.ReadOnly() {
+	if tok := auth.token; tok != nil && !tok.ReadOnly() {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
-			zap.String("permissions", svc.token.PermissionString()))
+			zap.String("permissions", tok.PermissionString()))
 	}
-	if svc.token != nil {
-		t.warnBeforeExpiry(svc.token.Expiry)
+	if auth.token != nil {
+		t.warnBeforeExpiry(auth.token.Expiry)
 	}
-	if field := t.literalSecret(); field != "" {
-		t.logger.Warn(field + " is written literally: it is in the config, autosave.json and the admin API's GET /config/; " +
-			"use {env.VAR} or {file.path}")
-	}
+	t.warnLiteralSecret(t.logger)
 	if t.Container == "" {
 		t.logger.Warn("no container set: clients can read any container of the account the credential reaches",
-			zap.String("account", svc.account))
+			zap.String("account", auth.account))
 	}
-	if t.HTTPTransport == nil {
-		t.HTTPTransport = new(reverseproxy.HTTPTransport)
+	// Keys are asked for through the same connection settings (TLS trust,
+	// proxy, timeouts) as the blobs.
+	if t.HTTPTransport, err = provisionConnection(ctx, t.HTTPTransport, auth.endpoint); err != nil {
+		return err
 	}
-	if svc.endpoint.Scheme == "https" && t.TLS == nil {
-		t.TLS = new(reverseproxy.TLSConfig)
-	}
-	setTimeoutDefaults(t.HTTPTransport)
-	if t.Compression == nil {
-		// Blobs go out as stored: a gzip blob keeps its Content-Encoding,
-		// ETag and length instead of being unpacked on the way.
-		off := false
-		t.Compression = &off
-	}
-	if err := t.HTTPTransport.Provision(ctx); err != nil {
-		return fmt.Errorf("http transport: %v", err)
-	}
-	if t.Identity != nil {
-		// Keys are asked for through the same connection settings (TLS
-		// trust, proxy, timeouts) as the blobs.
-		connection, err := json.Marshal(t.HTTPTransport)
-		if err != nil {
-			return fmt.Errorf("identity: %v", err)
-		}
-		k, name, err := loadKeyring(svc.endpoint, svc.account, t.Identity, connection, &http.Client{Transport: t.HTTPTransport.Transport}, t.logger)
-		if err != nil {
-			return err
-		}
-		t.keyring, t.keyringName = k, name
+	if err := auth.joinKeyringThrough(t.HTTPTransport, t.logger); err != nil {
+		return err
 	}
 	// Last: the collector reads the transport from the moment it is
 	// registered, so everything it reads must be in place.
@@ -401,19 +355,6 @@ func (t *Transport) where(err error) error {
 	return fmt.Errorf("%s: %w", t.Caddyfile, err)
 }
 
-// literalSecret names a credential written without a placeholder, or "".
-func (t *Transport) literalSecret() string {
-	for _, o := range originOptions {
-		if o.kind&secretOption == 0 {
-			continue
-		}
-		if name, value := o.secretValue(t); isLiteralSecret(value) {
-			return name
-		}
-	}
-	return ""
-}
-
 // setDefaults fills in what the configuration left out.
 func (t *Transport) setDefaults() {
 	if t.TTL == 0 {
@@ -429,10 +370,8 @@ func (t *Transport) setDefaults() {
 
 // Validate checks the options that need no resolving.
 func (t *Transport) Validate() error {
-	if t.Container != "" {
-		if err := sas.CheckContainerName(t.Container); err != nil {
-			return fmt.Errorf("container: %w", err)
-		}
+	if err := t.Origin.validate(); err != nil {
+		return err
 	}
 	switch t.Scope {
 	case "", scopeBlob, scopeContainer:
@@ -442,20 +381,14 @@ func (t *Transport) Validate() error {
 	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
 		return err
 	}
-	if err := t.checkLiteralEndpoint(); err != nil {
-		return err
-	}
 	if err := t.checkUserContent(); err != nil {
-		return err
-	}
-	if err := t.Identity.validate(); err != nil {
 		return err
 	}
 	if t.Identity != nil && t.Policy != "" {
 		return errors.New("policy: a user-delegation token (identity) cannot name a stored access policy")
 	}
-	if t.Version != "" && !slices.Contains(sas.KnownVersions(), t.Version) {
-		return fmt.Errorf("version: not a known Azure Storage service version (oldest %s, newest %s)", sas.KnownVersions()[0], sas.KnownVersions()[len(sas.KnownVersions())-1])
+	if err := checkVersion(t.Version); err != nil {
+		return err
 	}
 	ttl, renew := time.Duration(t.TTL), time.Duration(t.RenewBefore)
 	switch {
@@ -465,6 +398,15 @@ func (t *Transport) Validate() error {
 		return fmt.Errorf("renew_before %s is negative", renew)
 	case ttl > 0 && renew >= ttl:
 		return fmt.Errorf("renew_before %s must be less than ttl %s", renew, ttl)
+	}
+	return nil
+}
+
+// checkVersion refuses a signed service version the plugin does not know.
+func checkVersion(version string) error {
+	if version != "" && !slices.Contains(sas.KnownVersions(), version) {
+		known := sas.KnownVersions()
+		return fmt.Errorf("version: not a known Azure Storage service version (oldest %s, newest %s)", known[0], known[len(known)-1])
 	}
 	return nil
 }
@@ -514,9 +456,7 @@ func (t *Transport) warnBeforeExpiry(expiry time.Time) {
 // connections; it also works after a partial Provision.
 func (t *Transport) Cleanup() error {
 	unregisterMetrics(t)
-	if t.keyringName != "" {
-		_, _ = keyrings.Delete(t.keyringName)
-	}
+	t.auth.release()
 	for _, timer := range t.expiryTimers {
 		timer.Stop()
 	}

@@ -34,7 +34,7 @@ func provisionTransport(t *testing.T, tr *Transport) *observer.ObservedLogs {
 // devTransport reads container photos of Azurite's account at endpoint,
 // signing with its key.
 func devTransport(endpoint string) *Transport {
-	return &Transport{Endpoint: endpoint + "/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}
+	return &Transport{Origin: Origin{Endpoint: endpoint + "/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}}
 }
 
 // atUpstream addresses r to the stand-in for Azure, as reverse_proxy does

@@ -1,0 +1,128 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
+)
+
+// Origin is where blobs are and what authorizes Caddy there: a storage
+// account, its blob endpoint, a container and one credential. The modules
+// that reach a container embed it (the azure_blob transport, azure_sas),
+// so they read the same JSON fields and Caddyfile options, from the same
+// option table, and build their authority from it the same way.
+type Origin struct {
+	// Account is the storage account name. Default: from the connection
+	// string or the endpoint.
+	Account string `json:"account,omitempty"`
+
+	// Endpoint is the blob service URL; a path-style one works, e.g.
+	// Azurite's http://127.0.0.1:10000/devstoreaccount1. Default:
+	// https://<account>.blob.core.windows.net, or the connection string's.
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// InsecureHTTP accepts a plain http endpoint on a private network you
+	// trust: every token crosses it in clear text, and whoever reads one
+	// can use it until it expires. Without it, plain http is refused except
+	// on loopback and when Caddy signs with Azurite's published development
+	// key (devstoreaccount1), whose tokens hold no secret. It trusts the
+	// network between Caddy and Azure only: a redirect, which hands tokens
+	// to clients, still refuses plain http, and an identity always needs
+	// https.
+	InsecureHTTP bool `json:"insecure_http,omitempty"`
+
+	// Container holds the blobs. The azure_blob transport without one
+	// reads any container a request's path names; every other module needs
+	// one.
+	Container string `json:"container,omitempty"`
+
+	// AccountKey signs a service SAS locally. Write it as a placeholder,
+	// {env.AZURE_STORAGE_KEY} or {file./run/secrets/azkey}.
+	AccountKey string `json:"account_key,omitempty"`
+
+	// ConnectionString is an Azure Storage connection string, with an
+	// AccountKey or a SharedAccessSignature, or UseDevelopmentStorage=true.
+	ConnectionString string `json:"connection_string,omitempty"`
+
+	// SASToken is a ready-made SAS, appended as it is (a leading ? is fine).
+	SASToken string `json:"sas_token,omitempty"`
+
+	// Anonymous reads a public container: nothing is appended.
+	Anonymous bool `json:"anonymous,omitempty"`
+
+	// Identity signs user-delegation tokens with keys obtained through
+	// Microsoft Entra ID: no account key is held. Give account (or an
+	// endpoint that names it).
+	Identity *Identity `json:"identity,omitempty"`
+}
+
+// validate checks what needs neither secrets nor the network.
+func (o *Origin) validate() error {
+	if o.Container != "" {
+		if err := sas.CheckContainerName(o.Container); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+	}
+	if err := o.checkLiteralEndpoint(); err != nil {
+		return err
+	}
+	return o.Identity.validate()
+}
+
+// exactlyOneCredential checks that o gives one credential option.
+func (o *Origin) exactlyOneCredential() error {
+	var given []string
+	for _, opt := range originOptions {
+		if opt.kind&credentialOption != 0 && opt.onOrigin != nil && isSetField(opt.onOrigin(o)) {
+			given = append(given, opt.name)
+		}
+	}
+	if len(given) == 1 {
+		return nil
+	}
+	choice := optionsOfKind(credentialOption)
+	if len(given) == 0 {
+		return errors.New("credential: give one of " + choice)
+	}
+	return fmt.Errorf("credential: give only one of %s, not %s", choice, strings.Join(given, " and "))
+}
+
+// warnLiteralSecret warns, when the config is provisioned, of a credential
+// written without a placeholder; it never quotes the value.
+func (o *Origin) warnLiteralSecret(logger *zap.Logger) {
+	if field := o.literalSecret(); field != "" {
+		logger.Warn(field + " is written literally: it is in the config, autosave.json and the admin API's GET /config/; " +
+			"use {env.VAR} or {file.path}")
+	}
+}
+
+// literalSecret names a credential written without a placeholder, or "".
+func (o *Origin) literalSecret() string {
+	for _, opt := range originOptions {
+		if opt.kind&secretOption == 0 || opt.onOrigin == nil {
+			continue
+		}
+		if name, value := secretValue(opt.name, opt.onOrigin(o)); isLiteralSecret(value) {
+			return name
+		}
+	}
+	return ""
+}
+
+// placeholderIn reports whether an option of o of the kind is a string that
+// holds a placeholder: a value known only once the config is provisioned.
+func (o *Origin) placeholderIn(kind optionKind) bool {
+	for _, opt := range originOptions {
+		if opt.onOrigin == nil || opt.kind&kind == 0 {
+			continue
+		}
+		if v, ok := opt.onOrigin(o).(*string); ok && hasPlaceholder(*v) {
+			return true
+		}
+	}
+	return false
+}
