@@ -35,10 +35,14 @@ type authority struct {
 }
 
 // authorize resolves o's secrets and address into its authority, signing
-// for version. Errors name the option at fault and never quote a secret.
+// for o's version (the default when it gives none). Errors name the option at fault and never quote a secret.
 // It needs no network: an identity's keys are asked for by the keyring
 // that joinKeyringThrough starts, when a request first needs one.
-func (o *Origin) authorize(version string) (*authority, error) {
+func (o *Origin) authorize() (*authority, error) {
+	version := o.Version
+	if version == "" {
+		version = sas.DefaultVersion
+	}
 	key, err := resolveSecret("account_key", o.AccountKey)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"encoding/json"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,11 +280,11 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 		}
 	}
 	// The options shared with azure_blob were read as its transport reads
-	// them: its origin, version and header overrides (signed into the URLs
+	// them: its origin and header overrides (signed into the URLs
 	// issued), and its http transport options (how an identity's keys are
 	// fetched).
 	t.Container = is.Container
-	is.Origin, is.Version, is.HeaderOverrides, is.Connection, is.Caddyfile = t.Origin, t.Version, t.HeaderOverrides, t.HTTPTransport, t.Caddyfile
+	is.Origin, is.HeaderOverrides, is.Connection, is.Caddyfile = t.Origin, t.HeaderOverrides, t.HTTPTransport, t.Caddyfile
 	if err := is.Validate(); err != nil {
 		return nil, h.Errf("azure_sas: %v", err)
 	}
@@ -585,10 +584,6 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 	}
 	return id, nil
 }
-
-// errIdentityKind does not quote the kind given: it may be a secret
-// written in the wrong place.
-var errIdentityKind = errors.New("identity kind must be default, managed, workload, client_secret, client_certificate or azure_cli")
 
 // UnmarshalCaddyfile sets up the source from Caddyfile tokens:
 //

@@ -8,8 +8,71 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
+
+// inspectCommand is `caddy azure-sas inspect`.
+func inspectCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inspect -|<url or token>",
+		Short: "Shows what a SAS token grants, without its signature",
+		Long: `
+Prints every field of a SAS token, or of the token of a blob or container
+URL: kind, version, resource, the permissions and what they allow, start,
+expiry and how long is left, IP range, protocol, stored policy, response
+header overrides, and for an account SAS its services and resource types.
+For a URL it also prints the account, container and blob. The signature is
+never printed.
+
+Give - to read the URL or token from standard input: a token there stays
+out of the process list and the shell's history, which an argument does
+not. An argument must be quoted: a URL holds '&'.`,
+		Example: `  caddy azure-sas inspect - <token.txt
+  pbpaste | caddy azure-sas inspect -
+  caddy azure-sas inspect 'sv=…&sr=c&sp=rl&se=…&sig=…'`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("inspect takes one argument, - or a SAS URL or token, not %d", len(args))
+			}
+			return nil
+		},
+	}
+	cmd.SetFlagErrorFunc(flagError)
+	cmd.RunE = runWith(func(_ caddycmd.Flags, args []string, out, _ io.Writer) error {
+		arg := args[0]
+		if arg == "-" {
+			var err error
+			if arg, err = readInspectInput(cmd.InOrStdin()); err != nil {
+				return err
+			}
+		}
+		return runInspect(arg, time.Now(), out)
+	})
+	return cmd
+}
+
+// maxInspectInput bounds what inspect reads from standard input: a SAS URL
+// is a few kilobytes at most.
+const maxInspectInput = 64 << 10
+
+// readInspectInput reads the URL or token inspect - is given on standard
+// input. Its errors never quote what was read.
+func readInspectInput(in io.Reader) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(in, maxInspectInput+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading standard input: %v", err)
+	case len(data) > maxInspectInput:
+		return "", fmt.Errorf("standard input holds more than %d KiB: give one SAS URL or token", maxInspectInput>>10)
+	case strings.TrimSpace(string(data)) == "":
+		return "", errors.New("standard input is empty: give a SAS URL or token on it")
+	}
+	return strings.TrimSpace(string(data)), nil
+}
 
 // runInspect writes what the SAS URL or token arg grants to out. The
 // signature is never written, nor quoted in an error.
@@ -193,17 +256,6 @@ func (w *inspectWriter) overrides(tok *sas.ParsedToken) {
 	if name != "" {
 		w.field(name, "none")
 	}
-}
-
-// humanDuration writes d to the second, or from two days on as days,
-// hours and minutes.
-func humanDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d < 2*day {
-		return d.Round(time.Second).String()
-	}
-	d = d.Round(time.Minute)
-	return fmt.Sprintf("%dd%dh%dm", d/day, d%day/time.Hour, d%time.Hour/time.Minute)
 }
 
 func orNone(value, none string) string {

@@ -31,7 +31,7 @@ type signingCredential struct {
 }
 
 func (c signingCredential) token(container, blob string) (sas.Token, error) {
-	return c.signer.TokenFor(container, blob)
+	return c.signer.Token(container, blob)
 }
 
 func (c signingCredential) tokenWithHeaders(container, blob string, h sas.ResponseHeaders) (sas.Token, error) {
@@ -39,7 +39,7 @@ func (c signingCredential) tokenWithHeaders(container, blob string, h sas.Respon
 }
 
 func (c signingCredential) refused(container, blob string) bool {
-	c.signer.InvalidateFor(container, blob)
+	c.signer.Invalidate(container, blob)
 	if c.onRefused != nil {
 		c.onRefused()
 	}

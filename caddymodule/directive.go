@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"strings"
-
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -63,19 +61,10 @@ func (t *Transport) checkAtAdapt() error {
 	if c.placeholderIn(credentialOption | locatingOption) {
 		return c.exactlyOneCredential()
 	}
-	auth, err := c.Origin.authorize(c.Version)
+	auth, err := c.Origin.authorize()
 	if err != nil {
 		return err
 	}
 	_, err = c.readCredential(auth)
 	return err
-}
-
-func hasPlaceholder(values ...string) bool {
-	for _, v := range values {
-		if strings.Contains(v, "{") {
-			return true
-		}
-	}
-	return false
 }

@@ -24,6 +24,10 @@ const (
 	identityAzureCLI          = "azure_cli"
 )
 
+// errIdentityKind does not quote the kind given: it may be a secret
+// written in the wrong place.
+var errIdentityKind = errors.New("identity kind must be default, managed, workload, client_secret, client_certificate or azure_cli")
+
 // Identity signs in to Microsoft Entra ID to get user delegation keys, so
 // that tokens are signed without an account key. The identity needs the
 // roles Storage Blob Delegator and Storage Blob Data Reader on the account

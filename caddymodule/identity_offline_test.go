@@ -79,3 +79,32 @@ http://localhost:9080 {
 	figure(t, "identity managed: validated and loaded with 0 connections to the identity endpoint; 503 while refused, 200 after the retry (%d connections)",
 		entra.conns.Load())
 }
+
+// TestAzureSASIdentityFailuresAreCounted: an azure_sas that signs with an
+// identity of its own, which no azure_blob shares, counts its failed key
+// requests in caddy_azure_blob_delegation_key_failures_total, and answers
+// 503 while it has no key.
+func TestAzureSASIdentityFailuresAreCounted(t *testing.T) {
+	az := azurite.Start(t, azurite.OAuth())
+	az.CreateContainer(t, "uploads", false)
+	entra := newIdentityStandIn(t, identityTenant)
+	entra.refusing.Store(true)
+	tester := startCaddy(t, caddyGlobalsWith("\tgrace_period 1ns\n\tmetrics\n")+fmt.Sprintf(`
+http://localhost:9080 {
+	azure_sas /sas {
+		endpoint %s
+		container uploads
+		identity managed 0ff1111e-0000-4000-8000-000000000007
+		tls_trust_pool file %s
+	}
+}`, az.Endpoint, az.CertFile))
+
+	resp, _ := fetch(t, tester, http.MethodGet, "/sas?blob=a.txt")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "a URL asked for while the identity is refused")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		failures, ok := metricValue(scrapeMetrics(t), "caddy_azure_blob_delegation_key_failures_total",
+			`account="devstoreaccount1",container="uploads"`)
+		assert.True(c, ok, "the metric is exported for azure_sas's account and container")
+		assert.GreaterOrEqual(c, failures, 1.0, "failed key requests counted")
+	}, 10*time.Second, 100*time.Millisecond)
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/caddyserver/caddy/v2"
@@ -89,10 +90,6 @@ type Issuer struct {
 	// The header overrides are signed into URLs that grant read.
 	HeaderOverrides
 
-	// Version is the signed service version (sv). Default: the newest
-	// that Azure and Azurite both accept.
-	Version string `json:"version,omitempty"`
-
 	// Connection is how Caddy reaches Microsoft Entra ID and Azure for an
 	// identity's user delegation keys: the options of Caddy's http
 	// transport (timeouts, TLS trust, proxy).
@@ -102,10 +99,11 @@ type Issuer struct {
 	// so that an error at provision says which block it is about.
 	Caddyfile string `json:"caddyfile,omitempty"`
 
-	auth    *authority
-	allowed sas.Permissions
-	logger  *zap.Logger
-	issued  *issuedCounter
+	auth            *authority
+	metricsRegistry *prometheus.Registry
+	allowed         sas.Permissions
+	logger          *zap.Logger
+	issued          *issuedCounter
 }
 
 // CaddyModule returns the Caddy module information.
@@ -139,25 +137,28 @@ func (is *Issuer) Provision(ctx caddy.Context) (err error) {
 	if is.MaxTTL < is.TTL {
 		return errors.New("max_ttl is below ttl")
 	}
-	if is.Version == "" {
-		is.Version = sas.DefaultVersion
-	}
-	if is.auth, err = is.Origin.authorize(is.Version); err != nil {
+	if is.auth, err = is.Origin.authorize(); err != nil {
 		return err
 	}
 	if err := is.checkAuthority(is.auth); err != nil {
 		return err
 	}
 	is.warnLiteralSecret(is.logger)
-	if is.Identity != nil {
+	// The connection serves an identity's key requests; options given
+	// without one are still checked, as an azure_blob transport's are.
+	if is.Identity != nil || is.Connection != nil {
 		if is.Connection, err = provisionConnection(ctx, is.Connection, is.auth.endpoint); err != nil {
 			return err
 		}
-		if err := is.auth.joinKeyringThrough(is.Connection, is.logger); err != nil {
-			return err
-		}
 	}
-	is.issued, err = registerIssued(ctx.GetMetricsRegistry())
+	if err := is.auth.joinKeyringThrough(is.Connection, is.logger); err != nil {
+		return err
+	}
+	is.metricsRegistry = ctx.GetMetricsRegistry()
+	if err := registerAuthority(is.metricsRegistry, is.auth, is.Container); err != nil {
+		return fmt.Errorf("metrics: %v", err)
+	}
+	is.issued, err = registerIssued(is.metricsRegistry)
 	return err
 }
 
@@ -187,11 +188,7 @@ func (is *Issuer) checkAtAdapt() error {
 	if is.placeholderIn(credentialOption | locatingOption) {
 		return is.exactlyOneCredential()
 	}
-	version := is.Version
-	if version == "" {
-		version = sas.DefaultVersion
-	}
-	a, err := is.Origin.authorize(version)
+	a, err := is.Origin.authorize()
 	if err != nil {
 		return err
 	}
@@ -206,8 +203,10 @@ func (is *Issuer) where(err error) error {
 	return fmt.Errorf("%s: %w", is.Caddyfile, err)
 }
 
-// Cleanup lets go of the identity's keyring and the connection's.
+// Cleanup lets go of the identity's keyring, its metrics and the
+// connection's.
 func (is *Issuer) Cleanup() error {
+	unregisterAuthority(is.metricsRegistry, is.auth)
 	is.auth.release()
 	if is.Connection == nil {
 		return nil
@@ -225,9 +224,6 @@ func (is *Issuer) Validate() error {
 	}
 	if is.InsecureHTTP {
 		return errors.New("insecure_http: azure_sas hands its URLs to clients, whose network is not the one trusted")
-	}
-	if err := checkVersion(is.Version); err != nil {
-		return err
 	}
 	if err := checkHTTPTransport(is.Connection); err != nil {
 		return err
@@ -534,6 +530,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Issuer)(nil)
+	_ caddy.CleanerUpper          = (*Issuer)(nil)
 	_ caddy.Validator             = (*Issuer)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Issuer)(nil)
 )

@@ -39,10 +39,12 @@ type transportCounters struct {
 }
 
 // blobCollector reports the metrics of the transports provisioned with one
-// Prometheus registry (one per loaded config), summed by label values.
+// Prometheus registry (one per loaded config), summed by label values, and
+// the key failures of the other modules' authorities (azure_sas's).
 type blobCollector struct {
-	mu         sync.Mutex
-	transports map[*Transport]struct{}
+	mu          sync.Mutex
+	transports  map[*Transport]struct{}
+	authorities map[*authority]string // the container each signs for
 }
 
 var (
@@ -53,6 +55,30 @@ var (
 // registerMetrics adds t to the collector of registry, registering that
 // collector the first time.
 func registerMetrics(registry *prometheus.Registry, t *Transport) error {
+	t.metricsRegistry = registry
+	return changeCollector(registry, func(c *blobCollector) { c.transports[t] = struct{}{} })
+}
+
+// unregisterMetrics removes t.
+func unregisterMetrics(t *Transport) {
+	_ = changeCollector(t.metricsRegistry, func(c *blobCollector) { delete(c.transports, t) })
+}
+
+// registerAuthority adds a module's authority that signs for container,
+// for the failures of its identity's keyring.
+func registerAuthority(registry *prometheus.Registry, a *authority, container string) error {
+	return changeCollector(registry, func(c *blobCollector) { c.authorities[a] = container })
+}
+
+// unregisterAuthority removes a.
+func unregisterAuthority(registry *prometheus.Registry, a *authority) {
+	_ = changeCollector(registry, func(c *blobCollector) { delete(c.authorities, a) })
+}
+
+// changeCollector applies change to the collector of registry, registering
+// that collector the first time; a collector left empty is forgotten with
+// its registry's config.
+func changeCollector(registry *prometheus.Registry, change func(*blobCollector)) error {
 	if registry == nil {
 		return nil
 	}
@@ -60,38 +86,20 @@ func registerMetrics(registry *prometheus.Registry, t *Transport) error {
 	defer collectorsMu.Unlock()
 	c := collectors[registry]
 	if c == nil {
-		c = &blobCollector{transports: make(map[*Transport]struct{})}
+		c = &blobCollector{transports: make(map[*Transport]struct{}), authorities: make(map[*authority]string)}
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}
 		collectors[registry] = c
 	}
 	c.mu.Lock()
-	c.transports[t] = struct{}{}
-	c.mu.Unlock()
-	t.metricsRegistry = registry
-	return nil
-}
-
-// unregisterMetrics removes t; a collector left empty is forgotten with its
-// registry's config.
-func unregisterMetrics(t *Transport) {
-	if t.metricsRegistry == nil {
-		return
-	}
-	collectorsMu.Lock()
-	defer collectorsMu.Unlock()
-	c := collectors[t.metricsRegistry]
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	delete(c.transports, t)
-	empty := len(c.transports) == 0
+	change(c)
+	empty := len(c.transports) == 0 && len(c.authorities) == 0
 	c.mu.Unlock()
 	if empty {
-		delete(collectors, t.metricsRegistry)
+		delete(collectors, registry)
 	}
+	return nil
 }
 
 // Describe sends the descriptions of every metric.
@@ -102,26 +110,43 @@ func (c *blobCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// metricSums are the counts of one account and container.
+type metricSums struct {
+	signatures, hits, misses, renewals, authFailures, fallbacks, redirects, keyFailures float64
+	expiry                                                                              *time.Time // the soonest sas_token expiry
+	keyrings                                                                            map[*keyring]bool
+}
+
+// addKeyFailures adds the failures of k, once: modules share keyrings.
+func (s *metricSums) addKeyFailures(k *keyring) {
+	if k == nil || s.keyrings[k] {
+		return
+	}
+	if s.keyrings == nil {
+		s.keyrings = make(map[*keyring]bool)
+	}
+	s.keyrings[k] = true
+	s.keyFailures += float64(k.failures.Load())
+}
+
 // Collect sums the transports' counts by account and container.
 func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	type labels struct{ account, container string }
-	type sums struct {
-		signatures, hits, misses, renewals, authFailures, fallbacks, redirects, keyFailures float64
-		expiry                                                                              *time.Time // the soonest sas_token expiry
-		keyrings                                                                            map[*keyring]bool
+	totals := make(map[labels]*metricSums)
+	sumsOf := func(l labels) *metricSums {
+		s := totals[l]
+		if s == nil {
+			s = new(metricSums)
+			totals[l] = s
+		}
+		return s
 	}
-	totals := make(map[labels]*sums)
 	c.mu.Lock()
 	for t := range c.transports {
 		if t.auth == nil || t.counters == nil {
 			continue
 		}
-		l := labels{t.auth.account, t.Container}
-		s := totals[l]
-		if s == nil {
-			s = new(sums)
-			totals[l] = s
-		}
+		s := sumsOf(labels{t.auth.account, t.Container})
 		if signing, ok := t.reads.(signingCredential); ok {
 			st := signing.signer.Stats()
 			s.signatures += float64(st.Misses + st.Renewals)
@@ -132,16 +157,13 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		s.authFailures += float64(t.counters.authFailures.Load())
 		s.fallbacks += float64(t.counters.fallbacks.Load())
 		s.redirects += float64(t.counters.redirects.Load())
-		if k := t.auth.keyring; k != nil && !s.keyrings[k] { // shared by transports: count each once
-			if s.keyrings == nil {
-				s.keyrings = make(map[*keyring]bool)
-			}
-			s.keyrings[k] = true
-			s.keyFailures += float64(k.failures.Load())
-		}
+		s.addKeyFailures(t.auth.keyring)
 		if tok := t.auth.token; tok != nil && !tok.Expiry.IsZero() && (s.expiry == nil || tok.Expiry.Before(*s.expiry)) {
 			s.expiry = &tok.Expiry
 		}
+	}
+	for a, container := range c.authorities {
+		sumsOf(labels{a.account, container}).addKeyFailures(a.keyring)
 	}
 	c.mu.Unlock()
 	for l, s := range totals {

@@ -58,6 +58,10 @@ type Origin struct {
 	// Microsoft Entra ID: no account key is held. Give account (or an
 	// endpoint that names it).
 	Identity *Identity `json:"identity,omitempty"`
+
+	// Version is the signed service version (sv), also sent as
+	// x-ms-version. Default: the newest that Azure and Azurite both accept.
+	Version string `json:"version,omitempty"`
 }
 
 // validate checks what needs neither secrets nor the network.
@@ -68,6 +72,9 @@ func (o *Origin) validate() error {
 		}
 	}
 	if err := o.checkLiteralEndpoint(); err != nil {
+		return err
+	}
+	if err := checkVersion(o.Version); err != nil {
 		return err
 	}
 	return o.Identity.validate()
@@ -125,4 +132,10 @@ func (o *Origin) placeholderIn(kind optionKind) bool {
 		}
 	}
 	return false
+}
+
+// hasPlaceholder reports whether v holds a placeholder, and so is known
+// only once the config is provisioned (or, in a prefix, per request).
+func hasPlaceholder(v string) bool {
+	return strings.Contains(v, "{")
 }

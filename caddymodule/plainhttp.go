@@ -40,8 +40,8 @@ func (o *Origin) checkScheme(e sas.BlobEndpoint, key *sas.SharedKey) error {
 
 // checkLiteralEndpoint checks the scheme of an endpoint written without
 // placeholders, so that adapting a Caddyfile refuses it even when the
-// credential is a placeholder (provisionService checks the rest). An
-// endpoint of Azurite's development account is left to provisionService,
+// credential is a placeholder (authorize checks the rest). An
+// endpoint of Azurite's development account is left to authorize,
 // which knows whether its published key signs.
 func (o *Origin) checkLiteralEndpoint() error {
 	if o.Endpoint == "" || hasPlaceholder(o.Endpoint) {
@@ -49,7 +49,7 @@ func (o *Origin) checkLiteralEndpoint() error {
 	}
 	e, err := sas.ParseBlobEndpoint(o.Endpoint)
 	if err != nil || e.Account() == sas.DevAccountName {
-		return nil // provisionService says what is wrong, naming the option
+		return nil // authorize says what is wrong, naming the option
 	}
 	return o.checkScheme(e, nil)
 }

@@ -124,7 +124,7 @@ func checkPrefixPlaceholder(key string) error {
 // prefixPerRequest reports whether prefix holds placeholders, and so
 // differs from one request (one user) to the next.
 func prefixPerRequest(prefix string) bool {
-	return strings.Contains(prefix, "{")
+	return hasPlaceholder(prefix)
 }
 
 // errPrefixUnresolved: a prefix's placeholder is unknown, empty, or holds

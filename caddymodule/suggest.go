@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -29,6 +31,16 @@ func unrecognizedOption(d *caddyfile.Dispenser, what, name string, known ...[]st
 		return d.Errf("unrecognized %s %q; did you mean %q?", what, name, near)
 	}
 	return d.Errf("unrecognized %s %q", what, name)
+}
+
+// isPlainName reports whether s reads as a name (letters, digits, '-'
+// and '_', 32 at most) rather than a value written in the wrong place,
+// which may be a secret: only a plain name is quoted in an error.
+func isPlainName(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
 }
 
 // nearestName returns the name of the lists nearest to s, if it is near

@@ -84,10 +84,6 @@ type Transport struct {
 	// left. Default: ttl/4. Must be below ttl.
 	RenewBefore caddy.Duration `json:"renew_before,omitempty"`
 
-	// Version is the signed service version (sv), also sent as
-	// x-ms-version. Default: the newest that Azure and Azurite both accept.
-	Version string `json:"version,omitempty"`
-
 	// Policy names a stored access policy of the container (si), so its
 	// tokens can be revoked by removing or changing the policy. The policy
 	// must grant read (r) and leave the expiry to the token: tokens name it
@@ -211,7 +207,7 @@ var originOptions = []originOption{
 	{"scope", nil, func(t *Transport) any { return &t.Scope }, 0, inheritAlways, 0},
 	{"ttl", nil, func(t *Transport) any { return &t.TTL }, 0, inheritAlways, 0},
 	{"renew_before", nil, func(t *Transport) any { return &t.RenewBefore }, 0, inheritAlways, 0},
-	{"version", nil, func(t *Transport) any { return &t.Version }, 0, inheritAlways, takenByAzureSAS},
+	{"version", func(o *Origin) any { return &o.Version }, nil, 0, inheritAlways, takenByAzureSAS},
 	{"policy", nil, func(t *Transport) any { return &t.Policy }, signedOnlyOption, inheritSameContainer, 0},
 	{"cache_control", nil, func(t *Transport) any { return &t.CacheControl }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_type", nil, func(t *Transport) any { return &t.ContentType }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
@@ -309,7 +305,7 @@ func (t *Transport) Provision(ctx caddy.Context) (err error) {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	auth, err := t.Origin.authorize(t.Version)
+	auth, err := t.Origin.authorize()
 	if err != nil {
 		return err
 	}
@@ -386,9 +382,6 @@ func (t *Transport) Validate() error {
 	}
 	if t.Identity != nil && t.Policy != "" {
 		return errors.New("policy: a user-delegation token (identity) cannot name a stored access policy")
-	}
-	if err := checkVersion(t.Version); err != nil {
-		return err
 	}
 	ttl, renew := time.Duration(t.TTL), time.Duration(t.RenewBefore)
 	switch {

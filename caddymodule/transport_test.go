@@ -223,7 +223,7 @@ func TestTransportProvisionErrors(t *testing.T) {
 		{"renew not below ttl", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, TTL: caddy.Duration(time.Minute), RenewBefore: caddy.Duration(time.Minute)}, "renew_before 1m0s must be less than ttl 1m0s"},
 		{"fractional ttl", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, TTL: caddy.Duration(1500 * time.Millisecond)}, "ttl 1.5s must be a positive whole number of seconds"},
 		{"scope", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, Scope: "account"}, "scope must be blob or container"},
-		{"version", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, Version: "2099-01-01"}, "version: not a known Azure Storage service version"},
+		{"version", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Version: "2099-01-01"}}, "version: not a known Azure Storage service version"},
 		{"endpoint", Transport{Origin: Origin{Endpoint: "ftp://x", AccountKey: "{env.AZ_KEY}"}}, "endpoint is not an http(s) URL"},
 		{"no account", Transport{Origin: Origin{Endpoint: "https://cdn.example.com", AccountKey: "{env.AZ_KEY}"}}, "account: needed to sign with account_key"},
 		{"nowhere", Transport{Origin: Origin{AccountKey: "{env.AZ_KEY}"}}, "cannot tell where the storage account is: give account, endpoint or connection_string"},

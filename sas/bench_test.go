@@ -85,11 +85,11 @@ func benchSigner(b testing.TB, maxEntries, maxBytes int) *Signer {
 // BenchmarkCacheHit is a request for a blob whose token is cached.
 func BenchmarkCacheHit(b *testing.B) {
 	s := benchSigner(b, 0, 0)
-	_, err := s.Token(benchBlob)
+	_, err := s.Token("photos", benchBlob)
 	require.NoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
-		if q, err := s.Token(benchBlob); err != nil || q.IsZero() {
+		if q, err := s.Token("photos", benchBlob); err != nil || q.IsZero() {
 			require.NoError(b, err)
 			require.False(b, q.IsZero(), "an empty token")
 		}
@@ -103,7 +103,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 	names := make([]string, 1000)
 	for i := range names {
 		names[i] = fmt.Sprintf("2024/holiday/IMG_%04d.jpg", i)
-		_, err := s.Token(names[i])
+		_, err := s.Token("photos", names[i])
 		require.NoError(b, err)
 	}
 	b.ReportAllocs()
@@ -111,7 +111,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			// assert, not require: these goroutines may not stop the benchmark.
-			if _, err := s.Token(names[i%len(names)]); err != nil {
+			if _, err := s.Token("photos", names[i%len(names)]); err != nil {
 				assert.NoError(b, err)
 				return
 			}
@@ -131,7 +131,7 @@ func BenchmarkSignerMiss(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Token(names[i%len(names)]); err != nil {
+		if _, err := s.Token("photos", names[i%len(names)]); err != nil {
 			require.NoError(b, err)
 		}
 		i++
@@ -155,10 +155,10 @@ func TestAllocations(t *testing.T) {
 	})
 	assert.LessOrEqual(t, sign, 3.0, "signing a blob read SAS: allocations")
 	s := benchSigner(t, 0, 0)
-	_, err := s.Token(benchBlob)
+	_, err := s.Token("photos", benchBlob)
 	require.NoError(t, err)
 	hit := testing.AllocsPerRun(1000, func() {
-		if _, err := s.Token(benchBlob); err != nil {
+		if _, err := s.Token("photos", benchBlob); err != nil {
 			require.NoError(t, err)
 		}
 	})
@@ -176,7 +176,7 @@ func TestHeapOf100kCachedTokens(t *testing.T) {
 	before := heapInUse()
 	s := benchSigner(t, n, 1<<30) // a byte bound that holds them all: this measures the heap, not the bound
 	for i := range n {
-		_, err := s.Token(fmt.Sprintf("2024/holiday/album-%03d/IMG_%06d.jpg", i%500, i))
+		_, err := s.Token("photos", fmt.Sprintf("2024/holiday/album-%03d/IMG_%06d.jpg", i%500, i))
 		require.NoError(t, err)
 	}
 	after := heapInUse()

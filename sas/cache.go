@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // tokenCacheOptions configures a tokenCache.
@@ -58,14 +57,15 @@ type CacheStats struct {
 // goroutines ask for the same key at once, one signs and the others wait
 // for its result, or keep using the still valid token it is renewing.
 //
-// K must identify everything that is signed apart from the times; Signer
-// uses the blob name, with everything else fixed per Signer. A token with a
+// A key must identify everything that is signed apart from the times;
+// Signer uses the blob name (and the container and headers it does not
+// fix), with everything else fixed per Signer. A token with a
 // zero expiry (a stored policy holds it) is kept until evicted or
 // invalidated.
-type tokenCache[K comparable] struct {
+type tokenCache struct {
 	mu          sync.Mutex
-	entries     map[K]*cacheEntry[K]
-	newest      *cacheEntry[K] // most recently used; a doubly linked ring
+	entries     map[string]*cacheEntry
+	newest      *cacheEntry // most recently used; a doubly linked ring
 	max         int
 	maxBytes    int
 	bytes       int // counted as in cost
@@ -76,14 +76,14 @@ type tokenCache[K comparable] struct {
 	onWait      func() // tests: called when a Get starts waiting on another's signing
 }
 
-type cacheEntry[K comparable] struct {
-	key        K
+type cacheEntry struct {
+	key        string
 	token      Token
 	cost       int           // as counted in tokenCache.bytes
 	renewAt    time.Duration // since base; serve without signing before it
 	expiresAt  time.Duration // since base; never serve at or after it
 	expires    bool          // false: a stored policy holds the expiry
-	prev, next *cacheEntry[K]
+	prev, next *cacheEntry
 	signing    *signing // the signing under way for this key, if any
 }
 
@@ -95,7 +95,7 @@ type signing struct {
 }
 
 // newTokenCache returns an empty cache.
-func newTokenCache[K comparable](opts tokenCacheOptions) (*tokenCache[K], error) {
+func newTokenCache(opts tokenCacheOptions) (*tokenCache, error) {
 	if opts.MaxEntries < 0 {
 		return nil, fmt.Errorf("cache size %d is negative", opts.MaxEntries)
 	}
@@ -111,8 +111,8 @@ func newTokenCache[K comparable](opts tokenCacheOptions) (*tokenCache[K], error)
 	if opts.MaxBytes == 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
-	c := &tokenCache[K]{
-		entries:     make(map[K]*cacheEntry[K]),
+	c := &tokenCache{
+		entries:     make(map[string]*cacheEntry),
 		max:         opts.MaxEntries,
 		maxBytes:    opts.MaxBytes,
 		renewBefore: opts.RenewBefore,
@@ -122,7 +122,7 @@ func newTokenCache[K comparable](opts tokenCacheOptions) (*tokenCache[K], error)
 	return c, nil
 }
 
-func (c *tokenCache[K]) now() time.Time {
+func (c *tokenCache) now() time.Time {
 	if c.clock == nil {
 		return time.Now()
 	}
@@ -132,14 +132,14 @@ func (c *tokenCache[K]) now() time.Time {
 // elapsed is the wall-clock time since base. Azure judges se by the wall
 // clock; the monotonic clock stops while a machine or VM is suspended, so a
 // cache reading it would serve tokens Azure has already expired.
-func (c *tokenCache[K]) elapsed() time.Duration {
+func (c *tokenCache) elapsed() time.Duration {
 	return c.now().Round(0).Sub(c.base)
 }
 
 // Get returns the cached token for key, or calls sign to make one. When a
 // renewal fails while the cached token is still valid, Get returns that
 // token and the next call tries signing again.
-func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
+func (c *tokenCache) Get(key string, sign func(string) (Token, error)) (Token, error) {
 	now := c.elapsed()
 	c.mu.Lock()
 	e := c.entries[key]
@@ -182,7 +182,7 @@ func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 		c.touch(e)
 	} else {
 		c.stats.Misses++
-		e = &cacheEntry[K]{key: owned(key)}
+		e = &cacheEntry{key: owned(key)}
 		e.cost = entryCost(e.key, Token{})
 		c.bytes += e.cost
 		c.entries[e.key] = e
@@ -214,7 +214,7 @@ func (c *tokenCache[K]) Get(key K, sign func(K) (Token, error)) (Token, error) {
 
 // sign runs the sign function for e and publishes its result, even if it
 // panics, so no waiter is left blocked.
-func (c *tokenCache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Token, error)) {
+func (c *tokenCache) sign(e *cacheEntry, s *signing, sign func(string) (Token, error)) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.err = errors.New("signing a SAS panicked")
@@ -226,7 +226,7 @@ func (c *tokenCache[K]) sign(e *cacheEntry[K], s *signing, sign func(K) (Token, 
 	s.token, s.err = sign(e.key)
 }
 
-func (c *tokenCache[K]) finish(e *cacheEntry[K], s *signing) {
+func (c *tokenCache) finish(e *cacheEntry, s *signing) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.signing = nil
@@ -258,7 +258,7 @@ func (c *tokenCache[K]) finish(e *cacheEntry[K], s *signing) {
 
 // Invalidate drops what is cached for key, so the next Get signs afresh;
 // use it when Azure refused the token (a rotated key, a revoked policy).
-func (c *tokenCache[K]) Invalidate(key K) {
+func (c *tokenCache) Invalidate(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entries[key]; e != nil {
@@ -268,7 +268,7 @@ func (c *tokenCache[K]) Invalidate(key K) {
 
 // InvalidateWhere drops what is cached for every key that match accepts.
 // It looks at every entry, so it is for rare events, such as a refusal.
-func (c *tokenCache[K]) InvalidateWhere(match func(K) bool) {
+func (c *tokenCache) InvalidateWhere(match func(string) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, e := range c.entries {
@@ -279,7 +279,7 @@ func (c *tokenCache[K]) InvalidateWhere(match func(K) bool) {
 }
 
 // Stats returns counters since the cache was made.
-func (c *tokenCache[K]) Stats() CacheStats {
+func (c *tokenCache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
@@ -289,14 +289,14 @@ func (c *tokenCache[K]) Stats() CacheStats {
 }
 
 // Len returns the number of entries held.
-func (c *tokenCache[K]) Len() int {
+func (c *tokenCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
 }
 
 // touch makes e the most recently used entry.
-func (c *tokenCache[K]) touch(e *cacheEntry[K]) {
+func (c *tokenCache) touch(e *cacheEntry) {
 	if c.newest == e {
 		return
 	}
@@ -304,7 +304,7 @@ func (c *tokenCache[K]) touch(e *cacheEntry[K]) {
 	c.pushFront(e)
 }
 
-func (c *tokenCache[K]) pushFront(e *cacheEntry[K]) {
+func (c *tokenCache) pushFront(e *cacheEntry) {
 	if c.newest == nil {
 		e.prev, e.next = e, e
 	} else {
@@ -315,7 +315,7 @@ func (c *tokenCache[K]) pushFront(e *cacheEntry[K]) {
 	c.newest = e
 }
 
-func (c *tokenCache[K]) unlink(e *cacheEntry[K]) {
+func (c *tokenCache) unlink(e *cacheEntry) {
 	if e.next == e {
 		c.newest = nil
 	} else {
@@ -327,7 +327,7 @@ func (c *tokenCache[K]) unlink(e *cacheEntry[K]) {
 	e.prev, e.next = nil, nil
 }
 
-func (c *tokenCache[K]) remove(e *cacheEntry[K]) {
+func (c *tokenCache) remove(e *cacheEntry) {
 	delete(c.entries, e.key)
 	c.unlink(e)
 	c.bytes -= e.cost
@@ -337,7 +337,7 @@ func (c *tokenCache[K]) remove(e *cacheEntry[K]) {
 // newest. An entry being signed may go too: its waiters still get the
 // result through signing. Until a signing succeeds, its entry may take the
 // cache past its bounds: by one entry per signing under way.
-func (c *tokenCache[K]) evict() {
+func (c *tokenCache) evict() {
 	for len(c.entries) > 1 && (len(c.entries) > c.max || c.bytes > c.maxBytes) {
 		c.remove(c.newest.prev)
 		c.stats.Evictions++
@@ -345,22 +345,12 @@ func (c *tokenCache[K]) evict() {
 }
 
 // entryCost is what an entry counts against MaxBytes.
-func entryCost[K comparable](key K, q Token) int {
-	n := EntryOverhead + q.token.n
-	if s, ok := any(key).(string); ok {
-		n += len(s)
-	} else {
-		n += int(unsafe.Sizeof(key))
-	}
-	return n
+func entryCost(key string, q Token) int {
+	return EntryOverhead + q.token.n + len(key)
 }
 
-// owned returns a string key copied out of whatever larger string it may
-// be part of (a request's path, say), so the cache holds only what it
-// counts.
-func owned[K comparable](key K) K {
-	if s, ok := any(key).(string); ok {
-		return any(strings.Clone(s)).(K)
-	}
-	return key
+// owned returns a key copied out of whatever larger string it may be part
+// of (a request's path, say), so the cache holds only what it counts.
+func owned(key string) string {
+	return strings.Clone(key)
 }

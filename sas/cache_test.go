@@ -49,14 +49,14 @@ func (s *countingSigner) sign(key string) (Token, error) {
 	return newToken(key+"#"+strconv.FormatInt(n, 10), s.clock.Now().Add(s.ttl)), nil
 }
 
-func newTestCache(t *testing.T, clock *fakeClock, max int, renewBefore time.Duration) *tokenCache[string] {
+func newTestCache(t *testing.T, clock *fakeClock, max int, renewBefore time.Duration) *tokenCache {
 	t.Helper()
-	c, err := newTokenCache[string](tokenCacheOptions{MaxEntries: max, RenewBefore: renewBefore, Now: clock.Now})
+	c, err := newTokenCache(tokenCacheOptions{MaxEntries: max, RenewBefore: renewBefore, Now: clock.Now})
 	require.NoError(t, err)
 	return c
 }
 
-func mustGet(t *testing.T, c *tokenCache[string], key string, sign func(string) (Token, error)) string {
+func mustGet(t *testing.T, c *tokenCache, key string, sign func(string) (Token, error)) string {
 	t.Helper()
 	q, err := c.Get(key, sign)
 	require.NoError(t, err, "Get(%q)", key)
@@ -339,10 +339,10 @@ func TestCachePanicInSignReleasesWaiters(t *testing.T) {
 }
 
 func TestNewCacheRejectsBadOptions(t *testing.T) {
-	c, err := newTokenCache[string](tokenCacheOptions{MaxEntries: -1})
+	c, err := newTokenCache(tokenCacheOptions{MaxEntries: -1})
 	assert.EqualError(t, err, "cache size -1 is negative")
 	assert.Nil(t, c, "negative size")
-	c, err = newTokenCache[string](tokenCacheOptions{RenewBefore: -time.Second})
+	c, err = newTokenCache(tokenCacheOptions{RenewBefore: -time.Second})
 	assert.EqualError(t, err, "renew_before -1s is negative")
 	assert.Nil(t, c, "negative renew_before")
 }
@@ -392,7 +392,7 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 	clock := newFakeClock()
 	s := &countingSigner{clock: clock, ttl: time.Hour}
 	const maxBytes = 64 << 10
-	c, err := newTokenCache[string](tokenCacheOptions{MaxBytes: maxBytes, Now: clock.Now})
+	c, err := newTokenCache(tokenCacheOptions{MaxBytes: maxBytes, Now: clock.Now})
 	require.NoError(t, err)
 	long := func(i int) string { return fmt.Sprintf("%04d", i) + strings.Repeat("\U0001F4A9", 1020) } // 4,084 bytes
 	for i := range 100 {
@@ -413,14 +413,14 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 	assert.Equal(t, long(0)+"#101", mustGet(t, c, long(0), s.sign), "the oldest key was still cached")
 
 	// Short keys: the entry bound is what holds.
-	c, err = newTokenCache[string](tokenCacheOptions{MaxEntries: 5, MaxBytes: maxBytes, Now: clock.Now})
+	c, err = newTokenCache(tokenCacheOptions{MaxEntries: 5, MaxBytes: maxBytes, Now: clock.Now})
 	require.NoError(t, err)
 	for i := range 20 {
 		mustGet(t, c, strconv.Itoa(i), s.sign)
 	}
 	assert.Equal(t, 5, c.Stats().Entries)
 
-	_, err = newTokenCache[string](tokenCacheOptions{MaxBytes: -1})
+	_, err = newTokenCache(tokenCacheOptions{MaxBytes: -1})
 	assert.EqualError(t, err, "cache size -1 bytes is negative")
 }
 
@@ -429,7 +429,7 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 func TestCacheDefaultBoundHoldsTheLongestNames(t *testing.T) {
 	clock := newFakeClock()
 	s := &countingSigner{clock: clock, ttl: time.Hour}
-	c, err := newTokenCache[string](tokenCacheOptions{Now: clock.Now})
+	c, err := newTokenCache(tokenCacheOptions{Now: clock.Now})
 	require.NoError(t, err)
 	tail := strings.Repeat("\U0001F4A9", 1016)
 	for i := range 100_000 {

@@ -143,7 +143,7 @@ func TestEverySignedTextFieldRefusesControlCharacters(t *testing.T) {
 	// A Signer checks each blob name it is asked for.
 	s, err := NewSigner(key, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
 	require.NoError(t, err)
-	_, err = s.Token("x.jpg\nmypolicy")
+	_, err = s.Token("photos", "x.jpg\nmypolicy")
 	assert.EqualError(t, err, "blob name has a control character")
 	assert.Zero(t, s.Stats().Entries, "a refused name leaves nothing in the cache")
 }

@@ -209,26 +209,26 @@ func TestDelegationSigner(t *testing.T) {
 	s, err := NewDelegationSigner(func() (*DelegationKey, error) { return current, nil },
 		ServiceValues{Container: "photos", Permissions: PermRead}, SignerOptions{TTL: time.Hour, Now: clock})
 	require.NoError(t, err)
-	q, err := s.Token("a.jpg")
+	q, err := s.Token("photos", "a.jpg")
 	require.NoError(t, err)
 	assert.Equal(t, now.Add(time.Hour), q.Expiry(), "want the ttl")
 	assert.Equal(t, testDelegationKey.SignedExpiry.Format(time.RFC3339), queryParams(t, q).Get("ske"), "signed with the first key")
 
 	now = now.Add(50 * time.Minute) // 40 minutes left on the key: less than the ttl
-	q, err = s.Token("b.jpg")
+	q, err = s.Token("photos", "b.jpg")
 	require.NoError(t, err)
 	assert.Equal(t, testDelegationKey.SignedExpiry, q.Expiry(), "want the key's expiry")
 	assert.Equal(t, testDelegationKey.SignedExpiry.Format(time.RFC3339), queryParams(t, q).Get("se"), "se as written")
 
 	current = second
-	q, err = s.Token("c.jpg")
+	q, err = s.Token("photos", "c.jpg")
 	require.NoError(t, err, "after the key was renewed")
 	assert.Equal(t, next.SignedExpiry.Format(time.RFC3339), queryParams(t, q).Get("ske"), "after the key was renewed: not signed with the new key")
 	assert.Equal(t, now.Add(time.Hour), q.Expiry(), "after the key was renewed: want the ttl again")
 
 	current = first
 	now = testDelegationKey.SignedExpiry
-	q, err = s.Token("d.jpg")
+	q, err = s.Token("photos", "d.jpg")
 	assert.EqualError(t, err, "the user delegation key has expired", "signing with an expired key")
 	assert.Zero(t, q, "signing with an expired key returned a token")
 

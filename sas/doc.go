@@ -27,7 +27,7 @@
 //
 //	signer, err := sas.NewSigner(key, sas.ServiceValues{Permissions: sas.PermRead, Container: "photos"},
 //		sas.SignerOptions{TTL: time.Hour})
-//	token, err = signer.Token("2024/holiday/IMG 0001.jpg")
+//	token, err = signer.Token("photos", "2024/holiday/IMG 0001.jpg")
 //
 // The runnable examples (go test -run Example ./sas) sign a blob URL, use a
 // [Signer], parse and check a pasted token, read a connection string,

@@ -59,13 +59,13 @@ func ExampleSigner() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	first, _ := signer.Token("cat.jpg")
-	again, _ := signer.Token("cat.jpg")
+	first, _ := signer.Token("photos", "cat.jpg")
+	again, _ := signer.Token("photos", "cat.jpg")
 	fmt.Println("expires:", first.Expiry().Format(time.RFC3339))
 	fmt.Println("cached:", first.Encode() == again.Encode())
 
 	now = now.Add(50 * time.Minute) // within RenewBefore of the expiry
-	renewed, _ := signer.Token("cat.jpg")
+	renewed, _ := signer.Token("photos", "cat.jpg")
 	fmt.Println("renewed, expires:", renewed.Expiry().Format(time.RFC3339))
 	st := signer.Stats()
 	fmt.Printf("hits %d, misses %d, renewals %d\n", st.Hits, st.Misses, st.Renewals)

@@ -94,7 +94,7 @@ func TestSecretsPrintRedacted(t *testing.T) {
 	require.NoError(t, err)
 	signer, err := NewSigner(key, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
 	require.NoError(t, err)
-	_, err = signer.Token("a.jpg")
+	_, err = signer.Token("photos", "a.jpg")
 	require.NoError(t, err)
 	require.Equal(t, 1, signer.Stats().Entries, "the cache should now hold a token")
 

@@ -32,9 +32,10 @@ type SignerOptions struct {
 	Now func() time.Time
 }
 
-// Signer makes and caches service SAS tokens for the blobs of one container,
-// from values fixed when it is made. With Resource c one token serves the
-// whole container; otherwise each blob gets its own (least privilege).
+// Signer makes and caches service SAS tokens for the blobs of one container
+// (or of any, when made without one), from values fixed when it is made.
+// With Resource c one token serves the whole container; otherwise each blob
+// gets its own (least privilege).
 // It is safe for concurrent use.
 type Signer struct {
 	key      *SharedKey
@@ -45,15 +46,15 @@ type Signer struct {
 	ttl      time.Duration
 	backdate time.Duration
 	now      func() time.Time
-	cache    *tokenCache[string]
+	cache    *tokenCache
 
-	withHeaders atomic.Bool // TokenWithHeaders has cached tokens: InvalidateFor looks for them
+	withHeaders atomic.Bool // TokenWithHeaders has cached tokens: Invalidate looks for them
 }
 
 // NewSigner checks v and the options. v.Blob must be empty (the blob comes
 // with each call); v.Start and v.Expiry must be zero (they come from the
 // options). v.Resource is b (the default) or c. With v.Container empty the
-// signer serves any container, named with each call to TokenFor.
+// signer serves any container, named with each call to Token.
 func NewSigner(key *SharedKey, v ServiceValues, opts SignerOptions) (*Signer, error) {
 	if key == nil {
 		return nil, errors.New("no shared key to sign with")
@@ -105,22 +106,17 @@ func newSigner(v ServiceValues, opts SignerOptions) (*Signer, error) {
 		return nil, err
 	}
 	s.tmpl = t
-	if s.cache, err = newTokenCache[string](tokenCacheOptions{MaxEntries: opts.MaxEntries, MaxBytes: opts.MaxBytes, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
+	if s.cache, err = newTokenCache(tokenCacheOptions{MaxEntries: opts.MaxEntries, MaxBytes: opts.MaxBytes, RenewBefore: opts.RenewBefore, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Token returns a token for blob in the signer's container, from the cache
-// when one is fresh enough. A container signer returns its one token
-// whatever the blob.
-func (s *Signer) Token(blob string) (Token, error) {
-	return s.TokenFor(s.values.Container, blob)
-}
-
-// TokenFor is Token for a signer made without a container: the container
-// comes with each call. A signer bound to a container refuses any other.
-func (s *Signer) TokenFor(container, blob string) (Token, error) {
+// Token returns a token for blob in container, from the cache when one is
+// fresh enough. A signer made for a container refuses any other; one made
+// without serves any. A container signer returns its one token whatever
+// the blob.
+func (s *Signer) Token(container, blob string) (Token, error) {
 	key, err := s.cacheKey(container, blob)
 	if err != nil {
 		return Token{}, err
@@ -139,14 +135,14 @@ type ResponseHeaders struct {
 	ContentType        string // rsct: Content-Type
 }
 
-// TokenWithHeaders is TokenFor with response header overrides of the
+// TokenWithHeaders is Token with response header overrides of the
 // call's own: each field of h that is set replaces the signer's, the rest
 // stay as the signer signs them. A server that serves what users uploaded
 // decides a blob's type and disposition per blob and signs them in. Tokens
 // are cached by blob and headers together, in the signer's one cache.
 func (s *Signer) TokenWithHeaders(container, blob string, h ResponseHeaders) (Token, error) {
 	if h == (ResponseHeaders{}) {
-		return s.TokenFor(container, blob)
+		return s.Token(container, blob)
 	}
 	fields := h.fields()
 	for _, f := range fields {
@@ -184,13 +180,10 @@ func (h ResponseHeaders) overrideInto(v *ServiceValues) {
 	}
 }
 
-// Invalidate drops the cached token that served blob, so the next Token
-// signs afresh (after Azure refused it).
-func (s *Signer) Invalidate(blob string) { s.InvalidateFor(s.values.Container, blob) }
-
-// InvalidateFor is Invalidate for a signer made without a container. The
-// tokens TokenWithHeaders signed for the blob go too.
-func (s *Signer) InvalidateFor(container, blob string) {
+// Invalidate drops the cached token that served blob in container, so the
+// next Token signs afresh (after Azure refused it). The tokens
+// TokenWithHeaders signed for the blob go too.
+func (s *Signer) Invalidate(container, blob string) {
 	key, err := s.cacheKey(container, blob)
 	if err != nil {
 		return

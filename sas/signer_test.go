@@ -69,9 +69,9 @@ func TestSignerBlobScopeSignsEachBlob(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
 
-	a, err := s.Token("2024/a b+c.jpg")
+	a, err := s.Token("photos", "2024/a b+c.jpg")
 	require.NoError(t, err)
-	b, err := s.Token("2024/other.jpg")
+	b, err := s.Token("photos", "2024/other.jpg")
 	require.NoError(t, err)
 	pa, pb := queryParams(t, a), queryParams(t, b)
 	require.NotEmpty(t, pa.Get("sig"))
@@ -96,9 +96,9 @@ func TestSignerContainerScopeSharesOneToken(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Resource: ResourceContainer, Permissions: PermRead, Container: "photos"},
 		SignerOptions{TTL: 10 * time.Minute, RenewBefore: time.Minute, Backdate: 15 * time.Minute})
-	a, err := s.Token("a.jpg")
+	a, err := s.Token("photos", "a.jpg")
 	require.NoError(t, err)
-	b, err := s.Token("deep/b.png")
+	b, err := s.Token("photos", "deep/b.png")
 	require.NoError(t, err)
 	assert.Equal(t, a.Encode(), b.Encode(), "container scope signed per blob")
 	p := queryParams(t, a)
@@ -110,7 +110,7 @@ func TestSignerContainerScopeSharesOneToken(t *testing.T) {
 	assertDoesNotVerify(t, ta, "videos", "")
 
 	clock.Advance(9 * time.Minute) // renew_before (1m) left
-	c, err := s.Token("c.jpg")
+	c, err := s.Token("photos", "c.jpg")
 	require.NoError(t, err)
 	tc := parseToken(t, c)
 	assertSameGrant(t, ta, tc)
@@ -125,7 +125,7 @@ func TestSignerExpiryIsWholeSecondsAndDefaultsRenewal(t *testing.T) {
 	clock := newFakeClock()
 	clock.Advance(999 * time.Millisecond)
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: 4 * time.Minute})
-	q, err := s.Token("a")
+	q, err := s.Token("photos", "a")
 	require.NoError(t, err)
 	// se is truncated, so the cache's idea of expiry matches Azure's.
 	wantExpiry := time.Date(2026, 3, 4, 5, 10, 7, 0, time.UTC)
@@ -133,12 +133,12 @@ func TestSignerExpiryIsWholeSecondsAndDefaultsRenewal(t *testing.T) {
 	assert.Equal(t, wantExpiry, parseToken(t, q).Expiry, "se as written")
 
 	clock.Advance(3*time.Minute - 999*time.Millisecond - time.Nanosecond) // just under ttl/4 default margin
-	r, err := s.Token("a")
+	r, err := s.Token("photos", "a")
 	require.NoError(t, err)
 	assert.Equal(t, q.Encode(), r.Encode(), "renewed before ttl/4 was left")
 
 	clock.Advance(time.Nanosecond) // exactly ttl/4 (the default renew_before) left
-	r, err = s.Token("a")
+	r, err = s.Token("photos", "a")
 	require.NoError(t, err)
 	tq, tr := parseToken(t, q), parseToken(t, r)
 	assertSameGrant(t, tq, tr)
@@ -152,12 +152,12 @@ func TestSignerExpiryIsWholeSecondsAndDefaultsRenewal(t *testing.T) {
 func TestSignerInvalidate(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
-	a, err := s.Token("a")
+	a, err := s.Token("photos", "a")
 	require.NoError(t, err)
-	s.Invalidate("a")
+	s.Invalidate("photos", "a")
 	assert.Zero(t, s.Stats().Entries, "Invalidate kept the entry")
 	clock.Advance(time.Second)
-	b, err := s.Token("a")
+	b, err := s.Token("photos", "a")
 	require.NoError(t, err)
 	ta, tb := parseToken(t, a), parseToken(t, b)
 	assertSameGrant(t, ta, tb)
@@ -175,13 +175,13 @@ func TestSignerRefusesBadBlobNames(t *testing.T) {
 		{"bad\xffutf8", "blob name is not valid UTF-8"},
 		{strings.Repeat("é", 1025), "blob name has 1025 characters; Azure allows at most 1024"},
 	} {
-		q, err := s.Token(tc.name)
+		q, err := s.Token("photos", tc.name)
 		assert.EqualError(t, err, tc.want, "Token(%q)", clip(tc.name))
 		assert.Zero(t, q, "Token(%q) returned a token with its error", clip(tc.name))
 	}
 	assert.Equal(t, cacheCounters{Misses: 3}, countersOf(s.Stats()), "refused names must leave no entries")
 
-	q, err := s.Token(strings.Repeat("é", 1024))
+	q, err := s.Token("photos", strings.Repeat("é", 1024))
 	require.NoError(t, err, "a 1024-character name (2048 bytes) was refused")
 	assertVerifies(t, parseToken(t, q), "photos", strings.Repeat("é", 1024))
 	assert.Equal(t, cacheCounters{Misses: 4, Entries: 1}, countersOf(s.Stats()))
@@ -224,9 +224,9 @@ func TestNewSignerErrors(t *testing.T) {
 func TestSignerForAnyContainer(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead}, SignerOptions{TTL: time.Hour, MaxEntries: 2})
-	a, err := s.TokenFor("photos", "a.jpg")
+	a, err := s.Token("photos", "a.jpg")
 	require.NoError(t, err)
-	b, err := s.TokenFor("videos", "a.jpg")
+	b, err := s.Token("videos", "a.jpg")
 	require.NoError(t, err)
 	// The same blob name in two containers: the same grant and times, but
 	// each token signed for its own container.
@@ -245,44 +245,42 @@ func TestSignerForAnyContainer(t *testing.T) {
 		{"Bad_Container", "container name may hold only lowercase letters, digits and single hyphens inside"},
 		{"x", "container name must be 3 to 63 characters long, not 1"},
 	} {
-		_, err := s.TokenFor(tc.container, "a.jpg")
-		assert.ErrorContains(t, err, tc.want, "TokenFor(%q)", tc.container)
+		_, err := s.Token(tc.container, "a.jpg")
+		assert.ErrorContains(t, err, tc.want, "Token(%q)", tc.container)
 	}
-	_, err = s.Token("a.jpg")
-	assert.EqualError(t, err, "container name is empty", "Token without a container")
 
 	// Containers from requests share the one bounded cache.
 	for i := range 50 {
-		_, err := s.TokenFor(fmt.Sprintf("c%03d", i), "a.jpg")
+		_, err := s.Token(fmt.Sprintf("c%03d", i), "a.jpg")
 		require.NoError(t, err)
 	}
 	assert.Equal(t, 2, s.Stats().Entries, "want the bound 2")
-	s.InvalidateFor("c049", "a.jpg")
-	assert.Equal(t, 1, s.Stats().Entries, "InvalidateFor left the wrong number of entries")
+	s.Invalidate("c049", "a.jpg")
+	assert.Equal(t, 1, s.Stats().Entries, "Invalidate left the wrong number of entries")
 
 	// c049 was dropped, c048 kept.
 	before := s.Stats()
-	_, err = s.TokenFor("c048", "a.jpg")
+	_, err = s.Token("c048", "a.jpg")
 	require.NoError(t, err)
 	assert.Equal(t, before.Hits+1, s.Stats().Hits, "c048 was not served from the cache")
-	_, err = s.TokenFor("c049", "a.jpg")
+	_, err = s.Token("c049", "a.jpg")
 	require.NoError(t, err)
-	assert.Equal(t, before.Misses+1, s.Stats().Misses, "c049 was not signed afresh after InvalidateFor")
+	assert.Equal(t, before.Misses+1, s.Stats().Misses, "c049 was not signed afresh after Invalidate")
 }
 
 func TestSignerBoundToAContainerRefusesOthers(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "photos"}, SignerOptions{TTL: time.Hour})
-	q, err := s.TokenFor("videos", "a.jpg")
-	assert.EqualError(t, err, `this signer signs for container "photos" only`, "TokenFor another container")
-	assert.Zero(t, q, "TokenFor another container returned a token")
+	q, err := s.Token("videos", "a.jpg")
+	assert.EqualError(t, err, `this signer signs for container "photos" only`, "Token for another container")
+	assert.Zero(t, q, "Token for another container returned a token")
 
-	a, err := s.Token("a.jpg")
+	a, err := s.Token("photos", "a.jpg")
 	require.NoError(t, err)
-	b, err := s.TokenFor("photos", "a.jpg")
+	b, err := s.Token("photos", "a.jpg")
 	require.NoError(t, err)
-	assert.Equal(t, a.Encode(), b.Encode(), "Token and TokenFor of the bound container do not share one entry")
-	s.InvalidateFor("videos", "a.jpg") // another container: nothing of its is cached
+	assert.Equal(t, a.Encode(), b.Encode(), "a second Token of the bound container was not served from the cache")
+	s.Invalidate("videos", "a.jpg") // another container: nothing of its is cached
 	assert.Equal(t, cacheCounters{Hits: 1, Misses: 1, Entries: 1}, countersOf(s.Stats()))
 }
 
@@ -294,7 +292,7 @@ func TestSignerTokenWithHeadersSignsAndCachesEachSet(t *testing.T) {
 	clock := newFakeClock()
 	s := newTestSigner(t, clock, ServiceValues{Permissions: PermRead, Container: "uploads", CacheControl: "max-age=60", ContentLanguage: "en"},
 		SignerOptions{TTL: time.Hour})
-	plain, err := s.TokenFor("uploads", "users/a/cat.png")
+	plain, err := s.Token("uploads", "users/a/cat.png")
 	require.NoError(t, err)
 	png := ResponseHeaders{ContentType: "image/png", ContentDisposition: "inline"}
 	first, err := s.TokenWithHeaders("uploads", "users/a/cat.png", png)
@@ -329,15 +327,15 @@ func TestSignerTokenWithHeadersSignsAndCachesEachSet(t *testing.T) {
 	// A name that spells a key with headers is refused, not read as one.
 	entries := s.Stats().Entries
 	spelt := "users/a/cat.png\nmax-age=1\ninline\n\n\ntext/html"
-	_, err = s.TokenFor("uploads", spelt)
+	_, err = s.Token("uploads", spelt)
 	assert.EqualError(t, err, "blob name has a control character", "a name with the headers' separator")
 	_, err = s.TokenWithHeaders("uploads", spelt, png)
 	assert.EqualError(t, err, "blob name has a control character", "a name with the headers' separator, with headers")
 	anyContainer, err := NewSigner(devKey(t), ServiceValues{Permissions: PermRead}, SignerOptions{TTL: time.Hour})
 	require.NoError(t, err)
-	_, err = anyContainer.TokenFor("uploads\nmax-age=1\ninline\n\n\ntext", "cat.png")
+	_, err = anyContainer.Token("uploads\nmax-age=1\ninline\n\n\ntext", "cat.png")
 	assert.ErrorContains(t, err, "container name may hold only", "a container with the headers' separator")
-	_, err = anyContainer.TokenFor("uploads/users", "a/cat.png")
+	_, err = anyContainer.Token("uploads/users", "a/cat.png")
 	assert.ErrorContains(t, err, "container name may hold only", `container "uploads/users" would share the key of uploads, users/a/cat.png`)
 	assert.Equal(t, entries, s.Stats().Entries, "a refused name left something in the cache")
 	assert.Zero(t, anyContainer.Stats().Entries, "a refused container left something in the cache")
@@ -346,7 +344,7 @@ func TestSignerTokenWithHeadersSignsAndCachesEachSet(t *testing.T) {
 	// only the blob's.
 	otherBlob, err := s.TokenWithHeaders("uploads", "users/a/dog.png", png)
 	require.NoError(t, err)
-	s.InvalidateFor("uploads", "users/a/cat.png")
+	s.Invalidate("uploads", "users/a/cat.png")
 	_, err = s.TokenWithHeaders("uploads", "users/a/cat.png", png)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(5), s.Stats().Misses, "after the refusal: the token with headers was not signed again")
@@ -354,4 +352,13 @@ func TestSignerTokenWithHeadersSignsAndCachesEachSet(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, otherBlob.Encode(), again.Encode(), "another blob's token with headers went too")
 	assert.Equal(t, uint64(5), s.Stats().Misses, "another blob's token with headers was signed again")
+}
+
+// clip shortens a value quoted in a test's failure message to 64 bytes.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strings.Clone(s)
+	}
+	return strings.Clone(s[:max]) + "…"
 }
