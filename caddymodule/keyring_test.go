@@ -59,9 +59,9 @@ func newDelegationKeyService(t *testing.T) *delegationKeyService {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?><UserDelegationKey><SignedOid>oid</SignedOid><SignedTid>tid</SignedTid>`+
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?><DelegationKeyInfo><SignedOid>oid</SignedOid><SignedTid>tid</SignedTid>`+
 			`<SignedStart>%s</SignedStart><SignedExpiry>%s</SignedExpiry><SignedService>b</SignedService><SignedVersion>%s</SignedVersion>`+
-			`<Value>c2VjcmV0IGRlbGVnYXRpb24ga2V5IHZhbHVlIDEyMzQ1Njc=</Value></UserDelegationKey>`, info.Start, info.Expiry, sas.DefaultVersion)
+			`<Value>c2VjcmV0IGRlbGVnYXRpb24ga2V5IHZhbHVlIDEyMzQ1Njc=</Value></DelegationKeyInfo>`, info.Start, info.Expiry, sas.DefaultVersion)
 	}))
 	t.Cleanup(s.Close)
 	return s

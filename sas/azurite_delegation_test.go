@@ -20,7 +20,7 @@ const (
 
 // getDelegationKey asks Azurite for a user delegation key with an Entra ID
 // bearer token, as the plugin does with a token from azidentity.
-func getDelegationKey(t *testing.T, az *azurite.Server, start, expiry time.Time) sas.UserDelegationKey {
+func getDelegationKey(t *testing.T, az *azurite.Server, start, expiry time.Time) sas.DelegationKeyInfo {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, az.Endpoint+"/?restype=service&comp=userdelegationkey",
 		bytes.NewReader(sas.UserDelegationKeyRequest(start, expiry, "")))
@@ -85,10 +85,10 @@ func TestAzuriteUserDelegation(t *testing.T) {
 		assert.Equal(t, data, body, "container token with rscc: body")
 	}
 
-	for name, key := range map[string]sas.UserDelegationKey{
-		"another tenant":   func() sas.UserDelegationKey { w := k; w.SignedTID = "00000000-0000-0000-0000-000000000000"; return w }(),
-		"a longer expiry":  func() sas.UserDelegationKey { w := k; w.SignedExpiry = w.SignedExpiry.Add(24 * time.Hour); return w }(),
-		"another identity": func() sas.UserDelegationKey { w := k; w.SignedOID = "00000000-0000-0000-0000-000000000001"; return w }(),
+	for name, key := range map[string]sas.DelegationKeyInfo{
+		"another tenant":   func() sas.DelegationKeyInfo { w := k; w.SignedTID = "00000000-0000-0000-0000-000000000000"; return w }(),
+		"a longer expiry":  func() sas.DelegationKeyInfo { w := k; w.SignedExpiry = w.SignedExpiry.Add(24 * time.Hour); return w }(),
+		"another identity": func() sas.DelegationKeyInfo { w := k; w.SignedOID = "00000000-0000-0000-0000-000000000001"; return w }(),
 	} {
 		wrong, err := sas.NewDelegationKey(az.Account, key)
 		require.NoError(t, err)

@@ -171,8 +171,8 @@ func refusesControlCharacters(t *testing.T, field, fineErr string, sign func(ext
 // TestUserDelegationKeyFieldsRefuseControlCharacters: the key's own fields
 // are signed as text too (skoid, sktid, sks, skdutid).
 func TestUserDelegationKeyFieldsRefuseControlCharacters(t *testing.T) {
-	base := func() UserDelegationKey {
-		return UserDelegationKey{
+	base := func() DelegationKeyInfo {
+		return DelegationKeyInfo{
 			SignedOID: "oid", SignedTID: "tid", SignedService: "b", SignedVersion: VersionLatest,
 			SignedStart: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), SignedExpiry: time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC),
 			Value: exampleKey,
@@ -180,11 +180,11 @@ func TestUserDelegationKeyFieldsRefuseControlCharacters(t *testing.T) {
 	}
 	_, err := NewDelegationKey("myaccount", base())
 	require.NoError(t, err, "the key without control characters")
-	for name, set := range map[string]func(k *UserDelegationKey){
-		"skoid":   func(k *UserDelegationKey) { k.SignedOID += "\n" },
-		"sktid":   func(k *UserDelegationKey) { k.SignedTID += "\r" },
-		"sks":     func(k *UserDelegationKey) { k.SignedService += "\u0085" },
-		"skdutid": func(k *UserDelegationKey) { k.SignedDelegatedUserTenantID = "tenant\x00" },
+	for name, set := range map[string]func(k *DelegationKeyInfo){
+		"skoid":   func(k *DelegationKeyInfo) { k.SignedOID += "\n" },
+		"sktid":   func(k *DelegationKeyInfo) { k.SignedTID += "\r" },
+		"sks":     func(k *DelegationKeyInfo) { k.SignedService += "\u0085" },
+		"skdutid": func(k *DelegationKeyInfo) { k.SignedDelegatedUserTenantID = "tenant\x00" },
 	} {
 		k := base()
 		set(&k)

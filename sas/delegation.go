@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// UserDelegationKey is what Azure's Get User Delegation Key returns to an
+// DelegationKeyInfo is what Azure's Get User Delegation Key returns to an
 // identity signed in with Microsoft Entra ID: a key it may sign
 // user-delegation SAS tokens with until SignedExpiry (at most 7 days).
-type UserDelegationKey struct {
+type DelegationKeyInfo struct {
 	SignedOID     string    // skoid: object ID of the identity that asked
 	SignedTID     string    // sktid: its tenant
 	SignedStart   time.Time // skt
@@ -31,14 +31,14 @@ type UserDelegationKey struct {
 // concurrent use, and prints without its key.
 type DelegationKey struct {
 	key   *SharedKey // the same HMAC-SHA256, keyed with the decoded Value
-	info  UserDelegationKey
+	info  DelegationKeyInfo
 	start []byte // skt and ske as signed and sent
 	end   []byte
 }
 
 // NewDelegationKey checks k and makes a signer of user-delegation SAS
 // tokens for account. Errors never quote the key.
-func NewDelegationKey(account string, k UserDelegationKey) (*DelegationKey, error) {
+func NewDelegationKey(account string, k DelegationKeyInfo) (*DelegationKey, error) {
 	if err := CheckAccountName(account); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (d *DelegationKey) Account() string { return d.key.account }
 func (d *DelegationKey) Expiry() time.Time { return d.info.SignedExpiry }
 
 // Info is the key's description, without its value.
-func (d *DelegationKey) Info() UserDelegationKey { return d.info }
+func (d *DelegationKey) Info() DelegationKeyInfo { return d.info }
 
 // String prints the key's account, identity and validity, never its value.
 func (d *DelegationKey) String() string {

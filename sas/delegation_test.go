@@ -20,7 +20,7 @@ import (
 )
 
 // testDelegationKey is a user delegation key as Azure would return it.
-var testDelegationKey = UserDelegationKey{
+var testDelegationKey = DelegationKeyInfo{
 	SignedOID: "6d1e2c3b-1111-2222-3333-444455556666", SignedTID: "72f988bf-86f1-41af-91ab-2d7cd011db47",
 	SignedStart: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), SignedExpiry: time.Date(2026, 1, 7, 0, 0, 0, 0, time.UTC),
 	SignedService: "b", SignedVersion: "2026-06-06",
@@ -29,7 +29,7 @@ var testDelegationKey = UserDelegationKey{
 
 // answerDelegationKey stands in for Get User Delegation Key: it answers
 // every request with k, in the XML Azure sends.
-type answerDelegationKey struct{ k UserDelegationKey }
+type answerDelegationKey struct{ k DelegationKeyInfo }
 
 func (a answerDelegationKey) Do(req *http.Request) (*http.Response, error) {
 	k := a.k
@@ -37,8 +37,8 @@ func (a answerDelegationKey) Do(req *http.Request) (*http.Response, error) {
 	if k.SignedDelegatedUserTenantID != "" {
 		tenant = "<SignedDelegatedUserTid>" + k.SignedDelegatedUserTenantID + "</SignedDelegatedUserTid>"
 	}
-	body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><UserDelegationKey><SignedOid>%s</SignedOid><SignedTid>%s</SignedTid>`+
-		`<SignedStart>%s</SignedStart><SignedExpiry>%s</SignedExpiry><SignedService>%s</SignedService><SignedVersion>%s</SignedVersion>%s<Value>%s</Value></UserDelegationKey>`,
+	body := fmt.Sprintf(`<?xml version="1.0" encoding="utf-8"?><DelegationKeyInfo><SignedOid>%s</SignedOid><SignedTid>%s</SignedTid>`+
+		`<SignedStart>%s</SignedStart><SignedExpiry>%s</SignedExpiry><SignedService>%s</SignedService><SignedVersion>%s</SignedVersion>%s<Value>%s</Value></DelegationKeyInfo>`,
 		k.SignedOID, k.SignedTID, k.SignedStart.Format(time.RFC3339), k.SignedExpiry.Format(time.RFC3339), k.SignedService, k.SignedVersion, tenant, k.Value)
 	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/xml"}},
 		Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
@@ -46,7 +46,7 @@ func (a answerDelegationKey) Do(req *http.Request) (*http.Response, error) {
 
 // sdkDelegationCredential gets the Azure SDK's user delegation credential
 // for k the way a program does, from Get User Delegation Key.
-func sdkDelegationCredential(t *testing.T, k UserDelegationKey) *azsas.UserDelegationCredential {
+func sdkDelegationCredential(t *testing.T, k DelegationKeyInfo) *azsas.UserDelegationCredential {
 	t.Helper()
 	client, err := service.NewClientWithNoCredential("https://"+DevAccountName+".blob.core.windows.net/", &service.ClientOptions{
 		ClientOptions: azcore.ClientOptions{Transport: answerDelegationKey{k}, Retry: policy.RetryOptions{MaxRetries: -1}},
@@ -67,7 +67,7 @@ func TestSignWithUserDelegationMatchesSDK(t *testing.T) {
 	expiry := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for _, tc := range []struct {
 		name string
-		key  UserDelegationKey
+		key  DelegationKeyInfo
 		v    ServiceValues
 	}{
 		{"blob read", testDelegationKey, ServiceValues{Container: "photos", Blob: "2024/cat 1+x.jpg", Permissions: PermRead, Expiry: expiry}},

@@ -32,7 +32,7 @@ func (e BlobEndpoint) UserDelegationKeyURL() string {
 
 // ParseUserDelegationKey reads Azure's answer to Get User Delegation Key.
 // Its errors never quote the key.
-func ParseUserDelegationKey(body []byte) (UserDelegationKey, error) {
+func ParseUserDelegationKey(body []byte) (DelegationKeyInfo, error) {
 	var doc struct {
 		OID     string `xml:"SignedOid"`
 		TID     string `xml:"SignedTid"`
@@ -44,9 +44,9 @@ func ParseUserDelegationKey(body []byte) (UserDelegationKey, error) {
 		Value   string `xml:"Value"`
 	}
 	if err := xml.Unmarshal(body, &doc); err != nil {
-		return UserDelegationKey{}, errors.New("user delegation key: the answer is not the XML Azure sends")
+		return DelegationKeyInfo{}, errors.New("user delegation key: the answer is not the XML Azure sends")
 	}
-	k := UserDelegationKey{SignedOID: doc.OID, SignedTID: doc.TID, SignedService: doc.Service,
+	k := DelegationKeyInfo{SignedOID: doc.OID, SignedTID: doc.TID, SignedService: doc.Service,
 		SignedVersion: doc.Version, SignedDelegatedUserTenantID: doc.Tenant, Value: doc.Value}
 	for _, f := range []struct {
 		name  string
@@ -55,12 +55,12 @@ func ParseUserDelegationKey(body []byte) (UserDelegationKey, error) {
 	}{{"SignedStart", doc.Start, &k.SignedStart}, {"SignedExpiry", doc.Expiry, &k.SignedExpiry}} {
 		t, err := time.Parse(time.RFC3339Nano, f.value)
 		if err != nil {
-			return UserDelegationKey{}, fmt.Errorf("user delegation key: %s is not a time", f.name)
+			return DelegationKeyInfo{}, fmt.Errorf("user delegation key: %s is not a time", f.name)
 		}
 		*f.into = t.UTC()
 	}
 	if k.Value == "" || k.SignedOID == "" || k.SignedTID == "" {
-		return UserDelegationKey{}, errors.New("user delegation key: the answer lacks the key, the object ID or the tenant ID")
+		return DelegationKeyInfo{}, errors.New("user delegation key: the answer lacks the key, the object ID or the tenant ID")
 	}
 	return k, nil
 }

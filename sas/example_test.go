@@ -176,7 +176,7 @@ func ExampleParseBlobURL() {
 // account key. The key below is made up; a real one comes from
 // ParseUserDelegationKey.
 func ExampleServiceValues_SignWithUserDelegation() {
-	key, err := sas.NewDelegationKey("mystorage", sas.UserDelegationKey{
+	key, err := sas.NewDelegationKey("mystorage", sas.DelegationKeyInfo{
 		SignedOID:     "6a1c6e1d-8f5b-4a58-9b3e-2f0f5c1d7e01",
 		SignedTID:     "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		SignedStart:   time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
