@@ -40,6 +40,23 @@ http://localhost:9080 {
 	}
 }`, options)
 	}
+	connStrBlob := caddyGlobals + `
+http://localhost:9080 {
+	azure_blob {
+		container photos
+		connection_string {env.AZ_ENDPOINT}
+	}
+}`
+	azureSAS := func(keyVar string) string {
+		return caddyGlobals + fmt.Sprintf(`
+http://localhost:9080 {
+	azure_sas /sas {
+		endpoint {env.AZ_ENDPOINT}
+		container photos
+		account_key {env.%s}
+	}
+}`, keyVar)
+	}
 	realKeyBlob := func(options string) string {
 		return strings.Replace(blob(options), "{env.AZ_TEST_KEY}", "{env.AZ_REAL_KEY}", 1)
 	}
@@ -50,28 +67,9 @@ http://localhost:9080 {
 		{"with redirect", blob("endpoint {env.AZ_ENDPOINT}\n\t\tredirect"), "http://mystorage.blob.core.windows.net", refused},
 		{"private endpoint's host", blob("endpoint {env.AZ_ENDPOINT}"), "http://mystorage.privatelink.blob.core.windows.net", refused},
 		{"an address on the network", blob("endpoint {env.AZ_ENDPOINT}"), "http://10.0.0.5:10000/myacct", refused},
-		{"a connection string's DefaultEndpointsProtocol", caddyGlobals + `
-http://localhost:9080 {
-	azure_blob {
-		container photos
-		connection_string {env.AZ_ENDPOINT}
-	}
-}`, "DefaultEndpointsProtocol=http;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
-		{"a connection string's BlobEndpoint", caddyGlobals + `
-http://localhost:9080 {
-	azure_blob {
-		container photos
-		connection_string {env.AZ_ENDPOINT}
-	}
-}`, "BlobEndpoint=http://mystorage.blob.core.windows.net;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
-		{"azure_sas", caddyGlobals + `
-http://localhost:9080 {
-	azure_sas /sas {
-		endpoint {env.AZ_ENDPOINT}
-		container photos
-		account_key {env.AZ_TEST_KEY}
-	}
-}`, "http://mystorage.blob.core.windows.net", refused},
+		{"a connection string's DefaultEndpointsProtocol", connStrBlob, "DefaultEndpointsProtocol=http;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
+		{"a connection string's BlobEndpoint", connStrBlob, "BlobEndpoint=http://mystorage.blob.core.windows.net;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
+		{"azure_sas", azureSAS("AZ_TEST_KEY"), "http://mystorage.blob.core.windows.net", refused},
 		{"reverse_proxy's transport", caddyGlobals + `
 http://localhost:9080 {
 	reverse_proxy 127.0.0.1:10000 {
@@ -85,13 +83,7 @@ http://localhost:9080 {
 		{"loopback", blob("endpoint {env.AZ_ENDPOINT}"), "http://127.0.0.1:10000/devstoreaccount1", ""},
 		{"localhost, another account", blob("endpoint {env.AZ_ENDPOINT}\n\t\taccount myacct"), "http://localhost:10000/myacct", ""},
 		{"Azurite in a compose network", blob("endpoint {env.AZ_ENDPOINT}"), "http://azurite:10000/devstoreaccount1", ""},
-		{"UseDevelopmentStorage behind a proxy URI", caddyGlobals + `
-http://localhost:9080 {
-	azure_blob {
-		container photos
-		connection_string {env.AZ_ENDPOINT}
-	}
-}`, "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite", ""},
+		{"UseDevelopmentStorage behind a proxy URI", connStrBlob, "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite", ""},
 		{"insecure_http", blob("endpoint {env.AZ_ENDPOINT}\n\t\tinsecure_http"), "http://10.0.0.5:10000/myacct", ""},
 		{"insecure_http with redirect", blob("endpoint {env.AZ_ENDPOINT}\n\t\tinsecure_http\n\t\tredirect"), "http://10.0.0.5:10000/myacct", "redirect" + toClients},
 		{"redirect_endpoint on Azurite in a compose network", blob("endpoint {env.AZ_ENDPOINT}\n\t\tredirect\n\t\tredirect_endpoint http://azurite:10000/devstoreaccount1"),
@@ -100,14 +92,7 @@ http://localhost:9080 {
 			"http://MYSTORAGE.BLOB.CORE.WINDOWS.NET/devstoreaccount1", refused},
 		{"devstoreaccount1's path on another host, with a real key", realKeyBlob("endpoint {env.AZ_ENDPOINT}"),
 			"http://10.0.0.5:10000/devstoreaccount1", refused},
-		{"azure_sas with insecure_http's network", caddyGlobals + `
-http://localhost:9080 {
-	azure_sas /sas {
-		endpoint {env.AZ_ENDPOINT}
-		container photos
-		account_key {env.AZ_REAL_KEY}
-	}
-}`, "http://10.0.0.5:10000/myacct", refused},
+		{"azure_sas with insecure_http's network", azureSAS("AZ_REAL_KEY"), "http://10.0.0.5:10000/myacct", refused},
 		{"insecure_http on a transport", caddyGlobals + `
 http://localhost:9080 {
 	reverse_proxy 10.0.0.5:10000 {
