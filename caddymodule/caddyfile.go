@@ -225,15 +225,14 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	var is Issuer
-	t := Transport{Caddyfile: position(h.Dispenser)}
+	is := Issuer{Caddyfile: position(h.Dispenser)}
+	// The options it shares with azure_blob, read from the same table: its
+	// origin, the header overrides it signs into the URLs, and the http
+	// transport options an identity's keys are fetched with.
+	fields := optionFields{origin: &is.Origin, headers: &is.HeaderOverrides, http: &is.Connection}
 	seen := make(map[string]bool)
 	for h.NextBlock(0) {
 		switch option := h.Val(); option {
-		case "container":
-			if err := unmarshalString(h.Dispenser, seen, &is.Container); err != nil {
-				return nil, err
-			}
 		case "prefix":
 			if err := unmarshalPrefix(h.Dispenser, seen, &is.Prefix); err != nil {
 				return nil, err
@@ -274,17 +273,11 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			case ok:
 				return nil, h.Errf("%s belongs to azure_blob, not to azure_sas", option)
 			}
-			if err := t.unmarshalOption(h.Dispenser, seen, azureSASOptions); err != nil {
+			if err := unmarshalOptionInto(h.Dispenser, seen, azureSASOptions, fields); err != nil {
 				return nil, err
 			}
 		}
 	}
-	// The options shared with azure_blob were read as its transport reads
-	// them: its origin and header overrides (signed into the URLs
-	// issued), and its http transport options (how an identity's keys are
-	// fetched).
-	t.Container = is.Container
-	is.Origin, is.HeaderOverrides, is.Connection, is.Caddyfile = t.Origin, t.HeaderOverrides, t.HTTPTransport, t.Caddyfile
 	if err := is.Validate(); err != nil {
 		return nil, h.Errf("azure_sas: %v", err)
 	}
@@ -432,11 +425,17 @@ func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// unmarshalOption reads the option under the cursor: one of originOptions,
-// or else one of the embedded http transport's. seen catches repeats; a
-// name that neither knows is compared with block's names and the http
-// transport's, to suggest the nearest.
+// unmarshalOption reads the option under the cursor into t: see
+// unmarshalOptionInto.
 func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool, block []string) error {
+	return unmarshalOptionInto(d, seen, block, t.fields())
+}
+
+// unmarshalOptionInto reads the option under the cursor into f: one of
+// originOptions, or else one of the http transport's. seen catches
+// repeats; a name that neither knows is compared with block's names and
+// the http transport's, to suggest the nearest.
+func unmarshalOptionInto(d *caddyfile.Dispenser, seen map[string]bool, block []string, f optionFields) error {
 	option := d.Val()
 	if seen[option] {
 		return d.Errf("%s given twice", option)
@@ -445,14 +444,18 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 	opt, ok := lookupOriginOption(option)
 	if !ok {
 		unknown := unrecognizedOption(d, "subdirective", option, block, httpTransportOptionNames) // while the cursor is on the name
-		err := t.httpTransportOption(d)
+		err := httpTransportOption(d, f.http)
 		if err != nil && strings.HasPrefix(err.Error(), "unrecognized subdirective "+option+", at ") {
 			return unknown
 		}
 		return err
 	}
 	file, line := d.File(), d.Line()
-	switch field := opt.field(t).(type) {
+	field := opt.in(f)
+	if field == nil {
+		return d.Errf("%s is not an option of this block", option)
+	}
+	switch field := field.(type) {
 	case *string:
 		if !d.AllArgs(field) {
 			return d.ArgErr()
@@ -479,7 +482,7 @@ func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool
 		}
 		*field = id
 	}
-	if name, value := secretValue(opt.name, opt.field(t)); opt.kind&secretOption != 0 && isLiteralSecret(value) {
+	if name, value := secretValue(opt.name, opt.in(f)); opt.kind&secretOption != 0 && isLiteralSecret(value) {
 		warnLiteralSecretAtAdapt(name, file, line)
 	}
 	return nil
@@ -513,7 +516,7 @@ func unmarshalPrefix(d *caddyfile.Dispenser, seen map[string]bool, field *string
 
 // httpTransportOption hands the option under the cursor, with its
 // arguments and block, to the embedded http transport's parser.
-func (t *Transport) httpTransportOption(d *caddyfile.Dispenser) error {
+func httpTransportOption(d *caddyfile.Dispenser, h **reverseproxy.HTTPTransport) error {
 	segment := d.NextSegment()
 	first, last := segment[0], segment[len(segment)-1]
 	tokens := make([]caddyfile.Token, 0, len(segment)+3)
@@ -522,10 +525,10 @@ func (t *Transport) httpTransportOption(d *caddyfile.Dispenser) error {
 		caddyfile.Token{File: first.File, Line: first.Line - 1, Text: "{"})
 	tokens = append(tokens, segment...)
 	tokens = append(tokens, caddyfile.Token{File: last.File, Line: last.Line + last.NumLineBreaks() + 1, Text: "}"})
-	if t.HTTPTransport == nil {
-		t.HTTPTransport = new(reverseproxy.HTTPTransport)
+	if *h == nil {
+		*h = new(reverseproxy.HTTPTransport)
 	}
-	return t.HTTPTransport.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens))
+	return (*h).UnmarshalCaddyfile(caddyfile.NewDispenser(tokens))
 }
 
 // unmarshalIdentity reads `identity <kind> [<args>…]`:

@@ -149,21 +149,45 @@ func (h HeaderOverrides) signInto(v *sas.ServiceValues) {
 // fallback inherits, which modules take what, and the checks on
 // credentials, so a new option is one field and one row.
 type originOption struct {
-	name     string
-	onOrigin func(*Origin) any    // the option's field, for one of Origin
-	onReads  func(*Transport) any // else the transport's: how it signs its reads
-	kind     optionKind
-	inherit  inheritance
-	takenBy  modules // the modules beside azure_blob and its transport that take it
+	name      string
+	onOrigin  func(*Origin) any          // the option's field, for one of Origin
+	onHeaders func(*HeaderOverrides) any // for a header override
+	onReads   func(*Transport) any       // else the transport's: how it signs its reads
+	kind      optionKind
+	inherit   inheritance
+	takenBy   modules // the modules beside azure_blob and its transport that take it
 }
 
 // field is the option's field in t: *string, *bool, *caddy.Duration or
 // **Identity.
-func (o originOption) field(t *Transport) any {
-	if o.onOrigin != nil {
-		return o.onOrigin(&t.Origin)
+func (o originOption) field(t *Transport) any { return o.in(t.fields()) }
+
+// in is the option's field among f, or nil when f has no part for it.
+func (o originOption) in(f optionFields) any {
+	switch {
+	case o.onOrigin != nil:
+		return o.onOrigin(f.origin)
+	case o.onHeaders != nil && f.headers != nil:
+		return o.onHeaders(f.headers)
+	case o.onReads != nil && f.reads != nil:
+		return o.onReads(f.reads)
 	}
-	return o.onReads(t)
+	return nil
+}
+
+// optionFields are where a module's options go: its Origin, its header
+// overrides and (the transport's alone) its read options, with the http
+// transport options beside them.
+type optionFields struct {
+	origin  *Origin
+	headers *HeaderOverrides
+	reads   *Transport
+	http    **reverseproxy.HTTPTransport
+}
+
+// fields are where t's options go.
+func (t *Transport) fields() optionFields {
+	return optionFields{origin: &t.Origin, headers: &t.HeaderOverrides, reads: t, http: &t.HTTPTransport}
 }
 
 // optionKind says what an option is, for the checks that read the table.
@@ -194,28 +218,28 @@ const (
 )
 
 var originOptions = []originOption{
-	{"account", func(o *Origin) any { return &o.Account }, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
-	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
+	{"account", func(o *Origin) any { return &o.Account }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
+	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
 	// Not azure_sas: it hands its URLs to clients, and their network is not the one trusted.
-	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, 0, inheritSameAccount, 0},
-	{"container", func(o *Origin) any { return &o.Container }, nil, 0, inheritAlways, takenByAzureSAS},
-	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, credentialOption | secretOption, inheritSameAccount, 0},
-	{"identity", func(o *Origin) any { return &o.Identity }, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, credentialOption, inheritSameAccount, 0},
-	{"scope", nil, func(t *Transport) any { return &t.Scope }, 0, inheritAlways, 0},
-	{"ttl", nil, func(t *Transport) any { return &t.TTL }, 0, inheritAlways, 0},
-	{"renew_before", nil, func(t *Transport) any { return &t.RenewBefore }, 0, inheritAlways, 0},
-	{"version", func(o *Origin) any { return &o.Version }, nil, 0, inheritAlways, takenByAzureSAS},
-	{"policy", nil, func(t *Transport) any { return &t.Policy }, signedOnlyOption, inheritSameContainer, 0},
-	{"cache_control", nil, func(t *Transport) any { return &t.CacheControl }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_type", nil, func(t *Transport) any { return &t.ContentType }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_disposition", nil, func(t *Transport) any { return &t.ContentDisposition }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_encoding", nil, func(t *Transport) any { return &t.ContentEncoding }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_language", nil, func(t *Transport) any { return &t.ContentLanguage }, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"guess_content_type", nil, func(t *Transport) any { return &t.GuessContentType }, 0, inheritAlways, 0},
-	{"user_content", nil, func(t *Transport) any { return &t.UserContent }, 0, inheritAlways, 0},
+	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, nil, 0, inheritSameAccount, 0},
+	{"container", func(o *Origin) any { return &o.Container }, nil, nil, 0, inheritAlways, takenByAzureSAS},
+	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
+	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS},
+	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, 0},
+	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
+	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, nil, credentialOption, inheritSameAccount, 0},
+	{"scope", nil, nil, func(t *Transport) any { return &t.Scope }, 0, inheritAlways, 0},
+	{"ttl", nil, nil, func(t *Transport) any { return &t.TTL }, 0, inheritAlways, 0},
+	{"renew_before", nil, nil, func(t *Transport) any { return &t.RenewBefore }, 0, inheritAlways, 0},
+	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS},
+	{"policy", nil, nil, func(t *Transport) any { return &t.Policy }, signedOnlyOption, inheritSameContainer, 0},
+	{"cache_control", nil, func(h *HeaderOverrides) any { return &h.CacheControl }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_type", nil, func(h *HeaderOverrides) any { return &h.ContentType }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_disposition", nil, func(h *HeaderOverrides) any { return &h.ContentDisposition }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_encoding", nil, func(h *HeaderOverrides) any { return &h.ContentEncoding }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"content_language", nil, func(h *HeaderOverrides) any { return &h.ContentLanguage }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
+	{"guess_content_type", nil, nil, func(t *Transport) any { return &t.GuessContentType }, 0, inheritAlways, 0},
+	{"user_content", nil, nil, func(t *Transport) any { return &t.UserContent }, 0, inheritAlways, 0},
 }
 
 // lookupOriginOption returns the row of an option name.
