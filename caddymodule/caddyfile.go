@@ -225,7 +225,8 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	is := Issuer{Caddyfile: position(h.Dispenser)}
+	var is Issuer
+	is.Caddyfile = position(h.Dispenser)
 	// The options it shares with azure_blob, read from the same table: its
 	// origin, the header overrides it signs into the URLs, and the http
 	// transport options an identity's keys are fetched with.

@@ -343,7 +343,7 @@ func checkLifetime(v *sas.ServiceValues, now time.Time, force bool) (warning str
 // to an http endpoint, which Azure would refuse every time.
 func checkSignEndpoint(k *signingKey, v *sas.ServiceValues, fl caddycmd.Flags) error {
 	switch {
-	case k.endpoint.Insecure() && !k.key.IsDevelopmentKey() && !fl.Bool("insecure-http"):
+	case exposesTokens(k.endpoint, k.key) && !fl.Bool("insecure-http"):
 		return fmt.Errorf("%s is plain http to a host other than loopback: the token would cross the network in clear text; "+
 			"use https, or give --insecure-http if that network is private and trusted", k.endpointFrom)
 	case v.Protocol == sas.ProtocolHTTPS && k.endpoint.Scheme == "http" && !fl.Bool("token-only"):

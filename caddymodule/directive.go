@@ -58,11 +58,8 @@ func (t *Transport) checkAtAdapt() error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if c.placeholderIn(credentialOption | locatingOption) {
-		return c.exactlyOneCredential()
-	}
-	auth, err := c.Origin.authorize()
-	if err != nil {
+	auth, err := c.authorizeAtAdapt()
+	if auth == nil || err != nil {
 		return err
 	}
 	_, err = c.readCredential(auth)

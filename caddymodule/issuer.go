@@ -95,10 +95,6 @@ type Issuer struct {
 	// transport (timeouts, TLS trust, proxy).
 	Connection *reverseproxy.HTTPTransport `json:"connection,omitempty"`
 
-	// Caddyfile is where the Caddyfile wrote this azure_sas, as file:line,
-	// so that an error at provision says which block it is about.
-	Caddyfile string `json:"caddyfile,omitempty"`
-
 	auth            *authority
 	metricsRegistry *prometheus.Registry
 	allowed         sas.Permissions
@@ -185,22 +181,11 @@ func (is *Issuer) checkAuthority(a *authority) error {
 // every credential and locating option is literal, else the ones on the
 // configuration's shape.
 func (is *Issuer) checkAtAdapt() error {
-	if is.placeholderIn(credentialOption | locatingOption) {
-		return is.exactlyOneCredential()
-	}
-	a, err := is.Origin.authorize()
-	if err != nil {
+	a, err := is.authorizeAtAdapt()
+	if a == nil || err != nil {
 		return err
 	}
 	return is.checkAuthority(a)
-}
-
-// where prefixes err with where the Caddyfile wrote is, when it did.
-func (is *Issuer) where(err error) error {
-	if err == nil || is.Caddyfile == "" {
-		return err
-	}
-	return fmt.Errorf("%s: %w", is.Caddyfile, err)
 }
 
 // Cleanup lets go of the identity's keyring, its metrics and the

@@ -62,6 +62,20 @@ type Origin struct {
 	// Version is the signed service version (sv), also sent as
 	// x-ms-version. Default: the newest that Azure and Azurite both accept.
 	Version string `json:"version,omitempty"`
+
+	// Caddyfile is where the Caddyfile wrote this origin, as file:line
+	// (Caddyfile:12); the Caddyfile adapter sets it, so that an error at
+	// provision, such as an {env.*} that is empty, says which block it is
+	// about.
+	Caddyfile string `json:"caddyfile,omitempty"`
+}
+
+// where prefixes err with where the Caddyfile wrote o, when it did.
+func (o *Origin) where(err error) error {
+	if err == nil || o.Caddyfile == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", o.Caddyfile, err)
 }
 
 // validate checks what needs neither secrets nor the network.
@@ -118,6 +132,17 @@ func (o *Origin) literalSecret() string {
 		}
 	}
 	return ""
+}
+
+// authorizeAtAdapt builds o's authority while a Caddyfile is adapted, when
+// every credential and locating option is literal. With a placeholder
+// among them it checks only the configuration's shape (one credential),
+// and returns no authority.
+func (o *Origin) authorizeAtAdapt() (*authority, error) {
+	if o.placeholderIn(credentialOption | locatingOption) {
+		return nil, o.exactlyOneCredential()
+	}
+	return o.authorize()
 }
 
 // placeholderIn reports whether an option of o of the kind is a string that

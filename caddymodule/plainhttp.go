@@ -15,6 +15,14 @@ var errPlainUpstream = errors.New("the upstream is plain http to a host other th
 const errPlainHTTP = " is plain http to a host other than loopback: every token would cross the network in clear text; " +
 	"use https, or, in azure_blob and its transport, set insecure_http if that network is private and trusted"
 
+// exposesTokens reports whether tokens signed with key (nil for a
+// credential that does not sign) would cross a network in clear text to e:
+// e is plain http off loopback, and key is not Azurite's published
+// development key, whose tokens hold no secret.
+func exposesTokens(e sas.BlobEndpoint, key *sas.SharedKey) bool {
+	return e.Insecure() && !key.IsDevelopmentKey()
+}
+
 // checkScheme refuses an endpoint that would carry o's tokens across a
 // network in clear text. An identity always needs https: the Entra ID
 // token that asks for its keys goes there too. Other credentials take plain
@@ -27,7 +35,7 @@ func (o *Origin) checkScheme(e sas.BlobEndpoint, key *sas.SharedKey) error {
 		return nil
 	case o.Identity != nil:
 		return errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
-	case e.Insecure() && !o.InsecureHTTP && (key == nil || !key.IsDevelopmentKey()):
+	case exposesTokens(e, key) && !o.InsecureHTTP:
 		// The host is not quoted: a value in the wrong option may be a key.
 		from := "endpoint"
 		if o.Endpoint == "" {
@@ -59,7 +67,7 @@ func (o *Origin) checkLiteralEndpoint() error {
 // is Azurite's published development key. insecure_http does not count:
 // it trusts the network between Caddy and Azure, not the clients'.
 func checkClientEndpoint(what string, e sas.BlobEndpoint, key *sas.SharedKey) error {
-	if !e.Insecure() || key != nil && key.IsDevelopmentKey() {
+	if !exposesTokens(e, key) {
 		return nil
 	}
 	return errors.New(what + " would hand clients plain http URLs, their tokens in clear text: use https " +

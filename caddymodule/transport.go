@@ -110,12 +110,6 @@ type Transport struct {
 	// disposition and Cache-Control are signed into each URL instead.
 	UserContent bool `json:"user_content,omitempty"`
 
-	// Caddyfile is where the Caddyfile wrote this origin, as file:line
-	// (Caddyfile:12); the Caddyfile adapter sets it, so that an error at
-	// provision, such as an {env.*} that is empty, says which block it is
-	// about.
-	Caddyfile string `json:"caddyfile,omitempty"`
-
 	auth  *authority // what signs, and where the blobs are
 	reads credential // how reads are authorized: the read tokens and their cache
 	// plainToLoopbackOnly: the endpoint is plain http, taken because it
@@ -337,7 +331,7 @@ func (t *Transport) Provision(ctx caddy.Context) (err error) {
 	if t.reads, err = t.readCredential(auth); err != nil {
 		return err
 	}
-	t.plainToLoopbackOnly = auth.endpoint.Scheme == "http" && !t.InsecureHTTP && (auth.key == nil || !auth.key.IsDevelopmentKey())
+	t.plainToLoopbackOnly = auth.endpoint.Scheme == "http" && !t.InsecureHTTP && !auth.key.IsDevelopmentKey()
 	t.counters = new(transportCounters)
 	if tok := auth.token; tok != nil && !tok.ReadOnly() {
 		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
@@ -365,14 +359,6 @@ func (t *Transport) Provision(ctx caddy.Context) (err error) {
 		return fmt.Errorf("metrics: %v", err)
 	}
 	return nil
-}
-
-// where prefixes err with where the Caddyfile wrote t, when it did.
-func (t *Transport) where(err error) error {
-	if err == nil || t.Caddyfile == "" {
-		return err
-	}
-	return fmt.Errorf("%s: %w", t.Caddyfile, err)
 }
 
 // setDefaults fills in what the configuration left out.

@@ -67,8 +67,9 @@ var devAccountKeyRaw, _ = base64.StdEncoding.DecodeString(DevAccountKey)
 // IsDevelopmentKey reports whether k is Azurite's development account,
 // devstoreaccount1, with its published key (DevAccountKey). Its tokens
 // hold no secret: anyone can sign them, so they may cross any network.
+// A nil key is not.
 func (k *SharedKey) IsDevelopmentKey() bool {
-	return k.dev
+	return k != nil && k.dev
 }
 
 // decodeAccountKey accepts standard base64 with padding, the form Azure
