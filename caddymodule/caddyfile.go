@@ -180,7 +180,7 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	}
 	if redirect != nil {
 		for i, o := range origins {
-			if err := checkRedirectOptions(&o.transport); err != nil {
+			if err := checkRedirectOptions(&o.transport.ReadOrigin); err != nil {
 				return nil, h.Errf("azure_blob: %v", err)
 			}
 			main := origins[0].transport

@@ -25,7 +25,7 @@ func TestTransportUnmarshalCaddyfile(t *testing.T) {
 	}`)
 	var tr Transport
 	require.NoError(t, tr.UnmarshalCaddyfile(d))
-	want := Transport{Origin: Origin{Account: "mystorage", Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Container: "photos", AccountKey: "{env.AZURE_STORAGE_KEY}", Version: "2025-11-05", Caddyfile: "Testfile:1"}, Scope: "container", TTL: caddy.Duration(30 * time.Minute), RenewBefore: caddy.Duration(5 * time.Minute)}
+	want := Transport{ReadOrigin: ReadOrigin{Origin: Origin{Account: "mystorage", Endpoint: "http://127.0.0.1:10000/devstoreaccount1", Container: "photos", AccountKey: "{env.AZURE_STORAGE_KEY}", Version: "2025-11-05", Caddyfile: "Testfile:1"}, Scope: "container", TTL: caddy.Duration(30 * time.Minute), RenewBefore: caddy.Duration(5 * time.Minute)}}
 	assert.Equal(t, want, tr)
 
 	var timeouts Transport

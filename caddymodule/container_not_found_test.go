@@ -114,13 +114,15 @@ http://localhost:9080 {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /any/photos/cat.jpg")
 
 	const requests = 20
-	for _, tc := range []struct{ what, path, container string }{
-		{"the directive", "/plain/cat.jpg", "plain-typo"},
-		{"a fallback chain, its first origin missing", "/chain/cat.jpg", "chain-typo"},
-		{"a fallback chain, its fallback missing", "/chain2/missing.jpg", "chain2-typo"},
-		{"redirect with index", "/ri/docs/", "index-typo"},
-		{"redirect with fallback", "/rf/cat.jpg", "redirect-typo"},
-		{"the transport in a reverse_proxy", "/t/standalone-typo/cat.jpg", "standalone-typo"},
+	// A redirect's probes log as the handler that redirects.
+	const transportLogger, handlerLogger = "http.reverse_proxy.transport.azure_blob", "http.handlers.azure_blob"
+	for _, tc := range []struct{ what, path, container, logger string }{
+		{"the directive", "/plain/cat.jpg", "plain-typo", transportLogger},
+		{"a fallback chain, its first origin missing", "/chain/cat.jpg", "chain-typo", transportLogger},
+		{"a fallback chain, its fallback missing", "/chain2/missing.jpg", "chain2-typo", transportLogger},
+		{"redirect with index", "/ri/docs/", "index-typo", handlerLogger},
+		{"redirect with fallback", "/rf/cat.jpg", "redirect-typo", handlerLogger},
+		{"the transport in a reverse_proxy", "/t/standalone-typo/cat.jpg", "standalone-typo", transportLogger},
 	} {
 		for i := range requests {
 			method := http.MethodGet
@@ -139,7 +141,7 @@ http://localhost:9080 {
 		assert.Len(t, lines, 1, "%s: log lines about container %s after %d failed reads", tc.what, tc.container, requests)
 		for _, line := range lines {
 			assert.Equal(t, map[string]any{
-				"level": "error", "logger": "http.reverse_proxy.transport.azure_blob", "msg": logContainerNotFound,
+				"level": "error", "logger": tc.logger, "msg": logContainerNotFound,
 				"account": az.Account, "container": tc.container,
 			}, withoutTime(line), "%s: the log line", tc.what)
 		}

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // A container that does not exist is a mistake in the configuration, not
@@ -24,20 +22,6 @@ const (
 // a container that does not exist.
 func isContainerNotFound(resp *http.Response) bool {
 	return resp.StatusCode == http.StatusNotFound && resp.Header.Get("x-ms-error-code") == "ContainerNotFound"
-}
-
-// answerContainerNotFound turns Azure's 404 ContainerNotFound for a read in
-// container into a 502 that no cache keeps, which the azure_blob
-// directive's response routes and its redirect probes take as an error,
-// and logs it (paced).
-func (t *Transport) answerContainerNotFound(resp *http.Response, container string) {
-	resp.StatusCode, resp.Status = http.StatusBadGateway, "502 Bad Gateway"
-	resp.Header.Set("Cache-Control", errorNoStore)
-	if t.counters.containerNotFoundLogged.allow(time.Now(), containerNotFoundLogEvery) {
-		t.logger.Error(logContainerNotFound,
-			zap.String("account", t.auth.account),
-			zap.String("container", container))
-	}
 }
 
 // pace lets an event through at most once an interval, the first at once;

@@ -47,21 +47,3 @@ func (o *origin) pin() error {
 	o.dial = loc.Endpoint.HostPort()
 	return nil
 }
-
-// checkAtAdapt runs the checks that need no secrets: all of them when every
-// credential field is literal, else the ones on the configuration's shape.
-func (t *Transport) checkAtAdapt() error {
-	// A copy, with the defaults Provision would apply: the adapted JSON keeps
-	// only what the user wrote.
-	c := *t
-	c.setDefaults()
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	auth, err := c.authorizeAtAdapt()
-	if auth == nil || err != nil {
-		return err
-	}
-	_, err = c.readCredential(auth)
-	return err
-}

@@ -35,8 +35,11 @@
 //
 // Each module that reaches a container embeds an [Origin] (account,
 // endpoint, container, credential) and builds its own authority from it
-// (authority.go): what signs, and where the blobs are. None reads
-// another module's.
+// (authority.go): what signs, and where the blobs are. The two that read
+// blobs, the transport and a redirect, hold a [ReadOrigin] (an Origin and
+// how its blobs are read) and build their own reader from it (reader.go):
+// the authority, the read tokens and their cache, the connection to
+// Azure. None reads another module's.
 //
 // Nothing it logs, no placeholder and no metric ever holds a key, a token
 // or a signature.

@@ -91,6 +91,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// Cleanup lets go of what the redirect built: its keyring, metrics and
+// connections. It also works after a partial Provision.
+func (h *Handler) Cleanup() error {
+	if h.Redirect != nil {
+		h.Redirect.cleanup()
+	}
+	return nil
+}
+
 // Validate checks the container name and the prefix.
 func (h *Handler) Validate() error {
 	if err := checkRequiredContainer(h.Container); err != nil {
@@ -289,6 +298,7 @@ func lowerASCII(c byte) byte {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

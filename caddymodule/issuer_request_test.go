@@ -195,9 +195,9 @@ func TestSignedProtocolFollowsTheEndpoint(t *testing.T) {
 			assert.Equal(t, strings.Split(tc.endpoint, ":")[0], u.Scheme, "%s: the issued URL", what)
 			assert.Equal(t, []string{string(tc.want)}, nonEmpty(u.Query()["spr"]), "%s: spr of the issued URL", what)
 		}
-		tr := &Transport{Origin: Origin{Endpoint: tc.endpoint, Container: "uploads", AccountKey: sas.DevAccountKey, Version: tc.version}}
+		tr := &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: tc.endpoint, Container: "uploads", AccountKey: sas.DevAccountKey, Version: tc.version}}}
 		provisionTransport(t, tr)
-		tok, err := tr.reads.token("uploads", "a.txt")
+		tok, err := tr.reader.reads.token("uploads", "a.txt")
 		require.NoError(t, err, "%s: the transport signs", what)
 		parsed, err := sas.Parse(tok.Encode())
 		require.NoError(t, err, what)

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics, read from each transport's counters when Prometheus scrapes, so
+// Metrics, read from each reader's counters when Prometheus scrapes, so
 // requests pay nothing for them. Labels come from the configuration only.
 var (
 	metricLabels      = []string{"account", "container"}
@@ -28,7 +28,7 @@ func metricDesc(name, help string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName("caddy", "azure_blob", name), help, metricLabels, nil)
 }
 
-// transportCounters are what a transport counts itself, and when it last
+// transportCounters are what a reader counts itself, and when it last
 // wrote a log line that must not be written per request.
 type transportCounters struct {
 	authFailures atomic.Uint64
@@ -38,12 +38,13 @@ type transportCounters struct {
 	containerNotFoundLogged pace
 }
 
-// blobCollector reports the metrics of the transports provisioned with one
-// Prometheus registry (one per loaded config), summed by label values, and
-// the key failures of the other modules' authorities (azure_sas's).
+// blobCollector reports the metrics of the readers (of transports and
+// redirects) provisioned with one Prometheus registry (one per loaded
+// config), summed by label values, and the key failures of the other
+// modules' authorities (azure_sas's).
 type blobCollector struct {
 	mu          sync.Mutex
-	transports  map[*Transport]struct{}
+	readers     map[*reader]struct{}
 	authorities map[*authority]string // the container each signs for
 }
 
@@ -52,16 +53,16 @@ var (
 	collectors   = make(map[*prometheus.Registry]*blobCollector)
 )
 
-// registerMetrics adds t to the collector of registry, registering that
+// registerMetrics adds r to the collector of registry, registering that
 // collector the first time.
-func registerMetrics(registry *prometheus.Registry, t *Transport) error {
-	t.metricsRegistry = registry
-	return changeCollector(registry, func(c *blobCollector) { c.transports[t] = struct{}{} })
+func registerMetrics(registry *prometheus.Registry, r *reader) error {
+	r.metricsRegistry = registry
+	return changeCollector(registry, func(c *blobCollector) { c.readers[r] = struct{}{} })
 }
 
-// unregisterMetrics removes t.
-func unregisterMetrics(t *Transport) {
-	_ = changeCollector(t.metricsRegistry, func(c *blobCollector) { delete(c.transports, t) })
+// unregisterMetrics removes r.
+func unregisterMetrics(r *reader) {
+	_ = changeCollector(r.metricsRegistry, func(c *blobCollector) { delete(c.readers, r) })
 }
 
 // registerAuthority adds a module's authority that signs for container,
@@ -86,7 +87,7 @@ func changeCollector(registry *prometheus.Registry, change func(*blobCollector))
 	defer collectorsMu.Unlock()
 	c := collectors[registry]
 	if c == nil {
-		c = &blobCollector{transports: make(map[*Transport]struct{}), authorities: make(map[*authority]string)}
+		c = &blobCollector{readers: make(map[*reader]struct{}), authorities: make(map[*authority]string)}
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}
@@ -94,7 +95,7 @@ func changeCollector(registry *prometheus.Registry, change func(*blobCollector))
 	}
 	c.mu.Lock()
 	change(c)
-	empty := len(c.transports) == 0 && len(c.authorities) == 0
+	empty := len(c.readers) == 0 && len(c.authorities) == 0
 	c.mu.Unlock()
 	if empty {
 		delete(collectors, registry)
@@ -129,7 +130,7 @@ func (s *metricSums) addKeyFailures(k *keyring) {
 	s.keyFailures += float64(k.failures.Load())
 }
 
-// Collect sums the transports' counts by account and container.
+// Collect sums the readers' counts by account and container.
 func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	type labels struct{ account, container string }
 	totals := make(map[labels]*metricSums)
@@ -142,10 +143,7 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 		return s
 	}
 	c.mu.Lock()
-	for t := range c.transports {
-		if t.auth == nil || t.counters == nil {
-			continue
-		}
+	for t := range c.readers {
 		s := sumsOf(labels{t.auth.account, t.Container})
 		if signing, ok := t.reads.(signingCredential); ok {
 			st := signing.signer.Stats()

@@ -70,7 +70,8 @@ func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
 		h.Fallback, h.IndexProbe = i > 0 || indexProbe, indexProbe
 		r := rd
 		r.Probe = probe
-		r.TransportRaw = caddyconfig.JSONModuleObject(o.transport, "protocol", "azure_blob", nil)
+		ro := o.transport.ReadOrigin
+		r.Origin, r.Connection = &ro, o.transport.HTTPTransport
 		h.Redirect = &r
 		handlers = append(handlers, caddyconfig.JSONModuleObject(h, "handler", "azure_blob", nil))
 	}

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -19,7 +19,7 @@ import (
 // Redirect makes the azure_blob handler answer a GET or HEAD for a blob
 // with a redirect to the blob's URL carrying a read-only SAS, instead of
 // passing the request on to be proxied: the client then reads the bytes
-// from Azure. The token comes from the transport's cache, so a blob's URL
+// from Azure. The token comes from the redirect's cache, so a blob's URL
 // stays the same for the token's life and a browser or CDN may cache the
 // redirect; its Cache-Control never lets a cache keep it past the point
 // where the token is renewed.
@@ -50,13 +50,18 @@ type Redirect struct {
 	// without it the redirect is sent without asking Azure anything.
 	Probe bool `json:"probe,omitempty"`
 
-	// TransportRaw is the azure_blob transport that signs the URLs and
-	// sends the probes: its account, credential, ttl, renew_before, scope,
-	// policy and header overrides apply.
-	TransportRaw json.RawMessage `json:"transport,omitempty" caddy:"namespace=http.reverse_proxy.transport inline_key=protocol"`
+	// Origin is what signs the URLs and where the probes go: its account,
+	// credential, ttl, renew_before, scope, policy, header overrides and
+	// user_content apply. Its container, when it gives one, is the
+	// handler's.
+	Origin *ReadOrigin `json:"origin,omitempty"`
 
-	transport *Transport
-	endpoint  sas.BlobEndpoint // where clients are sent
+	// Connection holds the http transport options of the probes, and of
+	// an identity's key requests: timeouts, TLS trust, proxy.
+	Connection *reverseproxy.HTTPTransport `json:"connection,omitempty"`
+
+	reader   *reader          // signs the URLs, sends the probes: one token cache for both
+	endpoint sas.BlobEndpoint // where clients are sent
 }
 
 // validate checks what needs no transport, the status and the endpoint,
@@ -82,7 +87,8 @@ func (rd *Redirect) validate() (sas.BlobEndpoint, error) {
 	return loc.Endpoint, nil
 }
 
-// provision loads the transport and works out where clients are sent.
+// provision builds the redirect's reader and works out where clients are
+// sent.
 func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	endpoint, err := rd.validate()
 	if err != nil {
@@ -91,63 +97,60 @@ func (rd *Redirect) provision(ctx caddy.Context, container string) error {
 	if rd.StatusCode == 0 {
 		rd.StatusCode = http.StatusFound
 	}
-	if rd.TransportRaw == nil {
-		return errors.New("redirect: no transport to sign with")
+	if rd.Origin == nil {
+		return errors.New("redirect: no origin to sign for")
 	}
-	mod, err := ctx.LoadModule(rd, "TransportRaw")
-	if err != nil {
-		return fmt.Errorf("redirect: %v", err)
-	}
-	t, ok := mod.(*Transport)
-	if !ok {
-		return errors.New("redirect: the transport must be azure_blob")
-	}
-	// The transport knows where the Caddyfile wrote this azure_blob.
-	return t.where(rd.take(t, endpoint, container))
+	return rd.Origin.where(rd.build(ctx, endpoint, container))
 }
 
-// take checks that the provisioned transport t can sign the handler's
-// redirects to endpoint (zero for t's own), and keeps both.
-func (rd *Redirect) take(t *Transport, endpoint sas.BlobEndpoint, container string) error {
-	if t.Container != "" && t.Container != container {
-		return errors.New("redirect: the transport's container differs from the handler's")
+// build checks that the origin can sign the handler's redirects to
+// endpoint (zero for the origin's own), then builds its reader.
+func (rd *Redirect) build(ctx caddy.Context, endpoint sas.BlobEndpoint, container string) error {
+	ro := rd.Origin
+	if ro.Container != "" && ro.Container != container {
+		return errors.New("redirect: the origin's container differs from the handler's")
 	}
-	if err := checkRedirectable(t); err != nil {
+	ro.setDefaults()
+	if err := ro.validate(); err != nil {
 		return err
 	}
-	if t.UserContent && !rd.Probe {
+	if err := checkHTTPTransport(rd.Connection); err != nil {
+		return err
+	}
+	if err := checkRedirectOptions(ro); err != nil {
+		return err
+	}
+	if ro.UserContent && !rd.Probe {
 		// The type to sign is the stored one, which only a HEAD tells.
 		return errors.New("redirect: user_content needs probe, which asks Azure for each blob's type (the azure_blob directive sets it)")
 	}
-	if endpoint.Scheme == "http" && t.auth.endpoint.Scheme == "https" {
-		return errors.New("redirect_endpoint is http, but tokens for an https endpoint are signed for https only (spr=https)")
-	}
-	if named := endpoint.HostAccount(); named != "" && named != t.auth.account {
-		return fmt.Errorf("redirect_endpoint names the storage account %q, not %q whose tokens it would be handed: "+
-			"clients would carry them to another account's host", named, t.auth.account)
-	}
-	rd.transport, rd.endpoint = t, endpoint
-	if endpoint.IsZero() {
-		rd.endpoint = t.auth.endpoint
-	}
-	return checkClientEndpoint("redirect", rd.endpoint, t.auth.key)
-}
-
-// checkRedirectable refuses a transport whose tokens would give the
-// clients they are handed to more than reading the one blob: a token
-// that names a stored policy (its permissions are the policy's), one for
-// the whole container, or a ready-made token (a sas_token, or a
-// connection string's SharedAccessSignature), which is the same for every
-// blob and reaches at least the container. In proxying, Caddy itself
-// only ever reads; in a redirect, the client holds the token.
-func checkRedirectable(t *Transport) error {
-	if err := checkRedirectOptions(t); err != nil {
+	r, err := newReader(ctx, *ro, rd.Connection, ctx.Logger())
+	if err != nil {
 		return err
 	}
-	if t.auth.token != nil {
+	rd.reader = r
+	if r.auth.token != nil {
 		return errRedirectReadyMadeToken
 	}
-	return nil
+	if endpoint.Scheme == "http" && r.auth.endpoint.Scheme == "https" {
+		return errors.New("redirect_endpoint is http, but tokens for an https endpoint are signed for https only (spr=https)")
+	}
+	if named := endpoint.HostAccount(); named != "" && named != r.auth.account {
+		return fmt.Errorf("redirect_endpoint names the storage account %q, not %q whose tokens it would be handed: "+
+			"clients would carry them to another account's host", named, r.auth.account)
+	}
+	rd.endpoint = endpoint
+	if endpoint.IsZero() {
+		rd.endpoint = r.auth.endpoint
+	}
+	return checkClientEndpoint("redirect", rd.endpoint, r.auth.key)
+}
+
+// cleanup lets go of the reader, when provision built one.
+func (rd *Redirect) cleanup() {
+	if rd.reader != nil {
+		rd.reader.cleanup()
+	}
 }
 
 // errRedirectReadyMadeToken: a redirect would hand a ready-made token to
@@ -155,9 +158,15 @@ func checkRedirectable(t *Transport) error {
 var errRedirectReadyMadeToken = errors.New("redirect: a ready-made token (sas_token, or a connection string's SharedAccessSignature) " +
 	"would be handed to every client and reads more than one blob: sign per blob with account_key, a connection string with AccountKey, or identity")
 
-// checkRedirectOptions is checkRedirectable for the options alone, which
-// the directive checks when the Caddyfile is adapted.
-func checkRedirectOptions(t *Transport) error {
+// checkRedirectOptions refuses an origin whose tokens would give the
+// clients they are handed to more than reading the one blob: a token that
+// names a stored policy (its permissions are the policy's), one for the
+// whole container, or a ready-made token (a sas_token, or a connection
+// string's SharedAccessSignature, which build finds), which is the same
+// for every blob and reaches at least the container. In proxying, Caddy
+// itself only ever reads; in a redirect, the client holds the token. The
+// directive checks it when the Caddyfile is adapted.
+func checkRedirectOptions(t *ReadOrigin) error {
 	switch {
 	case t.SASToken != "":
 		return errRedirectReadyMadeToken
@@ -173,18 +182,17 @@ func checkRedirectOptions(t *Transport) error {
 	return nil
 }
 
-// exists asks Azure, with a signed HEAD through the transport, whether the
-// mapped blob exists, and returns the headers the transport answers a read
-// of it with (user_content's among them). An answer other than found or
-// not found is an error for the client: 503 with Azure's Retry-After when
-// Azure is busy, else 502, a missing container included (the transport
-// answers it 502, and logs it).
+// exists asks Azure, with a signed HEAD, whether the mapped blob exists,
+// and returns the headers a proxied read of it gets (user_content's among
+// them). An answer other than found or not found is an error for the
+// client: 503 with Azure's Retry-After when Azure is busy, else 502, a
+// missing container included (the reader answers it 502, and logs it).
 func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (http.Header, error) {
-	service := rd.transport.auth.endpoint
-	probe := r.Clone(r.Context()) // the context carries the mapped blob: the transport checks it no more
+	service := rd.reader.auth.endpoint
+	probe := r.Clone(r.Context())
 	probe.Method, probe.Header, probe.Body, probe.ContentLength = http.MethodHead, http.Header{}, nil, 0
 	probe.URL = &url.URL{Scheme: service.Scheme, Host: service.HostPort(), Path: m.path, RawPath: m.rawPath}
-	resp, err := rd.transport.RoundTrip(probe)
+	resp, err := rd.reader.read(probe, *m)
 	if err != nil {
 		return nil, caddyhttp.Error(http.StatusBadGateway, err)
 	}
@@ -204,11 +212,11 @@ func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob
 }
 
 // redirect sends the client to the mapped blob's URL with a read-only
-// token. For user_content, the token carries the headers the transport
+// token. For user_content, the token carries the headers a proxied read
 // would serve the blob with (found, the probe's answer), since Azure
 // sends the bytes.
 func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m *mappedBlob, found http.Header) error {
-	t := rd.transport
+	t := rd.reader
 	var token sas.Token
 	var err error
 	if t.UserContent {
@@ -221,7 +229,7 @@ func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m *mappedBl
 		return caddyhttp.Error(http.StatusBadGateway, fmt.Errorf("signing: %w", err))
 	}
 	t.counters.redirects.Add(1)
-	cacheControl := t.redirectCacheControl(token, time.Now())
+	cacheControl := rd.cacheControl(token, time.Now())
 	if carriesCredentials(r) || m.private {
 		cacheControl = privately(cacheControl)
 	}
@@ -233,15 +241,15 @@ func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m *mappedBl
 	return err
 }
 
-// redirectCacheControl lets a cache keep a redirect with token until the
+// cacheControl lets a cache keep a redirect with token until the
 // token enters its renewal window (renew_before, ttl/4 by default, before
 // its expiry): whoever follows a cached redirect still has that long to
 // use it, and then gets a fresh one; must-revalidate keeps caches from
 // serving it stale (stale-if-error) after that. A shared cache may keep it
 // (a CDN in front of an open route); an answer to a request with
 // credentials is made private (privately).
-func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string {
-	ttl := time.Duration(t.TTL)
+func (rd *Redirect) cacheControl(token sas.Token, now time.Time) string {
+	ttl := time.Duration(rd.Origin.TTL)
 	expiry := token.Expiry()
 	switch {
 	case token.IsZero(): // anonymous: the plain URL does not expire
@@ -249,7 +257,7 @@ func (t *Transport) redirectCacheControl(token sas.Token, now time.Time) string 
 	case expiry.IsZero(): // a stored policy holds the expiry, and may be revoked at any time
 		return "no-cache"
 	}
-	renew := time.Duration(t.RenewBefore)
+	renew := time.Duration(rd.Origin.RenewBefore)
 	if renew == 0 {
 		renew = ttl / 4
 	}

@@ -27,7 +27,7 @@ func TestRedirectCacheControlEndsBeforeTheTokenIsRenewed(t *testing.T) {
 		require.NoError(t, err)
 		return tok
 	}
-	tr := &Transport{TTL: caddy.Duration(time.Hour)} // renew_before defaults to 15m
+	tr := &Redirect{Origin: &ReadOrigin{TTL: caddy.Duration(time.Hour)}} // renew_before defaults to 15m
 	for _, tc := range []struct {
 		left time.Duration
 		want string
@@ -38,17 +38,17 @@ func TestRedirectCacheControlEndsBeforeTheTokenIsRenewed(t *testing.T) {
 		{15 * time.Minute, "no-store"},
 		{time.Minute, "no-store"},
 	} {
-		assert.Equal(t, tc.want, tr.redirectCacheControl(tokenUntil(now.Add(tc.left)), now), "a token with %s left", tc.left)
+		assert.Equal(t, tc.want, tr.cacheControl(tokenUntil(now.Add(tc.left)), now), "a token with %s left", tc.left)
 	}
-	short := &Transport{TTL: caddy.Duration(4 * time.Second), RenewBefore: caddy.Duration(time.Second)}
-	assert.Equal(t, "max-age=3, must-revalidate", short.redirectCacheControl(tokenUntil(now.Add(4*time.Second)), now), "ttl 4s, renew_before 1s")
+	short := &Redirect{Origin: &ReadOrigin{TTL: caddy.Duration(4 * time.Second), RenewBefore: caddy.Duration(time.Second)}}
+	assert.Equal(t, "max-age=3, must-revalidate", short.cacheControl(tokenUntil(now.Add(4*time.Second)), now), "ttl 4s, renew_before 1s")
 
 	policy, err := sas.Parse("sv=2026-06-06&si=readers&sr=b&sig=yQ9T3X6B26ErGZZjAVRnLQCy0Wl5NIzUqz9suL9a9Vg%3D")
 	require.NoError(t, err)
-	assert.Equal(t, "no-cache", tr.redirectCacheControl(policy.Token(), now), "a stored policy may revoke the token at any time")
-	assert.Equal(t, "max-age=3600", tr.redirectCacheControl(sas.Token{}, now), "anonymous: the plain URL lasts")
+	assert.Equal(t, "no-cache", tr.cacheControl(policy.Token(), now), "a stored policy may revoke the token at any time")
+	assert.Equal(t, "max-age=3600", tr.cacheControl(sas.Token{}, now), "anonymous: the plain URL lasts")
 	far := tokenUntil(now.Add(90 * 24 * time.Hour)) // a long sas_token
-	assert.Equal(t, "max-age=3600, must-revalidate", tr.redirectCacheControl(far, now), "never longer than the ttl")
+	assert.Equal(t, "max-age=3600, must-revalidate", tr.cacheControl(far, now), "never longer than the ttl")
 }
 
 // TestWriteRedirectLeavesNoLocationBehind: the client gets Location; the

@@ -55,7 +55,7 @@ func TestTokenWithoutReadIsAStartUpError(t *testing.T) {
 	const advice = "so Azure would refuse every request (AuthorizationPermissionMismatch); give one signed with sp=r, " +
 		"e.g. by caddy azure-sas sign --container <name> --permissions r --expiry <lifetime> --token-only"
 	// Each transport reads its token from AZ_TEST_TOKEN.
-	fromEnv := Transport{Origin: Origin{Endpoint: endpoint, Container: "photos", SASToken: "{env.AZ_TEST_TOKEN}"}}
+	fromEnv := Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, Container: "photos", SASToken: "{env.AZ_TEST_TOKEN}"}}}
 	inBlock := fromEnv
 	inBlock.Caddyfile = "Caddyfile:7"
 	for _, tc := range []struct {
@@ -68,7 +68,7 @@ func TestTokenWithoutReadIsAStartUpError(t *testing.T) {
 		{"container token to write", fromEnv, tokenFor(t, sas.ResourceContainer, "cw"), "sas_token: the token does not grant read (sp=cw has no r), " + advice},
 		{"blob token to write", fromEnv, "?" + tokenFor(t, sas.ResourceBlob, "w"), "sas_token: the token does not grant read (sp=w has no r), " + advice},
 		{"account token to list", fromEnv, tokenFor(t, "", "l"), "sas_token: the token does not grant read (sp=l has no r), " + advice},
-		{"connection string's token", Transport{Origin: Origin{Container: "photos", ConnectionString: "BlobEndpoint=" + endpoint + ";SharedAccessSignature={env.AZ_TEST_TOKEN}"}},
+		{"connection string's token", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Container: "photos", ConnectionString: "BlobEndpoint=" + endpoint + ";SharedAccessSignature={env.AZ_TEST_TOKEN}"}}},
 			tokenFor(t, sas.ResourceContainer, "l"), "connection_string: the token does not grant read (sp=l has no r), " + advice},
 		{"in a Caddyfile block", inBlock, tokenFor(t, sas.ResourceContainer, "w"), "Caddyfile:7: sas_token: the token does not grant read (sp=w has no r), " + advice},
 	} {
@@ -91,7 +91,7 @@ func TestTokenWithoutReadIsAStartUpError(t *testing.T) {
 		logFile := filepath.Join(t.TempDir(), "caddy.log")
 		config := fmt.Sprintf(`{"endpoint": %q, "container": "photos", "sas_token": %q}`, endpoint, tokenFor(t, sas.ResourceContainer, perms))
 		tr, _ := loadLoggedTransport(t, logFile, config)
-		assert.NotNil(t, tr.auth, "sp=%s: not provisioned", perms)
+		assert.NotNil(t, tr.reader.auth, "sp=%s: not provisioned", perms)
 		logs, err := os.ReadFile(logFile)
 		require.NoError(t, err)
 		assert.Equal(t, warned, strings.Contains(string(logs), `"msg":"sas_token grants more than read and list; a read-only token is enough"`),

@@ -6,13 +6,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
@@ -21,12 +20,6 @@ import (
 func init() {
 	caddy.RegisterModule(Transport{})
 }
-
-// Scopes of the signed tokens.
-const (
-	scopeBlob      = "blob"
-	scopeContainer = "container"
-)
 
 // Transport is a reverse_proxy transport that reads blobs from Azure Blob
 // Storage. Each request's path is /container/blob; the transport forwards
@@ -69,72 +62,11 @@ const (
 type Transport struct {
 	*reverseproxy.HTTPTransport
 
-	// Origin is the account, its endpoint, the container and the
-	// credential: where the blobs are and what signs for them.
-	Origin
+	// ReadOrigin is where the blobs are, what signs for them, and how
+	// they are read.
+	ReadOrigin
 
-	// Scope is "blob" (default: one sr=b token per blob, least privilege)
-	// or "container" (one sr=c token for the whole container).
-	Scope string `json:"scope,omitempty"`
-
-	// TTL is the lifetime of each signed token. Default: 1h.
-	TTL caddy.Duration `json:"ttl,omitempty"`
-
-	// RenewBefore: a cached token is signed again once less than this is
-	// left. Default: ttl/4. Must be below ttl.
-	RenewBefore caddy.Duration `json:"renew_before,omitempty"`
-
-	// Policy names a stored access policy of the container (si), so its
-	// tokens can be revoked by removing or changing the policy. The policy
-	// must grant read (r) and leave the expiry to the token: tokens name it
-	// and carry no permissions (sp) of their own.
-	Policy string `json:"policy,omitempty"`
-
-	// The header overrides are signed into each token. They need a
-	// credential that signs: account_key, a connection string's key or
-	// identity.
-	HeaderOverrides
-
-	// GuessContentType replaces a Content-Type of application/octet-stream
-	// (what Azure stores when an upload sets none) with the type of the
-	// blob name's extension, when it has a known one.
-	GuessContentType bool `json:"guess_content_type,omitempty"`
-
-	// UserContent serves a container of what users uploaded, whose stored
-	// headers the uploader chose, so that nothing in it runs as the site:
-	// images (not SVG), audio and video inline with their type, anything
-	// else as an application/octet-stream attachment; the stored
-	// Cache-Control replaced by cache_control, or max-age=300; and every
-	// blob answer sandboxed with a Content-Security-Policy (sandbox;
-	// default-src 'none' …) and nosniff. With redirect, the type,
-	// disposition and Cache-Control are signed into each URL instead.
-	UserContent bool `json:"user_content,omitempty"`
-
-	auth  *authority // what signs, and where the blobs are
-	reads credential // how reads are authorized: the read tokens and their cache
-	// plainToLoopbackOnly: the endpoint is plain http, taken because it
-	// is on loopback, so the upstream reverse_proxy dials must be too.
-	plainToLoopbackOnly bool
-	logger              *zap.Logger
-	expiryTimers        []*time.Timer
-	counters            *transportCounters // a pointer: Transport values are copied while the Caddyfile is adapted
-	metricsRegistry     *prometheus.Registry
-}
-
-// HeaderOverrides are response headers Azure sends instead of the blob's
-// own properties, signed into a token (rscc, rsct, rscd, rsce, rscl).
-type HeaderOverrides struct {
-	CacheControl       string `json:"cache_control,omitempty"`
-	ContentType        string `json:"content_type,omitempty"`
-	ContentDisposition string `json:"content_disposition,omitempty"`
-	ContentEncoding    string `json:"content_encoding,omitempty"`
-	ContentLanguage    string `json:"content_language,omitempty"`
-}
-
-// signInto sets the overrides of v.
-func (h HeaderOverrides) signInto(v *sas.ServiceValues) {
-	v.CacheControl, v.ContentType, v.ContentDisposition = h.CacheControl, h.ContentType, h.ContentDisposition
-	v.ContentEncoding, v.ContentLanguage = h.ContentEncoding, h.ContentLanguage
+	reader *reader // built at provision
 }
 
 // originOption is an option of an origin: of the azure_blob transport, of
@@ -146,7 +78,7 @@ type originOption struct {
 	name      string
 	onOrigin  func(*Origin) any          // the option's field, for one of Origin
 	onHeaders func(*HeaderOverrides) any // for a header override
-	onReads   func(*Transport) any       // else the transport's: how it signs its reads
+	onReads   func(*ReadOrigin) any      // else how an origin's blobs are read
 	kind      optionKind
 	inherit   inheritance
 	takenBy   modules // the modules beside azure_blob and its transport that take it
@@ -175,13 +107,15 @@ func (o originOption) in(f optionFields) any {
 type optionFields struct {
 	origin  *Origin
 	headers *HeaderOverrides
-	reads   *Transport
+	reads   *ReadOrigin
 	http    **reverseproxy.HTTPTransport
 }
 
 // fields are where t's options go.
 func (t *Transport) fields() optionFields {
-	return optionFields{origin: &t.Origin, headers: &t.HeaderOverrides, reads: t, http: &t.HTTPTransport}
+	f := t.ReadOrigin.fields()
+	f.http = &t.HTTPTransport
+	return f
 }
 
 // optionKind says what an option is, for the checks that read the table.
@@ -222,18 +156,18 @@ var originOptions = []originOption{
 	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, 0},
 	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
 	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, nil, credentialOption, inheritSameAccount, 0},
-	{"scope", nil, nil, func(t *Transport) any { return &t.Scope }, 0, inheritAlways, 0},
-	{"ttl", nil, nil, func(t *Transport) any { return &t.TTL }, 0, inheritAlways, 0},
-	{"renew_before", nil, nil, func(t *Transport) any { return &t.RenewBefore }, 0, inheritAlways, 0},
+	{"scope", nil, nil, func(ro *ReadOrigin) any { return &ro.Scope }, 0, inheritAlways, 0},
+	{"ttl", nil, nil, func(ro *ReadOrigin) any { return &ro.TTL }, 0, inheritAlways, 0},
+	{"renew_before", nil, nil, func(ro *ReadOrigin) any { return &ro.RenewBefore }, 0, inheritAlways, 0},
 	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS},
-	{"policy", nil, nil, func(t *Transport) any { return &t.Policy }, signedOnlyOption, inheritSameContainer, 0},
+	{"policy", nil, nil, func(ro *ReadOrigin) any { return &ro.Policy }, signedOnlyOption, inheritSameContainer, 0},
 	{"cache_control", nil, func(h *HeaderOverrides) any { return &h.CacheControl }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_type", nil, func(h *HeaderOverrides) any { return &h.ContentType }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_disposition", nil, func(h *HeaderOverrides) any { return &h.ContentDisposition }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_encoding", nil, func(h *HeaderOverrides) any { return &h.ContentEncoding }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_language", nil, func(h *HeaderOverrides) any { return &h.ContentLanguage }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"guess_content_type", nil, nil, func(t *Transport) any { return &t.GuessContentType }, 0, inheritAlways, 0},
-	{"user_content", nil, nil, func(t *Transport) any { return &t.UserContent }, 0, inheritAlways, 0},
+	{"guess_content_type", nil, nil, func(ro *ReadOrigin) any { return &ro.GuessContentType }, 0, inheritAlways, 0},
+	{"user_content", nil, nil, func(ro *ReadOrigin) any { return &ro.UserContent }, 0, inheritAlways, 0},
 }
 
 // lookupOriginOption returns the row of an option name.
@@ -318,91 +252,37 @@ func (Transport) CaddyModule() caddy.ModuleInfo {
 // HTTP transport.
 func (t *Transport) Provision(ctx caddy.Context) (err error) {
 	defer func() { err = t.where(err) }()
-	t.logger = ctx.Logger()
 	t.setDefaults()
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	auth, err := t.Origin.authorize()
-	if err != nil {
+	logger := ctx.Logger()
+	if t.reader, err = newReader(ctx, t.ReadOrigin, t.HTTPTransport, logger); err != nil {
 		return err
 	}
-	t.auth = auth
-	if t.reads, err = t.readCredential(auth); err != nil {
-		return err
-	}
-	t.plainToLoopbackOnly = auth.endpoint.Scheme == "http" && !t.InsecureHTTP && !auth.key.IsDevelopmentKey()
-	t.counters = new(transportCounters)
-	if tok := auth.token; tok != nil && !tok.ReadOnly() {
-		t.logger.Warn("sas_token grants more than read and list; a read-only token is enough",
-			zap.String("permissions", tok.PermissionString()))
-	}
-	if auth.token != nil {
-		t.warnBeforeExpiry(auth.token.Expiry)
-	}
-	t.warnLiteralSecret(t.logger)
+	t.HTTPTransport = t.reader.conn
 	if t.Container == "" {
-		t.logger.Warn("no container set: clients can read any container of the account the credential reaches",
-			zap.String("account", auth.account))
-	}
-	// Keys are asked for through the same connection settings (TLS trust,
-	// proxy, timeouts) as the blobs.
-	if t.HTTPTransport, err = provisionConnection(ctx, t.HTTPTransport, auth.endpoint); err != nil {
-		return err
-	}
-	if err := auth.joinKeyringThrough(t.HTTPTransport, t.logger); err != nil {
-		return err
-	}
-	// Last: the collector reads the transport from the moment it is
-	// registered, so everything it reads must be in place.
-	if err := registerMetrics(ctx.GetMetricsRegistry(), t); err != nil {
-		return fmt.Errorf("metrics: %v", err)
+		logger.Warn("no container set: clients can read any container of the account the credential reaches",
+			zap.String("account", t.reader.auth.account))
 	}
 	return nil
-}
-
-// setDefaults fills in what the configuration left out.
-func (t *Transport) setDefaults() {
-	if t.TTL == 0 {
-		t.TTL = caddy.Duration(time.Hour)
-	}
-	if t.Scope == "" {
-		t.Scope = scopeBlob
-	}
-	if t.Version == "" {
-		t.Version = sas.DefaultVersion
-	}
 }
 
 // Validate checks the options that need no resolving.
 func (t *Transport) Validate() error {
-	if err := t.Origin.validate(); err != nil {
+	if err := t.ReadOrigin.validate(); err != nil {
 		return err
 	}
-	switch t.Scope {
-	case "", scopeBlob, scopeContainer:
-	default:
-		return errors.New("scope must be blob or container")
-	}
+	return checkHTTPTransport(t.HTTPTransport)
+}
+
+// checkAtAdapt runs the checks that need no secrets: all of them when every
+// credential field is literal, else the ones on the configuration's shape.
+func (t *Transport) checkAtAdapt() error {
 	if err := checkHTTPTransport(t.HTTPTransport); err != nil {
 		return err
 	}
-	if err := t.checkUserContent(); err != nil {
-		return err
-	}
-	if t.Identity != nil && t.Policy != "" {
-		return errors.New("policy: a user-delegation token (identity) cannot name a stored access policy")
-	}
-	ttl, renew := time.Duration(t.TTL), time.Duration(t.RenewBefore)
-	switch {
-	case ttl < 0 || (ttl > 0 && (ttl < time.Second || ttl%time.Second != 0)):
-		return fmt.Errorf("ttl %s must be a positive whole number of seconds", ttl)
-	case renew < 0:
-		return fmt.Errorf("renew_before %s is negative", renew)
-	case ttl > 0 && renew >= ttl:
-		return fmt.Errorf("renew_before %s must be less than ttl %s", renew, ttl)
-	}
-	return nil
+	return t.ReadOrigin.checkAtAdapt()
 }
 
 // checkVersion refuses a signed service version the plugin does not know.
@@ -434,39 +314,74 @@ func (t *Transport) EnableH2C() error {
 	return errors.New("azure_blob does not support h2c upstreams: Azure Blob Storage speaks HTTP/1.1 and HTTP/2 over TLS")
 }
 
-// warnBeforeExpiry logs a day, an hour and a minute before a sas_token
-// expires, and when it has: after that Azure refuses every request.
-func (t *Transport) warnBeforeExpiry(expiry time.Time) {
-	if expiry.IsZero() {
-		return // a stored policy holds the expiry
-	}
-	for _, before := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, 0} {
-		wait := time.Until(expiry.Add(-before))
-		if wait <= 0 && before > 0 {
-			continue
-		}
-		level, msg := zapcore.WarnLevel, "sas_token expires soon; replace it and reload"
-		if before == 0 {
-			level, msg = zapcore.ErrorLevel, "sas_token has expired; Azure refuses every request until it is replaced"
-		}
-		t.expiryTimers = append(t.expiryTimers, time.AfterFunc(max(wait, 0), func() {
-			t.logger.Check(level, msg).Write(logTime("expiry", expiry))
-		}))
-	}
-}
-
-// Cleanup stops the expiry warnings and releases the embedded transport's
-// connections; it also works after a partial Provision.
+// Cleanup lets go of what Provision built, and of the embedded
+// transport's connections; it also works after a partial Provision.
 func (t *Transport) Cleanup() error {
-	unregisterMetrics(t)
-	t.auth.release()
-	for _, timer := range t.expiryTimers {
-		timer.Stop()
+	if t.reader != nil {
+		t.reader.cleanup() // the embedded transport among them
+		return nil
 	}
 	if t.HTTPTransport == nil {
 		return nil
 	}
 	return t.HTTPTransport.Cleanup()
+}
+
+// RoundTrip sends a blob read to Azure on a signed clone of req. A request
+// that cannot be a read of an allowed blob is answered here (405, 404,
+// 400), not with an error: it is the client's mistake, and reverse_proxy
+// would count an error against the upstream's health. Azure's 404 for a
+// configured container that does not exist comes back as a 502 (see
+// answerContainerNotFound).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	mapped, refused := t.mapRequest(req)
+	if refused != nil {
+		if c := t.reader.logger.Check(zapcore.DebugLevel, "request refused before Azure"); c != nil {
+			c.Write(zap.Int("status", refused.code), zap.String("reason", refused.reason))
+		}
+		return refused.response(req), nil
+	}
+	return t.reader.read(req, mapped)
+}
+
+// mapRequest reads the container and blob of a request, or says why the
+// request is refused. Behind the azure_blob handler, the name it mapped
+// and checked is taken as it is, unless something rewrote the path since.
+func (t *Transport) mapRequest(req *http.Request) (mappedBlob, *refusal) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return mappedBlob{}, &refusal{http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"}
+	}
+	m, checked := caddyhttp.GetVar(req.Context(), varMappedBlob).(*mappedBlob)
+	if checked && m.path == req.URL.Path {
+		return *m, t.refuseContainer(m.container)
+	}
+	container, blob, ok := splitBlobPath("", req.URL.Path)
+	if !ok {
+		return mappedBlob{}, &refusal{http.StatusNotFound, "request path is not /container/blob"}
+	}
+	if refused := t.refuseContainer(container); refused != nil {
+		return mappedBlob{}, refused
+	}
+	if blob == "" {
+		// A container listing is never ours to ask for.
+		return mappedBlob{}, &refusal{http.StatusNotFound, errNoBlobName.Error()}
+	}
+	if err := checkURLSafeBlobName(blob); err != nil {
+		return mappedBlob{}, &refusal{http.StatusBadRequest, err.Error()}
+	}
+	return mappedBlob{container: container, name: blob}, nil
+}
+
+// refuseContainer says why a container may not be read, or returns nil.
+func (t *Transport) refuseContainer(container string) *refusal {
+	switch {
+	case t.Container != "" && container != t.Container:
+		return &refusal{http.StatusNotFound, "request addresses another container than the configured one"}
+	case t.Container == "" && strings.HasPrefix(container, "$"):
+		// $logs, $root, $web: never by way of a path a client chose.
+		return &refusal{http.StatusNotFound, "request addresses a system container; name it with container to serve it"}
+	}
+	return nil
 }
 
 // checkHTTPTransport refuses http transport settings that would send a

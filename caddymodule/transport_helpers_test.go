@@ -27,14 +27,14 @@ func provisionTransport(t *testing.T, tr *Transport) *observer.ObservedLogs {
 	require.NoError(t, tr.Provision(ctx), "Provision")
 	t.Cleanup(func() { assert.NoError(t, tr.Cleanup(), "Cleanup") })
 	core, logs := observer.New(zapcore.DebugLevel)
-	tr.logger = zap.New(core)
+	tr.reader.logger = zap.New(core)
 	return logs
 }
 
 // devTransport reads container photos of Azurite's account at endpoint,
 // signing with its key.
 func devTransport(endpoint string) *Transport {
-	return &Transport{Origin: Origin{Endpoint: endpoint + "/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}}
+	return &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint + "/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}}}
 }
 
 // atUpstream addresses r to the stand-in for Azure, as reverse_proxy does

@@ -121,10 +121,10 @@ func TestTransportSASTokenAndAnonymous(t *testing.T) {
 		wantQuery string
 	}{
 		{"sas_token with ?", func(e string) *Transport {
-			return &Transport{Origin: Origin{Endpoint: e + "/devstoreaccount1", SASToken: "?" + q.Encode()}}
+			return &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: e + "/devstoreaccount1", SASToken: "?" + q.Encode()}}}
 		}, q.Encode()},
 		{"anonymous", func(e string) *Transport {
-			return &Transport{Origin: Origin{Endpoint: e + "/devstoreaccount1", Anonymous: true}}
+			return &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: e + "/devstoreaccount1", Anonymous: true}}}
 		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,20 +216,20 @@ func TestTransportProvisionErrors(t *testing.T) {
 		tr   Transport
 		want string
 	}{
-		{"no credential", Transport{Origin: Origin{Endpoint: endpoint}}, "credential: give one of account_key, connection_string, sas_token, identity or anonymous"},
-		{"two credentials", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: sas.DevAccountKey, Anonymous: true}}, "not account_key and anonymous"},
-		{"bad base64", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "not base64!"}}, "account_key: account key is not valid base64"},
-		{"empty env", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_EMPTY}"}}, "account_key: evaluated placeholder {env.AZ_EMPTY} is empty"},
-		{"renew not below ttl", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, TTL: caddy.Duration(time.Minute), RenewBefore: caddy.Duration(time.Minute)}, "renew_before 1m0s must be less than ttl 1m0s"},
-		{"fractional ttl", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, TTL: caddy.Duration(1500 * time.Millisecond)}, "ttl 1.5s must be a positive whole number of seconds"},
-		{"scope", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, Scope: "account"}, "scope must be blob or container"},
-		{"version", Transport{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Version: "2099-01-01"}}, "version: not a known Azure Storage service version"},
-		{"endpoint", Transport{Origin: Origin{Endpoint: "ftp://x", AccountKey: "{env.AZ_KEY}"}}, "endpoint is not an http(s) URL"},
-		{"no account", Transport{Origin: Origin{Endpoint: "https://cdn.example.com", AccountKey: "{env.AZ_KEY}"}}, "account: needed to sign with account_key"},
-		{"nowhere", Transport{Origin: Origin{AccountKey: "{env.AZ_KEY}"}}, "cannot tell where the storage account is: give account, endpoint or connection_string"},
-		{"bad connection string", Transport{Origin: Origin{ConnectionString: "AccountName=x;AccountKey=" + sas.DevAccountKey[:30]}}, "connection_string: connection string AccountName"},
-		{"malformed token", Transport{Origin: Origin{Endpoint: endpoint, SASToken: "sv=2025-11-05&sp=r&sig=abc"}}, "sas_token: SAS token signature (sig) is not a base64 HMAC-SHA256"},
-		{"expired token", Transport{Origin: Origin{Endpoint: endpoint, SASToken: expiredToken(t)}}, "sas_token: expired at"},
+		{"no credential", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint}}}, "credential: give one of account_key, connection_string, sas_token, identity or anonymous"},
+		{"two credentials", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: sas.DevAccountKey, Anonymous: true}}}, "not account_key and anonymous"},
+		{"bad base64", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: "not base64!"}}}, "account_key: account key is not valid base64"},
+		{"empty env", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_EMPTY}"}}}, "account_key: evaluated placeholder {env.AZ_EMPTY} is empty"},
+		{"renew not below ttl", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, TTL: caddy.Duration(time.Minute), RenewBefore: caddy.Duration(time.Minute)}}, "renew_before 1m0s must be less than ttl 1m0s"},
+		{"fractional ttl", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, TTL: caddy.Duration(1500 * time.Millisecond)}}, "ttl 1.5s must be a positive whole number of seconds"},
+		{"scope", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}"}, Scope: "account"}}, "scope must be blob or container"},
+		{"version", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, AccountKey: "{env.AZ_KEY}", Version: "2099-01-01"}}}, "version: not a known Azure Storage service version"},
+		{"endpoint", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "ftp://x", AccountKey: "{env.AZ_KEY}"}}}, "endpoint is not an http(s) URL"},
+		{"no account", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "https://cdn.example.com", AccountKey: "{env.AZ_KEY}"}}}, "account: needed to sign with account_key"},
+		{"nowhere", Transport{ReadOrigin: ReadOrigin{Origin: Origin{AccountKey: "{env.AZ_KEY}"}}}, "cannot tell where the storage account is: give account, endpoint or connection_string"},
+		{"bad connection string", Transport{ReadOrigin: ReadOrigin{Origin: Origin{ConnectionString: "AccountName=x;AccountKey=" + sas.DevAccountKey[:30]}}}, "connection_string: connection string AccountName"},
+		{"malformed token", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, SASToken: "sv=2025-11-05&sp=r&sig=abc"}}}, "sas_token: SAS token signature (sig) is not a base64 HMAC-SHA256"},
+		{"expired token", Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: endpoint, SASToken: expiredToken(t)}}}, "sas_token: expired at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -294,7 +294,7 @@ func TestTransportDropsAzureErrorBodies(t *testing.T) {
 
 func TestTransportWithoutContainerRefusesSystemContainers(t *testing.T) {
 	azure := azurestub.Scripted(t)
-	tr := &Transport{Origin: Origin{Endpoint: azure.URL + "/devstoreaccount1", AccountKey: sas.DevAccountKey}}
+	tr := &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: azure.URL + "/devstoreaccount1", AccountKey: sas.DevAccountKey}}}
 	provisionTransport(t, tr)
 	for _, c := range []string{"$logs", "$root", "$web"} {
 		resp, err := tr.RoundTrip(atUpstream(clientRequest(http.MethodGet, "http://x/"+c+"/a.log"), azure))
@@ -322,7 +322,7 @@ func TestTransportKeepsTheUpstreamAndPassesGzipAsStored(t *testing.T) {
 	azure.Put("photos", "a.js", gz, http.Header{"Content-Encoding": {"gzip"}})
 	// The endpoint names another host: requests still go where reverse_proxy
 	// sends them, with the endpoint's Host header.
-	tr := &Transport{Origin: Origin{Account: sas.DevAccountName, Endpoint: "http://blob.internal:8080/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}}
+	tr := &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Account: sas.DevAccountName, Endpoint: "http://blob.internal:8080/devstoreaccount1", Container: "photos", AccountKey: sas.DevAccountKey}}}
 	provisionTransport(t, tr)
 	in := clientRequest(http.MethodGet, "http://x/photos/a.js")
 	// Go's http.Transport asks for gzip only when a request has no Range:
@@ -349,11 +349,11 @@ func TestTransportEndpointErrorsQuoteNoSig(t *testing.T) {
 		tr   Transport
 		want string
 	}{
-		{Transport{Origin: Origin{Endpoint: "https://mystorage.blob.core.windows.net/?sv=2022-11-02&sp=r&sig=TOPSECRETSIG%3D", AccountKey: sas.DevAccountKey}}, "endpoint must not carry a query"},
-		{Transport{Origin: Origin{Endpoint: "https://x?sig=TOPSECRETSIG", Anonymous: true}}, "endpoint must not carry a query"},
-		{Transport{Origin: Origin{Endpoint: "ftp://x/?sig=TOPSECRETSIG", Anonymous: true}}, "endpoint is not an http(s) URL"},
-		{Transport{Origin: Origin{Account: "realacct", Endpoint: "https://mystorage.blob.core.windows.net", AccountKey: sas.DevAccountKey}}, `account "realacct" differs from the account "mystorage" that endpoint names`},
-		{Transport{Origin: Origin{Endpoint: "http://127.0.0.1:10000/devstoreaccount1", ConnectionString: "AccountName=other;AccountKey=" + sas.DevAccountKey + ";BlobEndpoint=http://10.0.0.1/other"}}, "endpoint differs from the blob endpoint of connection_string"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "https://mystorage.blob.core.windows.net/?sv=2022-11-02&sp=r&sig=TOPSECRETSIG%3D", AccountKey: sas.DevAccountKey}}}, "endpoint must not carry a query"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "https://x?sig=TOPSECRETSIG", Anonymous: true}}}, "endpoint must not carry a query"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "ftp://x/?sig=TOPSECRETSIG", Anonymous: true}}}, "endpoint is not an http(s) URL"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{Account: "realacct", Endpoint: "https://mystorage.blob.core.windows.net", AccountKey: sas.DevAccountKey}}}, `account "realacct" differs from the account "mystorage" that endpoint names`},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "http://127.0.0.1:10000/devstoreaccount1", ConnectionString: "AccountName=other;AccountKey=" + sas.DevAccountKey + ";BlobEndpoint=http://10.0.0.1/other"}}}, "endpoint differs from the blob endpoint of connection_string"},
 	} {
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 		err := tc.tr.Provision(ctx)
@@ -442,15 +442,15 @@ func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
 
 	t.Run("scheduled, and stopped by Cleanup", func(t *testing.T) {
 		tok, _ := token(2 * time.Hour)
-		tr := &Transport{Origin: Origin{Endpoint: "http://127.0.0.1:1/devstoreaccount1", Container: "photos", SASToken: tok}}
+		tr := &Transport{ReadOrigin: ReadOrigin{Origin: Origin{Endpoint: "http://127.0.0.1:1/devstoreaccount1", Container: "photos", SASToken: tok}}}
 		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 		defer cancel()
 		require.NoError(t, tr.Provision(ctx))
 		// Two hours left: the day-before warning is past; an hour, a minute
 		// and the expiry itself are ahead.
-		require.Len(t, tr.expiryTimers, 3, "warnings scheduled")
+		require.Len(t, tr.reader.expiryTimers, 3, "warnings scheduled")
 		require.NoError(t, tr.Cleanup())
-		for i, timer := range tr.expiryTimers {
+		for i, timer := range tr.reader.expiryTimers {
 			assert.False(t, timer.Stop(), "warning %d still scheduled after Cleanup", i)
 		}
 	})
@@ -503,14 +503,14 @@ func TestLiteralSecretsAreNamed(t *testing.T) {
 		tr   Transport
 		want string
 	}{
-		{Transport{Origin: Origin{AccountKey: "{env.AZURE_STORAGE_KEY}"}}, ""},
-		{Transport{Origin: Origin{AccountKey: "{file./run/secrets/azkey}"}}, ""},
-		{Transport{Origin: Origin{AccountKey: sas.DevAccountKey}}, ""}, // Azurite's, public
-		{Transport{Origin: Origin{ConnectionString: "UseDevelopmentStorage=true"}}, ""},
-		{Transport{Origin: Origin{Anonymous: true}}, ""},
-		{Transport{Origin: Origin{AccountKey: "ZHVtbXk="}}, "account_key"},
-		{Transport{Origin: Origin{ConnectionString: "AccountName=a;AccountKey=ZHVtbXk="}}, "connection_string"},
-		{Transport{Origin: Origin{SASToken: "sv=2025-11-05&sig=x"}}, "sas_token"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{AccountKey: "{env.AZURE_STORAGE_KEY}"}}}, ""},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{AccountKey: "{file./run/secrets/azkey}"}}}, ""},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{AccountKey: sas.DevAccountKey}}}, ""}, // Azurite's, public
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{ConnectionString: "UseDevelopmentStorage=true"}}}, ""},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{Anonymous: true}}}, ""},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{AccountKey: "ZHVtbXk="}}}, "account_key"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{ConnectionString: "AccountName=a;AccountKey=ZHVtbXk="}}}, "connection_string"},
+		{Transport{ReadOrigin: ReadOrigin{Origin: Origin{SASToken: "sv=2025-11-05&sig=x"}}}, "sas_token"},
 	} {
 		assert.Equal(t, tc.want, tc.tr.literalSecret(), "%+v", tc.tr)
 	}

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"mime"
 	"net/http"
 	"strings"
@@ -56,18 +55,18 @@ var inlineTypes = map[string]bool{
 // itself, without parameters, and inline unless content_disposition says
 // otherwise; anything else as application/octet-stream, an attachment.
 // The Cache-Control is cache_control, or userContentCacheControl.
-func (t *Transport) userContentHeaders(contentType string) sas.ResponseHeaders {
-	h := sas.ResponseHeaders{CacheControl: t.CacheControl, ContentType: octetStream, ContentDisposition: "attachment"}
+func userContentHeaders(overrides HeaderOverrides, contentType string) sas.ResponseHeaders {
+	h := sas.ResponseHeaders{CacheControl: overrides.CacheControl, ContentType: octetStream, ContentDisposition: "attachment"}
 	if h.CacheControl == "" {
 		h.CacheControl = userContentCacheControl
 	}
 	if mediaType, _, err := mime.ParseMediaType(contentType); err == nil && inlineTypes[mediaType] {
 		h.ContentType, h.ContentDisposition = mediaType, "inline"
-		if t.ContentDisposition != "" {
-			h.ContentDisposition = t.ContentDisposition
+		if overrides.ContentDisposition != "" {
+			h.ContentDisposition = overrides.ContentDisposition
 		}
-	} else if isAttachment(t.ContentDisposition) {
-		h.ContentDisposition = t.ContentDisposition // with the filename it may give
+	} else if isAttachment(overrides.ContentDisposition) {
+		h.ContentDisposition = overrides.ContentDisposition // with the filename it may give
 	}
 	return h
 }
@@ -79,12 +78,12 @@ func isAttachment(disposition string) bool {
 }
 
 // serveAsUserContent puts the headers of a user_content answer on h, an
-// answer of Azure's with status code. A cache takes the headers of a 304
+// answer of Azure's with status code, for a route with overrides. A cache takes the headers of a 304
 // into what it stored (RFC 9111, 4.3.4), and the type a 304 carries is
 // not the blob's (Azurite 3.37 sends application/xml): so a 304 carries
 // no type and no disposition, which the stored answer keeps, and the
 // media policy, which runs no script whatever was stored.
-func (t *Transport) serveAsUserContent(code int, h http.Header) {
+func serveAsUserContent(overrides HeaderOverrides, code int, h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	if code >= 300 && code != http.StatusNotModified {
 		// A 412 or 416, or a refusal: no blob's headers to replace, and
@@ -93,7 +92,7 @@ func (t *Transport) serveAsUserContent(code int, h http.Header) {
 		h.Set("Cache-Control", errorNoStore)
 		return
 	}
-	uc := t.userContentHeaders(h.Get("Content-Type"))
+	uc := userContentHeaders(overrides, h.Get("Content-Type"))
 	h.Set("Cache-Control", uc.CacheControl)
 	if code == http.StatusNotModified {
 		h.Del("Content-Type")
@@ -108,17 +107,4 @@ func (t *Transport) serveAsUserContent(code int, h http.Header) {
 	} else {
 		h.Set("Content-Security-Policy", inlineCSP)
 	}
-}
-
-// checkUserContent refuses a content_type that user_content would not
-// serve: a type it does not serve inline would be replaced on every blob.
-func (t *Transport) checkUserContent() error {
-	if !t.UserContent || t.ContentType == "" {
-		return nil
-	}
-	if mediaType, _, err := mime.ParseMediaType(t.ContentType); err != nil || !inlineTypes[mediaType] {
-		return errors.New("content_type: user_content serves only images (not SVG), audio and video as their type, " +
-			"and anything else as an application/octet-stream attachment: give one of those types, or leave content_type out")
-	}
-	return nil
 }

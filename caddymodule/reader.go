@@ -7,12 +7,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
@@ -25,41 +29,142 @@ const (
 	logRefusedPolicy   = "Azure refused a freshly signed token that names a stored access policy: the policy was removed or changed (revoked), or it does not grant read, or it sets an expiry of its own"
 )
 
-// RoundTrip sends a blob read to Azure on a signed clone of req. A request
-// that cannot be a read of an allowed blob is answered here (405, 404,
-// 400), not with an error: it is the client's mistake, and reverse_proxy
-// would count an error against the upstream's health. Azure's 404 for a
-// configured container that does not exist comes back as a 502 (see
-// answerContainerNotFound).
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	mapped, refused := t.mapRequest(req)
-	if refused != nil {
-		if c := t.logger.Check(zapcore.DebugLevel, "request refused before Azure"); c != nil {
-			c.Write(zap.Int("status", refused.code), zap.String("reason", refused.reason))
+// reader reads the blobs of one ReadOrigin for the module that holds it
+// (the azure_blob transport, a redirect): its authority, its read tokens
+// and their cache, the http transport that reaches Azure, and its counts.
+// Each module builds its own with newReader; none reads another's.
+type reader struct {
+	ReadOrigin // the options, with their defaults
+
+	auth  *authority // what signs, and where the blobs are
+	reads credential // how reads are authorized: the read tokens and their cache
+	conn  *reverseproxy.HTTPTransport
+	// plainToLoopbackOnly: the endpoint is plain http, taken because it
+	// is on loopback, so the upstream reverse_proxy dials must be too.
+	plainToLoopbackOnly bool
+	logger              *zap.Logger
+	expiryTimers        []*time.Timer
+	counters            transportCounters
+	metricsRegistry     *prometheus.Registry
+}
+
+// newReader builds the reader of ro, whose defaults are set and which is
+// valid, reaching Azure through conn, a configured http transport that it
+// provisions (a new one when nil). It warns of what the configuration
+// risks, and registers the reader's metrics last: the collector reads it
+// from the moment it is registered. On error it lets go of what it built.
+func newReader(ctx caddy.Context, ro ReadOrigin, conn *reverseproxy.HTTPTransport, logger *zap.Logger) (_ *reader, err error) {
+	r := &reader{ReadOrigin: ro, logger: logger}
+	defer func() {
+		if err != nil {
+			r.cleanup()
 		}
-		return refused.response(req), nil
+	}()
+	if r.auth, err = ro.authorize(); err != nil {
+		return nil, err
 	}
+	if r.reads, err = ro.readCredential(r.auth); err != nil {
+		return nil, err
+	}
+	r.plainToLoopbackOnly = r.auth.endpoint.Scheme == "http" && !ro.InsecureHTTP && !r.auth.key.IsDevelopmentKey()
+	if tok := r.auth.token; tok != nil {
+		if !tok.ReadOnly() {
+			logger.Warn("sas_token grants more than read and list; a read-only token is enough",
+				zap.String("permissions", tok.PermissionString()))
+		}
+		r.warnBeforeExpiry(tok.Expiry)
+	}
+	ro.warnLiteralSecret(logger)
+	// Keys are asked for through the same connection settings (TLS trust,
+	// proxy, timeouts) as the blobs.
+	if r.conn, err = provisionConnection(ctx, conn, r.auth.endpoint); err != nil {
+		return nil, err
+	}
+	if err := r.auth.joinKeyringThrough(r.conn, logger); err != nil {
+		return nil, err
+	}
+	if err := registerMetrics(ctx.GetMetricsRegistry(), r); err != nil {
+		return nil, fmt.Errorf("metrics: %v", err)
+	}
+	return r, nil
+}
+
+// warnBeforeExpiry logs a day, an hour and a minute before a sas_token
+// expires, and when it has: after that Azure refuses every request.
+func (r *reader) warnBeforeExpiry(expiry time.Time) {
+	if expiry.IsZero() {
+		return // a stored policy holds the expiry
+	}
+	for _, before := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, 0} {
+		wait := time.Until(expiry.Add(-before))
+		if wait <= 0 && before > 0 {
+			continue
+		}
+		level, msg := zapcore.WarnLevel, "sas_token expires soon; replace it and reload"
+		if before == 0 {
+			level, msg = zapcore.ErrorLevel, "sas_token has expired; Azure refuses every request until it is replaced"
+		}
+		r.expiryTimers = append(r.expiryTimers, time.AfterFunc(max(wait, 0), func() {
+			r.logger.Check(level, msg).Write(logTime("expiry", expiry))
+		}))
+	}
+}
+
+// cleanup stops the expiry warnings, lets go of the keyring and the
+// metrics, and closes the idle connections; it also works on a partly
+// built reader.
+func (r *reader) cleanup() {
+	unregisterMetrics(r)
+	r.auth.release()
+	for _, timer := range r.expiryTimers {
+		timer.Stop()
+	}
+	if r.conn != nil {
+		_ = r.conn.Cleanup()
+	}
+}
+
+// answerContainerNotFound turns Azure's 404 ContainerNotFound for a read in
+// container into a 502 that no cache keeps, which the azure_blob
+// directive's response routes and its redirect probes take as an error,
+// and logs it (paced).
+func (r *reader) answerContainerNotFound(resp *http.Response, container string) {
+	resp.StatusCode, resp.Status = http.StatusBadGateway, "502 Bad Gateway"
+	resp.Header.Set("Cache-Control", errorNoStore)
+	if r.counters.containerNotFoundLogged.allow(time.Now(), containerNotFoundLogEvery) {
+		r.logger.Error(logContainerNotFound,
+			zap.String("account", r.auth.account),
+			zap.String("container", container))
+	}
+}
+
+// read sends req, a GET or HEAD of the blob mapped, to Azure on a signed
+// clone, and returns Azure's answer made fit for a client: Azure's headers
+// and error bodies taken out, the route's header rules applied. Azure's
+// 404 for a configured container that does not exist comes back as a 502
+// (see answerContainerNotFound).
+func (r *reader) read(req *http.Request, mapped mappedBlob) (*http.Response, error) {
 	container, blob := mapped.container, mapped.name
 	if fallback, _ := caddyhttp.GetVar(req.Context(), varFallback).(bool); fallback {
-		t.counters.fallbacks.Add(1)
+		r.counters.fallbacks.Add(1)
 	}
 	if repl, ok := req.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.azure_blob.account", t.auth.account)
+		repl.Set("http.azure_blob.account", r.auth.account)
 		repl.Set("http.azure_blob.container", container)
 		repl.Set("http.azure_blob.blob", blob)
 	}
-	if t.plainToLoopbackOnly && (sas.BlobEndpoint{Scheme: "http", Host: req.URL.Host}).Insecure() {
+	if r.plainToLoopbackOnly && (sas.BlobEndpoint{Scheme: "http", Host: req.URL.Host}).Insecure() {
 		// A reverse_proxy of the user's own may dial another host than
 		// the endpoint the plain-http rule took.
 		return nil, errPlainUpstream
 	}
-	up := t.upstreamRequest(req, mapped)
+	up := r.upstreamRequest(req, mapped)
 	clientIfMatch := up.Header.Values("If-Match")
-	pinned, err := t.resolveSuffixRange(up, container, blob)
+	pinned, err := r.resolveSuffixRange(up, container, blob)
 	if err != nil {
 		return nil, err
 	}
-	resp, resigned, err := t.sendHealing(up, container, blob)
+	resp, resigned, err := r.sendHealing(up, container, blob)
 	if err == nil && pinned && resp.StatusCode == http.StatusPreconditionFailed {
 		// The blob changed between the HEAD that sized the suffix range and
 		// this GET, so the offsets are stale: serve the whole blob under the
@@ -70,7 +175,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		for _, v := range clientIfMatch {
 			up.Header.Add("If-Match", v)
 		}
-		resp, resigned, err = t.sendHealing(up, container, blob)
+		resp, resigned, err = r.sendHealing(up, container, blob)
 	}
 	if err != nil {
 		return nil, err
@@ -79,21 +184,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// the handler mapped to) is missing: a mistake to fix, not a missing
 	// blob. One a client's path named is the client's miss, and stays a
 	// 404 that neither logs nor counts against the upstream's health.
-	if isContainerNotFound(resp) && (t.Container != "" || mapped.path != "") {
-		t.answerContainerNotFound(resp, container)
+	if isContainerNotFound(resp) && (r.Container != "" || mapped.path != "") {
+		r.answerContainerNotFound(resp, container)
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
-		t.counters.authFailures.Add(1)
+		r.counters.authFailures.Add(1)
 		msg := logRefused
 		switch {
-		case resigned && t.Policy != "":
+		case resigned && r.Policy != "":
 			msg = logRefusedPolicy
 		case resigned:
 			msg = logRefusedResigned
 		}
-		t.logger.Error(msg,
+		r.logger.Error(msg,
 			zap.String("container", container),
-			zap.String("policy", t.Policy),
+			zap.String("policy", r.Policy),
 			zap.Int("status", resp.StatusCode),
 			zap.String("azure_error_code", resp.Header.Get("x-ms-error-code")))
 	}
@@ -102,14 +207,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// RFC 9111 (4.3.4): a 304 carries the Cache-Control a 200 would. Azure
 	// does not repeat the signed rscc on it, and a shield would keep the
 	// object it refreshes for its own default TTL (Varnish: two minutes).
-	if resp.StatusCode == http.StatusNotModified && t.CacheControl != "" {
-		resp.Header.Set("Cache-Control", t.CacheControl)
+	if resp.StatusCode == http.StatusNotModified && r.CacheControl != "" {
+		resp.Header.Set("Cache-Control", r.CacheControl)
 	}
-	if t.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if r.GuessContentType && resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		guessContentType(resp.Header, blob)
 	}
-	if t.UserContent {
-		t.serveAsUserContent(resp.StatusCode, resp.Header)
+	if r.UserContent {
+		serveAsUserContent(r.HeaderOverrides, resp.StatusCode, resp.Header)
 	}
 	if mapped.private {
 		resp.Header.Set("Cache-Control", privately(resp.Header.Get("Cache-Control")))
@@ -123,74 +228,34 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// mapRequest reads the container and blob of a request, or says why the
-// request is refused. Behind the azure_blob handler, the name it mapped
-// and checked is taken as it is, unless something rewrote the path since.
-func (t *Transport) mapRequest(req *http.Request) (mappedBlob, *refusal) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		return mappedBlob{}, &refusal{http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"}
-	}
-	m, checked := caddyhttp.GetVar(req.Context(), varMappedBlob).(*mappedBlob)
-	if checked && m.path == req.URL.Path {
-		return *m, t.refuseContainer(m.container)
-	}
-	container, blob, ok := splitBlobPath("", req.URL.Path)
-	if !ok {
-		return mappedBlob{}, &refusal{http.StatusNotFound, "request path is not /container/blob"}
-	}
-	if refused := t.refuseContainer(container); refused != nil {
-		return mappedBlob{}, refused
-	}
-	if blob == "" {
-		// A container listing is never ours to ask for.
-		return mappedBlob{}, &refusal{http.StatusNotFound, errNoBlobName.Error()}
-	}
-	if err := checkURLSafeBlobName(blob); err != nil {
-		return mappedBlob{}, &refusal{http.StatusBadRequest, err.Error()}
-	}
-	return mappedBlob{container: container, name: blob}, nil
-}
-
-// refuseContainer says why a container may not be read, or returns nil.
-func (t *Transport) refuseContainer(container string) *refusal {
-	switch {
-	case t.Container != "" && container != t.Container:
-		return &refusal{http.StatusNotFound, "request addresses another container than the configured one"}
-	case t.Container == "" && strings.HasPrefix(container, "$"):
-		// $logs, $root, $web: never by way of a path a client chose.
-		return &refusal{http.StatusNotFound, "request addresses a system container; name it with container to serve it"}
-	}
-	return nil
-}
-
 // sendHealing sends up, and once more with a fresh token if Azure answers
 // 403: a rotated key, a revoked policy, a clock step. resigned reports the
 // second try.
-func (t *Transport) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
-	resp, err = t.send(up, container, blob)
-	if err != nil || resp.StatusCode != http.StatusForbidden || !t.reads.refused(container, blob) {
+func (r *reader) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
+	resp, err = r.send(up, container, blob)
+	if err != nil || resp.StatusCode != http.StatusForbidden || !r.reads.refused(container, blob) {
 		return resp, false, err
 	}
 	// The first response is read and closed, and up has no body, so up can
 	// go again: send gives it a fresh query.
 	drain(resp)
-	resp, err = t.send(up, container, blob)
+	resp, err = r.send(up, container, blob)
 	return resp, true, err
 }
 
 // send authorizes up and sends it. The query and errors never leave here
 // with a token in them.
-func (t *Transport) send(up *http.Request, container, blob string) (*http.Response, error) {
-	token, err := t.reads.token(container, blob)
+func (r *reader) send(up *http.Request, container, blob string) (*http.Response, error) {
+	token, err := r.reads.token(container, blob)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	query := token.Encode()
 	up.URL.RawQuery = query
-	if c := t.logger.Check(zapcore.DebugLevel, "azure blob request"); c != nil {
+	if c := r.logger.Check(zapcore.DebugLevel, "azure blob request"); c != nil {
 		c.Write(zap.String("container", container), zap.String("blob", blob), zap.String("method", up.Method))
 	}
-	resp, err := t.HTTPTransport.RoundTrip(up)
+	resp, err := r.conn.RoundTrip(up)
 	if err != nil {
 		return nil, redactError(err, query)
 	}
@@ -204,7 +269,7 @@ func (t *Transport) send(up *http.Request, container, blob string) (*http.Respon
 // out from the old length. When the HEAD cannot tell the length (the blob
 // is missing, say), or the client's own If-Match names another version,
 // the range is dropped and Azure answers the whole request.
-func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string) (pinned bool, err error) {
+func (r *reader) resolveSuffixRange(up *http.Request, container, blob string) (pinned bool, err error) {
 	suffix, ok := strings.CutPrefix(up.Header.Get("Range"), "bytes=-")
 	if !ok {
 		return false, nil
@@ -216,8 +281,8 @@ func (t *Transport) resolveSuffixRange(up *http.Request, container, blob string)
 	}
 	head := up.Clone(up.Context())
 	head.Method = http.MethodHead
-	head.Header = http.Header{"X-Ms-Version": {t.Version}}
-	resp, _, err := t.sendHealing(head, container, blob)
+	head.Header = http.Header{"X-Ms-Version": {r.Version}}
+	resp, _, err := r.sendHealing(head, container, blob)
 	if err != nil {
 		return false, err
 	}
@@ -260,8 +325,8 @@ func ifMatchAllows(values []string, etag string) bool {
 // endpoint's Host, the blob's path, no body and only the allowed headers.
 // The URL's host stays the upstream reverse_proxy chose: its load balancing,
 // health checks and dialing stay in charge.
-func (t *Transport) upstreamRequest(req *http.Request, m mappedBlob) *http.Request {
-	svc := t.auth
+func (r *reader) upstreamRequest(req *http.Request, m mappedBlob) *http.Request {
+	svc := r.auth
 	// A shallow copy with a URL of its own: the token goes into that URL,
 	// never the client's; the header is built anew below, so the deep copy
 	// req.Clone makes of it would be thrown away (1.7 % of Caddy's CPU per
@@ -278,7 +343,7 @@ func (t *Transport) upstreamRequest(req *http.Request, m mappedBlob) *http.Reque
 	}
 	up.URL.RawQuery, up.URL.Fragment, up.URL.ForceQuery = "", "", false
 	up.Header = forwardedHeaders(req.Header)
-	up.Header.Set("x-ms-version", t.Version)
+	up.Header.Set("x-ms-version", r.Version)
 	// A read sends nothing: no body, no trailers the client chose.
 	up.Body, up.GetBody, up.ContentLength = nil, nil, 0
 	up.TransferEncoding, up.Trailer = nil, nil
