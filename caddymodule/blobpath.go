@@ -86,17 +86,23 @@ func checkURLSafeBlobName(name string) error {
 	return nil
 }
 
-// mappedBlob is the blob the azure_blob handler mapped a request to. The
-// handler hands it to the transport in a request variable, so that the
-// name is split, checked and escaped once per request.
+// mappedBlob is the blob a request reads.
 type mappedBlob struct {
 	container, name string
-	path, rawPath   string // the request's URL path the handler set: /container/name
-	private         bool   // the name depends on who asks: answers are for the client's cache only
+	private         bool // the name depends on who asks: answers are for the client's cache only
+	configured      bool // the configuration named the container, not the client's path
 }
 
-// varMappedBlob holds the *mappedBlob of the request.
-const varMappedBlob = "azure_blob.mapped"
+// mapping is how the azure_blob handler mapped a request's path to the
+// one it rewrote it to, /container/name, for the transport to read: the
+// name itself travels in the path alone.
+type mapping struct {
+	private bool // the prefix depends on who asks
+}
+
+// varMapping holds the mapping of the request, set by the azure_blob
+// handler.
+const varMapping = "azure_blob.mapping"
 
 // splitBlobPath reads the container and blob name back from a decoded
 // upstream path below base; blob is "" for a container-level path.

@@ -218,8 +218,7 @@ func envCredential() (*signingKey, error) {
 // counts as unset. Errors name the variables and never quote a key.
 func credentialFrom(getenv func(string) string) (*signingKey, error) {
 	connStr, account, key, endpoint := getenv(envConnectionString), getenv(envAccount), getenv(envKey), getenv(envBlobEndpoint)
-	where := sas.Where{Account: account, Endpoint: endpoint,
-		AccountSetting: envAccount, EndpointSetting: envBlobEndpoint, ConnectionStringSetting: envConnectionString}
+	where := sas.Where{Account: account, Endpoint: endpoint}
 	switch {
 	case connStr != "" && key != "":
 		return nil, fmt.Errorf("both %s and %s are set; keep one", envConnectionString, envKey)
@@ -240,7 +239,7 @@ func credentialFrom(getenv func(string) string) (*signingKey, error) {
 	case account == "" && endpoint == "":
 		return nil, fmt.Errorf("%s is not set: it names the account of %s", envAccount, envKey)
 	}
-	loc, err := sas.Locate(where)
+	loc, err := locate(where, settingNames{envAccount, envBlobEndpoint, envConnectionString})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -96,15 +97,30 @@ func resolveLocation(accountField, endpointField, connStr string) (sas.Location,
 	if err != nil && endpointField != "" {
 		return sas.Location{}, nil, fmt.Errorf("endpoint: %w", err)
 	}
-	where := sas.Where{Account: account, Endpoint: endpoint,
-		AccountSetting: "account", EndpointSetting: "endpoint", ConnectionStringSetting: "connection_string"}
+	where := sas.Where{Account: account, Endpoint: endpoint}
 	if connStr != "" {
 		if where.ConnectionString, err = sas.ParseConnectionString(connStr); err != nil {
 			return sas.Location{}, nil, fmt.Errorf("connection_string: %w", err)
 		}
 	}
-	loc, err := sas.Locate(where)
+	loc, err := locate(where, originSettings)
 	return loc, where.ConnectionString, err
+}
+
+// settingNames name the settings of a sas.Where as a user wrote them: the
+// account, the endpoint and the connection string.
+type settingNames [3]string
+
+// originSettings are the names of the Caddyfile options and JSON fields.
+var originSettings = settingNames{"account", "endpoint", "connection_string"}
+
+// locate is sas.Locate with errors that name the settings as names does.
+func locate(w sas.Where, names settingNames) (sas.Location, error) {
+	loc, err := sas.Locate(w)
+	if where, ok := errors.AsType[*sas.LocateError](err); ok {
+		return loc, errors.New(where.Rename(func(s sas.Setting) string { return names[s] }))
+	}
+	return loc, err
 }
 
 // checkToken refuses a ready-made token, given as field, that cannot serve
@@ -130,54 +146,4 @@ func checkToken(field string, tok *sas.ParsedToken, now time.Time) error {
 			"caddy azure-sas sign --container <name> --permissions r --expiry <lifetime> --token-only", field, sp)
 	}
 	return nil
-}
-
-// signedOnly names the first option that only a signed token can carry,
-// or "".
-func (t *Transport) signedOnly() string {
-	for _, o := range originOptions {
-		if o.kind&signedOnlyOption != 0 && o.isSet(t) {
-			return o.name
-		}
-	}
-	return ""
-}
-
-// readCredential is how t authorizes its reads with a, signed with t's
-// scope, policy, header overrides and lifetimes when a can sign.
-func (t *Transport) readCredential(a *authority) (credential, error) {
-	switch {
-	case a.canSign():
-		resource := sas.ResourceBlob
-		if t.Scope == scopeContainer {
-			resource = sas.ResourceContainer
-		}
-		template := sas.ServiceValues{Resource: resource, Permissions: sas.PermRead, Container: t.Container, Identifier: t.Policy}
-		t.HeaderOverrides.signInto(&template)
-		if t.Policy != "" {
-			template.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
-		}
-		signer, err := a.signer(template, sas.SignerOptions{TTL: time.Duration(t.TTL), RenewBefore: time.Duration(t.RenewBefore)})
-		if err != nil {
-			return nil, err
-		}
-		cred := signingCredential{signer: signer}
-		if a.identity != nil {
-			cred.onRefused = func() {
-				if a.keyring != nil {
-					a.keyring.refresh()
-				}
-			}
-		}
-		return cred, nil
-	case t.signedOnly() != "":
-		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
-			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", t.signedOnly())
-	case a.token != nil:
-		if err := checkToken(a.tokenField, a.token, time.Now()); err != nil {
-			return nil, err
-		}
-		return tokenCredential{a.token}, nil
-	}
-	return anonymousCredential{}, nil
 }

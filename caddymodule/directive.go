@@ -40,7 +40,7 @@ func (o *origin) pin() error {
 		}
 		t.Endpoint = loc.Endpoint.String()
 	}
-	loc, err := sas.Locate(sas.Where{Endpoint: t.Endpoint})
+	loc, err := locate(sas.Where{Endpoint: t.Endpoint}, originSettings)
 	if err != nil {
 		return err
 	}

@@ -175,17 +175,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if c := h.logger.Check(zapcore.DebugLevel, "mapped request to blob"); c != nil {
 		c.Write(zap.String("path", r.URL.Path), zap.String("container", h.Container), zap.String("blob", name))
 	}
-	// The placeholders are set by the transport, for the origin it reads.
-	mapped := &mappedBlob{container: h.Container, name: name, private: prefixPerRequest(h.Prefix)}
-	mapped.path, mapped.rawPath = sas.BlobEndpoint{}.BlobPath(h.Container, name)
-	caddyhttp.SetVar(r.Context(), varMappedBlob, mapped)
+	// The placeholders are set by the reader, for the origin it reads.
+	mapped := mappedBlob{container: h.Container, name: name, private: prefixPerRequest(h.Prefix), configured: true}
 	if rd := h.Redirect; rd != nil {
 		return h.serveRedirect(w, r, next, rd, mapped)
 	}
 	if h.IndexProbe {
 		h.setIndexRedirect(r)
 	}
-	r.URL.Path, r.URL.RawPath = mapped.path, mapped.rawPath
+	caddyhttp.SetVar(r.Context(), varMapping, mapping{private: mapped.private})
+	r.URL.Path, r.URL.RawPath = sas.BlobEndpoint{}.BlobPath(h.Container, name)
 	r.URL.RawQuery, r.URL.ForceQuery = "", false
 	return next.ServeHTTP(w, r)
 }
@@ -194,7 +193,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 // Azure whether it exists where another handler could serve the request
 // instead. An index probe that finds the directory's index sends the
 // client to the path with its '/' (308), which the next request maps.
-func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rd *Redirect, mapped *mappedBlob) error {
+func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rd *Redirect, mapped mappedBlob) error {
 	var found http.Header
 	if rd.Probe || h.IndexProbe {
 		var err error

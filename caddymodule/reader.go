@@ -184,7 +184,7 @@ func (r *reader) read(req *http.Request, mapped mappedBlob) (*http.Response, err
 	// the handler mapped to) is missing: a mistake to fix, not a missing
 	// blob. One a client's path named is the client's miss, and stays a
 	// 404 that neither logs nor counts against the upstream's health.
-	if isContainerNotFound(resp) && (r.Container != "" || mapped.path != "") {
+	if isContainerNotFound(resp) && (r.Container != "" || mapped.configured) {
 		r.answerContainerNotFound(resp, container)
 	}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusUnauthorized {
@@ -335,12 +335,7 @@ func (r *reader) upstreamRequest(req *http.Request, m mappedBlob) *http.Request 
 	u := *req.URL
 	up.URL = &u
 	up.Host = svc.endpoint.Host
-	if m.rawPath != "" {
-		// Escaped once, by the handler.
-		up.URL.Path, up.URL.RawPath = svc.endpoint.Path+m.path, svc.endpoint.EscapedPath()+m.rawPath
-	} else {
-		up.URL.Path, up.URL.RawPath = svc.endpoint.BlobPath(m.container, m.name)
-	}
+	up.URL.Path, up.URL.RawPath = svc.endpoint.BlobPath(m.container, m.name)
 	up.URL.RawQuery, up.URL.Fragment, up.URL.ForceQuery = "", "", false
 	up.Header = forwardedHeaders(req.Header)
 	up.Header.Set("x-ms-version", r.Version)

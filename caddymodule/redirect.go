@@ -75,7 +75,7 @@ func (rd *Redirect) validate() (sas.BlobEndpoint, error) {
 	if rd.Endpoint == "" {
 		return sas.BlobEndpoint{}, nil
 	}
-	loc, err := sas.Locate(sas.Where{Endpoint: rd.Endpoint, EndpointSetting: "redirect_endpoint"})
+	loc, err := locate(sas.Where{Endpoint: rd.Endpoint}, settingNames{"account", "redirect_endpoint", "connection_string"})
 	if err != nil {
 		return sas.BlobEndpoint{}, err
 	}
@@ -187,12 +187,12 @@ func checkRedirectOptions(t *ReadOrigin) error {
 // them). An answer other than found or not found is an error for the
 // client: 503 with Azure's Retry-After when Azure is busy, else 502, a
 // missing container included (the reader answers it 502, and logs it).
-func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob) (http.Header, error) {
+func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m mappedBlob) (http.Header, error) {
 	service := rd.reader.auth.endpoint
 	probe := r.Clone(r.Context())
 	probe.Method, probe.Header, probe.Body, probe.ContentLength = http.MethodHead, http.Header{}, nil, 0
-	probe.URL = &url.URL{Scheme: service.Scheme, Host: service.HostPort(), Path: m.path, RawPath: m.rawPath}
-	resp, err := rd.reader.read(probe, *m)
+	probe.URL = &url.URL{Scheme: service.Scheme, Host: service.HostPort()} // read adds the blob's path
+	resp, err := rd.reader.read(probe, m)
 	if err != nil {
 		return nil, caddyhttp.Error(http.StatusBadGateway, err)
 	}
@@ -215,7 +215,7 @@ func (rd *Redirect) exists(w http.ResponseWriter, r *http.Request, m *mappedBlob
 // token. For user_content, the token carries the headers a proxied read
 // would serve the blob with (found, the probe's answer), since Azure
 // sends the bytes.
-func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m *mappedBlob, found http.Header) error {
+func (rd *Redirect) redirect(w http.ResponseWriter, r *http.Request, m mappedBlob, found http.Header) error {
 	t := rd.reader
 	var token sas.Token
 	var err error

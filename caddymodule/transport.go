@@ -344,16 +344,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.reader.read(req, mapped)
 }
 
-// mapRequest reads the container and blob of a request, or says why the
-// request is refused. Behind the azure_blob handler, the name it mapped
-// and checked is taken as it is, unless something rewrote the path since.
+// mapRequest reads the container and blob from a request's path, or says
+// why the request is refused. The path is the one channel of the name: the
+// azure_blob handler writes the name it mapped there, and the same rules
+// are applied to it as to a path no handler mapped. What the handler adds
+// is how the name was mapped (a mapping variable).
 func (t *Transport) mapRequest(req *http.Request) (mappedBlob, *refusal) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		return mappedBlob{}, &refusal{http.StatusMethodNotAllowed, "azure_blob reads blobs only, with GET or HEAD"}
-	}
-	m, checked := caddyhttp.GetVar(req.Context(), varMappedBlob).(*mappedBlob)
-	if checked && m.path == req.URL.Path {
-		return *m, t.refuseContainer(m.container)
 	}
 	container, blob, ok := splitBlobPath("", req.URL.Path)
 	if !ok {
@@ -369,7 +367,11 @@ func (t *Transport) mapRequest(req *http.Request) (mappedBlob, *refusal) {
 	if err := checkURLSafeBlobName(blob); err != nil {
 		return mappedBlob{}, &refusal{http.StatusBadRequest, err.Error()}
 	}
-	return mappedBlob{container: container, name: blob}, nil
+	m := mappedBlob{container: container, name: blob}
+	if how, ok := caddyhttp.GetVar(req.Context(), varMapping).(mapping); ok {
+		m.private, m.configured = how.private, true
+	}
+	return m, nil
 }
 
 // refuseContainer says why a container may not be read, or returns nil.

@@ -516,12 +516,12 @@ func TestLiteralSecretsAreNamed(t *testing.T) {
 	}
 }
 
-// TestTransportTakesTheHandlersNameUnlessThePathChanged: behind the
-// azure_blob handler the transport sends the name the handler mapped,
-// checked and escaped, without doing it again; a path rewritten after the
-// handler, or a variable set by anything but the handler, gets every
-// check of the transport used alone.
-func TestTransportTakesTheHandlersNameUnlessThePathChanged(t *testing.T) {
+// TestTransportReadsTheNameFromThePathAlone: behind the azure_blob handler
+// the transport sends the name the handler mapped, escaped as the handler
+// wrote it into the path; a path rewritten after the handler, or a mapping
+// variable set by anything but the handler, gets every check of the
+// transport used alone.
+func TestTransportReadsTheNameFromThePathAlone(t *testing.T) {
 	azure := azurestub.Scripted(t)
 	tr := devTransport(azure.URL)
 	provisionTransport(t, tr)
@@ -563,7 +563,7 @@ func TestTransportTakesTheHandlersNameUnlessThePathChanged(t *testing.T) {
 		{"path rewritten to a dot segment", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/photos/a/../b.jpg", "" }, http.StatusBadRequest},
 		{"path rewritten to another container", func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/videos/b.jpg", "" }, http.StatusNotFound},
 		{"variable replaced by a string", func(r *http.Request) {
-			caddyhttp.SetVar(r.Context(), varMappedBlob, "/photos/a/../b.jpg")
+			caddyhttp.SetVar(r.Context(), varMapping, "/photos/a/../b.jpg")
 			r.URL.Path, r.URL.RawPath = "/photos/a/../b.jpg", ""
 		}, http.StatusBadRequest},
 	} {

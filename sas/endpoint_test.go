@@ -3,6 +3,7 @@ package sas
 import (
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -149,13 +150,13 @@ func TestLocateReconcilesAndRefusesTwoAccounts(t *testing.T) {
 			`account "other" differs from the account "mystorage" of connection string`},
 		{"endpoint against connection string", Where{Endpoint: DevBlobEndpoint, ConnectionString: cs}, "", "",
 			"endpoint differs from the blob endpoint of connection string"},
-		{"account against endpoint", Where{Account: "other", Endpoint: DevBlobEndpoint, AccountSetting: "AZURE_STORAGE_ACCOUNT"}, "", "",
-			`AZURE_STORAGE_ACCOUNT "other" differs from the account "devstoreaccount1" that endpoint names`},
+		{"account against endpoint", Where{Account: "other", Endpoint: DevBlobEndpoint}, "", "",
+			`account "other" differs from the account "devstoreaccount1" that endpoint names`},
 		{"endpoint naming no valid account", Where{Endpoint: "https://My_Storage.blob.core.windows.net"}, "", "",
 			"endpoint names no valid account"},
-		{"a connection string naming two accounts", Where{ConnectionString: twoAccounts, ConnectionStringSetting: "AZURE_STORAGE_CONNECTION_STRING"}, "", "",
-			`AZURE_STORAGE_CONNECTION_STRING AccountName "mystorage" differs from the account "other" that AZURE_STORAGE_CONNECTION_STRING BlobEndpoint names`},
-		{"endpoint with a token", Where{Endpoint: "https://x/?sig=" + testSig, EndpointSetting: "endpoint"}, "", "",
+		{"a connection string naming two accounts", Where{ConnectionString: twoAccounts}, "", "",
+			`connection string AccountName "mystorage" differs from the account "other" that connection string BlobEndpoint names`},
+		{"endpoint with a token", Where{Endpoint: "https://x/?sig=" + testSig}, "", "",
 			"endpoint must not carry a query"},
 	} {
 		loc, err := Locate(tt.w)
@@ -163,6 +164,12 @@ func TestLocateReconcilesAndRefusesTwoAccounts(t *testing.T) {
 			if assert.Error(t, err, tt.name) {
 				assert.Contains(t, err.Error(), tt.err, tt.name)
 				assert.NotContains(t, err.Error(), DevAccountKey[:16], "%s: the error quotes a key", tt.name)
+				// The caller's names replace every setting the error names.
+				var where *LocateError
+				require.ErrorAs(t, err, &where, tt.name)
+				renamed := where.Rename(func(s Setting) string { return "«" + s.String() + "»" })
+				assert.Contains(t, renamed, "«", "%s: names no setting", tt.name)
+				assert.Equal(t, err.Error(), strings.NewReplacer("«", "", "»", "").Replace(renamed), tt.name)
 			}
 			continue
 		}

@@ -2,6 +2,7 @@ package sas_test
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -143,12 +144,20 @@ func ExampleLocate() {
 	}
 	fmt.Println(loc.Account, loc.Endpoint)
 
-	_, err = sas.Locate(sas.Where{Account: "mystorage", Endpoint: "https://other.blob.core.windows.net",
-		AccountSetting: "AZURE_STORAGE_ACCOUNT", EndpointSetting: "AZURE_STORAGE_BLOB_ENDPOINT"})
+	// Errors name the settings generically; Rename names them as your
+	// users wrote them.
+	_, err = sas.Locate(sas.Where{Account: "mystorage", Endpoint: "https://other.blob.core.windows.net"})
 	fmt.Println(err)
+	var where *sas.LocateError
+	if errors.As(err, &where) {
+		fmt.Println(where.Rename(func(s sas.Setting) string {
+			return [...]string{"AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_BLOB_ENDPOINT", "AZURE_STORAGE_CONNECTION_STRING"}[s]
+		}))
+	}
 	// Output:
 	// mystorage https://mystorage.blob.core.windows.net mystorage.blob.core.windows.net:443
 	// devstoreaccount1 http://127.0.0.1:10000/devstoreaccount1
+	// account "mystorage" differs from the account "other" that endpoint names
 	// AZURE_STORAGE_ACCOUNT "mystorage" differs from the account "other" that AZURE_STORAGE_BLOB_ENDPOINT names
 }
 
