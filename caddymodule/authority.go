@@ -18,7 +18,7 @@ import (
 // and endpoint its options resolve to, the signed service version, and the
 // credential (an account key, an identity's user delegation keys, or a
 // ready-made token that can only be appended). Each module that reaches a
-// container builds its own from its Origin with authorize; none reads
+// container builds its own from its Origin with newAuthority; none reads
 // another module's.
 type authority struct {
 	account  string
@@ -34,11 +34,12 @@ type authority struct {
 	keyringName string
 }
 
-// authorize resolves o's secrets and address into its authority, signing
-// for o's version (the default when it gives none). Errors name the option at fault and never quote a secret.
-// It needs no network: an identity's keys are asked for by the keyring
-// that joinKeyringThrough starts, when a request first needs one.
-func (o *Origin) authorize() (*authority, error) {
+// newAuthority resolves o's secrets and address into its authority,
+// signing for o's version (the default when it gives none). Errors name
+// the option at fault and never quote a secret. It needs no network: an
+// identity's keys are asked for by the keyring that joinKeyringThrough
+// starts, when a request first needs one.
+func newAuthority(o *Origin) (*authority, error) {
 	version := o.Version
 	if version == "" {
 		version = sas.DefaultVersion

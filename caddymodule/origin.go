@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -142,7 +143,7 @@ func (o *Origin) authorizeAtAdapt() (*authority, error) {
 	if o.placeholderIn(credentialOption | locatingOption) {
 		return nil, o.exactlyOneCredential()
 	}
-	return o.authorize()
+	return newAuthority(o)
 }
 
 // placeholderIn reports whether an option of o of the kind is a string that
@@ -163,4 +164,52 @@ func (o *Origin) placeholderIn(kind optionKind) bool {
 // only once the config is provisioned (or, in a prefix, per request).
 func hasPlaceholder(v string) bool {
 	return strings.Contains(v, "{")
+}
+
+// checkVersion refuses a signed service version the plugin does not know.
+func checkVersion(version string) error {
+	if version != "" && !slices.Contains(sas.KnownVersions(), version) {
+		known := sas.KnownVersions()
+		return fmt.Errorf("version: not a known Azure Storage service version (oldest %s, newest %s)", known[0], known[len(known)-1])
+	}
+	return nil
+}
+
+// checkScheme refuses an endpoint that would carry o's tokens across a
+// network in clear text. An identity always needs https: the Entra ID
+// token that asks for its keys goes there too. Other credentials take plain
+// http on loopback (sas.BlobEndpoint.Insecure), with Azurite's published
+// development key (key, nil for other credentials: such tokens hold no
+// secret), or anywhere with insecure_http.
+func (o *Origin) checkScheme(e sas.BlobEndpoint, key *sas.SharedKey) error {
+	switch {
+	case e.Scheme == "https":
+		return nil
+	case o.Identity != nil:
+		return errors.New("identity: the endpoint must be https: an Entra ID token never crosses the network in clear")
+	case exposesTokens(e, key) && !o.InsecureHTTP:
+		// The host is not quoted: a value in the wrong option may be a key.
+		from := "endpoint"
+		if o.Endpoint == "" {
+			from = "connection_string's blob endpoint"
+		}
+		return errors.New(from + errPlainHTTP)
+	}
+	return nil
+}
+
+// checkLiteralEndpoint checks the scheme of an endpoint written without
+// placeholders, so that adapting a Caddyfile refuses it even when the
+// credential is a placeholder (newAuthority checks the rest). An
+// endpoint of Azurite's development account is left to newAuthority
+// (devAccountEndpoint).
+func (o *Origin) checkLiteralEndpoint() error {
+	if o.Endpoint == "" || hasPlaceholder(o.Endpoint) {
+		return nil
+	}
+	e, err := sas.ParseBlobEndpoint(o.Endpoint)
+	if err != nil || devAccountEndpoint(e) {
+		return nil // newAuthority says what is wrong, naming the option
+	}
+	return o.checkScheme(e, nil)
 }

@@ -60,7 +60,7 @@ func newReader(ctx caddy.Context, ro ReadOrigin, conn *reverseproxy.HTTPTranspor
 			r.cleanup()
 		}
 	}()
-	if r.auth, err = ro.authorize(); err != nil {
+	if r.auth, err = newAuthority(&ro.Origin); err != nil {
 		return nil, err
 	}
 	if r.reads, err = ro.readCredential(r.auth); err != nil {

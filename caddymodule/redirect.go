@@ -79,7 +79,7 @@ func (rd *Redirect) validate() (sas.BlobEndpoint, error) {
 	if err != nil {
 		return sas.BlobEndpoint{}, err
 	}
-	if loc.Endpoint.Account() != sas.DevAccountName { // else provision knows whether its public key signs
+	if !devAccountEndpoint(loc.Endpoint) {
 		if err := checkClientEndpoint("redirect_endpoint", loc.Endpoint, nil); err != nil {
 			return sas.BlobEndpoint{}, err
 		}

@@ -11,10 +11,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
-
-	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
 func init() {
@@ -69,175 +68,11 @@ type Transport struct {
 	reader *reader // built at provision
 }
 
-// originOption is an option of an origin: of the azure_blob transport, of
-// the azure_blob directive's block and its fallbacks, and of the other
-// modules that take it. originOptions drives the Caddyfile, what a
-// fallback inherits, which modules take what, and the checks on
-// credentials, so a new option is one field and one row.
-type originOption struct {
-	name      string
-	onOrigin  func(*Origin) any          // the option's field, for one of Origin
-	onHeaders func(*HeaderOverrides) any // for a header override
-	onReads   func(*ReadOrigin) any      // else how an origin's blobs are read
-	kind      optionKind
-	inherit   inheritance
-	takenBy   modules // the modules beside azure_blob and its transport that take it
-}
-
-// field is the option's field in t: *string, *bool, *caddy.Duration or
-// **Identity.
-func (o originOption) field(t *Transport) any { return o.in(t.fields()) }
-
-// in is the option's field among f, or nil when f has no part for it.
-func (o originOption) in(f optionFields) any {
-	switch {
-	case o.onOrigin != nil:
-		return o.onOrigin(f.origin)
-	case o.onHeaders != nil && f.headers != nil:
-		return o.onHeaders(f.headers)
-	case o.onReads != nil && f.reads != nil:
-		return o.onReads(f.reads)
-	}
-	return nil
-}
-
-// optionFields are where a module's options go: its Origin, its header
-// overrides and (the transport's alone) its read options, with the http
-// transport options beside them.
-type optionFields struct {
-	origin  *Origin
-	headers *HeaderOverrides
-	reads   *ReadOrigin
-	http    **reverseproxy.HTTPTransport
-}
-
 // fields are where t's options go.
 func (t *Transport) fields() optionFields {
 	f := t.ReadOrigin.fields()
 	f.http = &t.HTTPTransport
 	return f
-}
-
-// optionKind says what an option is, for the checks that read the table.
-type optionKind uint8
-
-const (
-	credentialOption optionKind = 1 << iota // a way to authorize: exactly one is given
-	locatingOption                          // says where the account is
-	secretOption                            // a literal value is warned about: use a placeholder
-	signedOnlyOption                        // only a token Caddy signs carries it
-)
-
-// inheritance says when a fallback inherits an option it does not give.
-type inheritance uint8
-
-const (
-	inheritAlways        inheritance = iota
-	inheritSameAccount               // not by a fallback that names an account, endpoint or credential
-	inheritSameContainer             // nor by one that names a container
-)
-
-// modules are the modules, beside azure_blob and its transport, that take
-// an option.
-type modules uint8
-
-const (
-	takenByAzureSAS modules = 1 << iota
-)
-
-var originOptions = []originOption{
-	{"account", func(o *Origin) any { return &o.Account }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
-	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
-	// Not azure_sas: it hands its URLs to clients, and their network is not the one trusted.
-	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, nil, 0, inheritSameAccount, 0},
-	{"container", func(o *Origin) any { return &o.Container }, nil, nil, 0, inheritAlways, takenByAzureSAS},
-	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, 0},
-	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, nil, credentialOption, inheritSameAccount, 0},
-	{"scope", nil, nil, func(ro *ReadOrigin) any { return &ro.Scope }, 0, inheritAlways, 0},
-	{"ttl", nil, nil, func(ro *ReadOrigin) any { return &ro.TTL }, 0, inheritAlways, 0},
-	{"renew_before", nil, nil, func(ro *ReadOrigin) any { return &ro.RenewBefore }, 0, inheritAlways, 0},
-	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS},
-	{"policy", nil, nil, func(ro *ReadOrigin) any { return &ro.Policy }, signedOnlyOption, inheritSameContainer, 0},
-	{"cache_control", nil, func(h *HeaderOverrides) any { return &h.CacheControl }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_type", nil, func(h *HeaderOverrides) any { return &h.ContentType }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_disposition", nil, func(h *HeaderOverrides) any { return &h.ContentDisposition }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_encoding", nil, func(h *HeaderOverrides) any { return &h.ContentEncoding }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"content_language", nil, func(h *HeaderOverrides) any { return &h.ContentLanguage }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
-	{"guess_content_type", nil, nil, func(ro *ReadOrigin) any { return &ro.GuessContentType }, 0, inheritAlways, 0},
-	{"user_content", nil, nil, func(ro *ReadOrigin) any { return &ro.UserContent }, 0, inheritAlways, 0},
-}
-
-// lookupOriginOption returns the row of an option name.
-func lookupOriginOption(name string) (originOption, bool) {
-	for _, o := range originOptions {
-		if o.name == name {
-			return o, true
-		}
-	}
-	return originOption{}, false
-}
-
-// optionsOfKind lists the names of the options of a kind, in table order,
-// as "a, b or c".
-func optionsOfKind(kind optionKind) string {
-	var names []string
-	for _, o := range originOptions {
-		if o.kind&kind != 0 {
-			names = append(names, o.name)
-		}
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
-
-// isSet reports whether t gives option o.
-func (o originOption) isSet(t *Transport) bool { return isSetField(o.field(t)) }
-
-// isSetField reports whether the option field p points at is given.
-func isSetField(p any) bool {
-	switch v := p.(type) {
-	case *string:
-		return *v != ""
-	case *bool:
-		return *v
-	case *caddy.Duration:
-		return *v != 0
-	case **Identity:
-		return *v != nil
-	}
-	panic(fmt.Sprintf("originOptions: a field of type %T", p))
-}
-
-// clear unsets option o in t.
-func (o originOption) clear(t *Transport) {
-	switch v := o.field(t).(type) {
-	case *string:
-		*v = ""
-	case *bool:
-		*v = false
-	case *caddy.Duration:
-		*v = 0
-	case **Identity:
-		*v = nil
-	default:
-		panic("originOptions: field of an unknown type: " + o.name)
-	}
-}
-
-// secretValue returns the secret the option called name holds in the
-// field p points at, and how to name it.
-func secretValue(name string, p any) (string, string) {
-	switch v := p.(type) {
-	case *string:
-		return name, *v
-	case **Identity:
-		if *v != nil {
-			return name + " client_secret", (*v).ClientSecret
-		}
-	}
-	return name, ""
 }
 
 // CaddyModule returns the Caddy module information.
@@ -283,15 +118,6 @@ func (t *Transport) checkAtAdapt() error {
 		return err
 	}
 	return t.ReadOrigin.checkAtAdapt()
-}
-
-// checkVersion refuses a signed service version the plugin does not know.
-func checkVersion(version string) error {
-	if version != "" && !slices.Contains(sas.KnownVersions(), version) {
-		known := sas.KnownVersions()
-		return fmt.Errorf("version: not a known Azure Storage service version (oldest %s, newest %s)", known[0], known[len(known)-1])
-	}
-	return nil
 }
 
 // TLSEnabled reports whether requests go over TLS. reverse_proxy asks while
@@ -409,6 +235,61 @@ func checkHTTPTransport(h *reverseproxy.HTTPTransport) error {
 	return nil
 }
 
+// UnmarshalCaddyfile sets up the transport from Caddyfile tokens:
+//
+//	transport azure_blob {
+//		account           <name>
+//		endpoint          <url>
+//		container         <name>
+//		account_key       <base64 key>
+//		connection_string <connection string>
+//		sas_token         <token>
+//		anonymous
+//		identity          <kind> [<args>…]
+//		scope             blob|container
+//		ttl               <duration>
+//		renew_before      <duration>
+//		version           <service version>
+//		policy            <stored access policy id>
+//		cache_control       <value>
+//		content_type        <value>
+//		content_disposition <value>
+//		content_encoding    <value>
+//		content_language    <value>
+//		guess_content_type
+//		user_content
+//		insecure_http
+//		<http transport option> ...
+//	}
+//
+// Any other option is one of Caddy's http transport (dial_timeout,
+// response_header_timeout, read_timeout, keepalive, tls_trust_pool,
+// resolvers …), read by its own parser; Validate refuses those that would
+// expose tokens or that Azure cannot speak. Give exactly one of
+// account_key, connection_string, sas_token, identity and anonymous; write
+// secrets as {env.VAR} or {file.path} placeholders. No option may be given
+// twice.
+func (t *Transport) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the transport name
+	t.Caddyfile = position(d)
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		if err := t.unmarshalOption(d, seen, transportOptions); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalOption reads the option under the cursor into t: see
+// unmarshalOptionInto.
+func (t *Transport) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool, block []string) error {
+	return unmarshalOptionInto(d, seen, block, t.fields())
+}
+
 // Interface guards
 var (
 	_ caddy.Provisioner                      = (*Transport)(nil)
@@ -418,4 +299,5 @@ var (
 	_ reverseproxy.TLSTransport              = (*Transport)(nil)
 	_ reverseproxy.H2CTransport              = (*Transport)(nil)
 	_ reverseproxy.RequestHeaderOpsTransport = (*Transport)(nil)
+	_ caddyfile.Unmarshaler                  = (*Transport)(nil)
 )

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -75,8 +76,42 @@ func (u *Upstreams) GetUpstreams(*http.Request) ([]*reverseproxy.Upstream, error
 	return []*reverseproxy.Upstream{{Dial: u.dial}}, nil
 }
 
+// UnmarshalCaddyfile sets up the source from Caddyfile tokens:
+//
+//	dynamic azure_blob {
+//		account           <name>
+//		endpoint          <url>
+//		connection_string <connection string>
+//	}
+func (u *Upstreams) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the source name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	// The options that say where the account is, read as the transport
+	// reads them.
+	var t Transport
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		option := d.Val()
+		if opt, ok := lookupOriginOption(option); !ok || opt.kind&locatingOption == 0 {
+			choice := optionsOfKind(locatingOption)
+			if isPlainName(option) {
+				return d.Errf("unrecognized option %q: give %s", option, choice)
+			}
+			return d.Err("unrecognized option: give " + choice)
+		}
+		if err := t.unmarshalOption(d, seen, nil); err != nil {
+			return err
+		}
+	}
+	u.Account, u.Endpoint, u.ConnectionString = t.Account, t.Endpoint, t.ConnectionString
+	return nil
+}
+
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Upstreams)(nil)
 	_ reverseproxy.UpstreamSource = (*Upstreams)(nil)
+	_ caddyfile.Unmarshaler       = (*Upstreams)(nil)
 )
