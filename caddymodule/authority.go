@@ -197,6 +197,25 @@ func (a *authority) signer(template sas.ServiceValues, opts sas.SignerOptions) (
 	return sas.NewDelegationSigner(keys, template, opts)
 }
 
+// signingCredential is a credential that signs, with a cache, the tokens
+// template describes; a token Azure refuses asks an identity's keyring for
+// a new key. It needs canSign.
+func (a *authority) signingCredential(template sas.ServiceValues, opts sas.SignerOptions) (credential, error) {
+	signer, err := a.signer(template, opts)
+	if err != nil {
+		return nil, err
+	}
+	cred := signingCredential{signer: signer}
+	if a.identity != nil {
+		cred.onRefused = func() {
+			if a.keyring != nil {
+				a.keyring.refresh()
+			}
+		}
+	}
+	return cred, nil
+}
+
 // signedProtocol is the spr of the tokens signed for endpoint: https only
 // when the endpoint is https, so that a token copied out of a URL is
 // refused over plain http; unrestricted for an http endpoint (Azurite on

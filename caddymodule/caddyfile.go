@@ -262,7 +262,7 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			}
 		default:
 			if opt, ok := lookupOriginOption(option); ok {
-				if err := refuseInAzureSAS(opt); err != nil {
+				if err := refuseIn(takenByAzureSAS, opt); err != nil {
 					return nil, h.Errf("azure_sas: %v", err)
 				}
 			}

@@ -209,7 +209,7 @@ func (is *Issuer) Validate() error {
 	}
 	for _, opt := range originOptions {
 		if opt.onOrigin != nil && isSetField(opt.onOrigin(&is.Origin)) {
-			if err := refuseInAzureSAS(opt); err != nil {
+			if err := refuseIn(takenByAzureSAS, opt); err != nil {
 				return err
 			}
 		}
@@ -514,22 +514,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, err := w.Write(body.Bytes())
 	return err
-}
-
-// refuseInAzureSAS says why azure_sas does not take an origin option, or
-// returns nil when it does (the table's takenBy).
-func refuseInAzureSAS(opt originOption) error {
-	switch {
-	case opt.takenBy&takenByAzureSAS != 0:
-		return nil
-	case opt.kind&credentialOption != 0:
-		return errNothingToSignWith
-	case opt.name == "policy":
-		return errors.New("policy is not offered: issued URLs carry their own permissions and expiry")
-	case opt.name == "insecure_http":
-		return errors.New("insecure_http: azure_sas hands its URLs to clients, whose network is not the one trusted")
-	}
-	return fmt.Errorf("%s belongs to azure_blob, not to azure_sas", opt.name)
 }
 
 // Interface guards

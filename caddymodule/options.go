@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -76,23 +77,24 @@ type modules uint8
 
 const (
 	takenByAzureSAS modules = 1 << iota
+	takenByFilesystem
 )
 
 var originOptions = []originOption{
-	{"account", func(o *Origin) any { return &o.Account }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
-	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS},
+	{"account", func(o *Origin) any { return &o.Account }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
+	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
 	// Not azure_sas: it hands its URLs to clients, and their network is not the one trusted.
-	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, nil, 0, inheritSameAccount, 0},
-	{"container", func(o *Origin) any { return &o.Container }, nil, nil, 0, inheritAlways, takenByAzureSAS},
-	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, 0},
-	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS},
-	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, nil, credentialOption, inheritSameAccount, 0},
+	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, nil, 0, inheritSameAccount, takenByFilesystem},
+	{"container", func(o *Origin) any { return &o.Container }, nil, nil, 0, inheritAlways, takenByAzureSAS | takenByFilesystem},
+	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
+	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
+	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByFilesystem},
+	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
+	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, nil, credentialOption, inheritSameAccount, takenByFilesystem},
 	{"scope", nil, nil, func(ro *ReadOrigin) any { return &ro.Scope }, 0, inheritAlways, 0},
-	{"ttl", nil, nil, func(ro *ReadOrigin) any { return &ro.TTL }, 0, inheritAlways, 0},
-	{"renew_before", nil, nil, func(ro *ReadOrigin) any { return &ro.RenewBefore }, 0, inheritAlways, 0},
-	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS},
+	{"ttl", nil, nil, func(ro *ReadOrigin) any { return &ro.TTL }, 0, inheritAlways, takenByFilesystem},
+	{"renew_before", nil, nil, func(ro *ReadOrigin) any { return &ro.RenewBefore }, 0, inheritAlways, takenByFilesystem},
+	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS | takenByFilesystem},
 	{"policy", nil, nil, func(ro *ReadOrigin) any { return &ro.Policy }, signedOnlyOption, inheritSameContainer, 0},
 	{"cache_control", nil, func(h *HeaderOverrides) any { return &h.CacheControl }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_type", nil, func(h *HeaderOverrides) any { return &h.ContentType }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
@@ -183,6 +185,9 @@ var (
 	azureSASOptions = append(originOptionNames(func(o originOption) bool {
 		return o.takenBy&takenByAzureSAS != 0
 	}), "prefix", "permissions", "ttl", "max_ttl")
+	filesystemOptions = append(originOptionNames(func(o originOption) bool {
+		return o.takenBy&takenByFilesystem != 0
+	}), "prefix")
 	identityOptions = []string{"key_lifetime", "authority_host"}
 )
 
@@ -352,4 +357,36 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 		}
 	}
 	return id, nil
+}
+
+// refuseIn says why module m does not take an origin option, or returns
+// nil when it does (the table's takenBy).
+func refuseIn(m modules, opt originOption) error {
+	if opt.takenBy&m != 0 {
+		return nil
+	}
+	switch m {
+	case takenByAzureSAS:
+		switch {
+		case opt.kind&credentialOption != 0:
+			return errNothingToSignWith
+		case opt.name == "policy":
+			return errors.New("policy is not offered: issued URLs carry their own permissions and expiry")
+		case opt.name == "insecure_http":
+			return errors.New("insecure_http: azure_sas hands its URLs to clients, whose network is not the one trusted")
+		}
+		return fmt.Errorf("%s belongs to azure_blob, not to azure_sas", opt.name)
+	case takenByFilesystem:
+		switch {
+		case opt.onHeaders != nil:
+			return fmt.Errorf("%s: file_server sets the response headers; use Caddy's header directive", opt.name)
+		case opt.name == "scope" || opt.name == "policy":
+			return fmt.Errorf("%s: the filesystem signs its own tokens, each read for its blob (sp=r) and each listing for the container (sp=l)", opt.name)
+		case opt.name == "guess_content_type":
+			return errors.New("guess_content_type: file_server already sets Content-Type from the name's extension")
+		case opt.name == "user_content":
+			return errors.New("user_content: file_server would serve uploaded HTML and SVG as pages of the site; serve users' uploads with azure_blob and user_content")
+		}
+	}
+	return fmt.Errorf("%s is not an option of this module", opt.name)
 }

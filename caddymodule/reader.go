@@ -131,6 +131,12 @@ func (r *reader) cleanup() {
 func (r *reader) answerContainerNotFound(resp *http.Response, container string) {
 	resp.StatusCode, resp.Status = http.StatusBadGateway, "502 Bad Gateway"
 	resp.Header.Set("Cache-Control", errorNoStore)
+	r.logContainerNotFound(container)
+}
+
+// logContainerNotFound logs that container is missing, a few times a
+// minute at most.
+func (r *reader) logContainerNotFound(container string) {
 	if r.counters.containerNotFoundLogged.allow(time.Now(), containerNotFoundLogEvery) {
 		r.logger.Error(logContainerNotFound,
 			zap.String("account", r.auth.account),
@@ -228,29 +234,41 @@ func (r *reader) read(req *http.Request, mapped mappedBlob) (*http.Response, err
 	return resp, nil
 }
 
-// sendHealing sends up, and once more with a fresh token if Azure answers
-// 403: a rotated key, a revoked policy, a clock step. resigned reports the
-// second try.
+// sendHealing sends up, a read of blob in container, authorized by r's
+// read tokens: see sendHealingAs.
 func (r *reader) sendHealing(up *http.Request, container, blob string) (resp *http.Response, resigned bool, err error) {
-	resp, err = r.send(up, container, blob)
-	if err != nil || resp.StatusCode != http.StatusForbidden || !r.reads.refused(container, blob) {
+	return r.sendHealingAs(r.reads, up, container, blob, "")
+}
+
+// sendHealingAs sends up, with params (an encoded query, or "") and cred's
+// token for container and blob, and once more with a fresh token if Azure
+// answers 403: a rotated key, a revoked policy, a clock step. resigned
+// reports the second try.
+func (r *reader) sendHealingAs(cred credential, up *http.Request, container, blob, params string) (resp *http.Response, resigned bool, err error) {
+	resp, err = r.send(cred, up, container, blob, params)
+	if err != nil || resp.StatusCode != http.StatusForbidden || !cred.refused(container, blob) {
 		return resp, false, err
 	}
 	// The first response is read and closed, and up has no body, so up can
 	// go again: send gives it a fresh query.
 	drain(resp)
-	resp, err = r.send(up, container, blob)
+	resp, err = r.send(cred, up, container, blob, params)
 	return resp, true, err
 }
 
-// send authorizes up and sends it. The query and errors never leave here
-// with a token in them.
-func (r *reader) send(up *http.Request, container, blob string) (*http.Response, error) {
-	token, err := r.reads.token(container, blob)
+// send authorizes up with cred and sends it, its query params followed by
+// the token. The query and errors never leave here with a token in them.
+func (r *reader) send(cred credential, up *http.Request, container, blob, params string) (*http.Response, error) {
+	token, err := cred.token(container, blob)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	query := token.Encode()
+	if params != "" && query != "" {
+		query = params + "&" + query
+	} else if params != "" {
+		query = params
+	}
 	up.URL.RawQuery = query
 	if c := r.logger.Check(zapcore.DebugLevel, "azure blob request"); c != nil {
 		c.Write(zap.String("container", container), zap.String("blob", blob), zap.String("method", up.Method))

@@ -164,19 +164,7 @@ func (ro *ReadOrigin) readCredential(a *authority) (credential, error) {
 		if ro.Policy != "" {
 			template.Permissions = 0 // the policy grants them: Azure refuses a token that repeats a field the policy sets
 		}
-		signer, err := a.signer(template, sas.SignerOptions{TTL: time.Duration(ro.TTL), RenewBefore: time.Duration(ro.RenewBefore)})
-		if err != nil {
-			return nil, err
-		}
-		cred := signingCredential{signer: signer}
-		if a.identity != nil {
-			cred.onRefused = func() {
-				if a.keyring != nil {
-					a.keyring.refresh()
-				}
-			}
-		}
-		return cred, nil
+		return a.signingCredential(template, ro.signerOptions())
 	case ro.signedOnly() != "":
 		return nil, fmt.Errorf("%s: Azure applies it only from a token Caddy signs, so give account_key or a connection string with AccountKey "+
 			"(with a sas_token or anonymous, set response headers with Caddy's header directive)", ro.signedOnly())
@@ -187,6 +175,11 @@ func (ro *ReadOrigin) readCredential(a *authority) (credential, error) {
 		return tokenCredential{a.token}, nil
 	}
 	return anonymousCredential{}, nil
+}
+
+// signerOptions are the lifetimes of ro's tokens.
+func (ro *ReadOrigin) signerOptions() sas.SignerOptions {
+	return sas.SignerOptions{TTL: time.Duration(ro.TTL), RenewBefore: time.Duration(ro.RenewBefore)}
 }
 
 // checkAtAdapt runs the checks that need no secrets: all of them when every
