@@ -288,20 +288,21 @@ demo() {
 	build
 	ensure_azurite
 	command -v curl >/dev/null || apt_install curl curl
-	local work site_port upload_port content_port endpoint urls password
+	local work site_port upload_port content_port files_port endpoint urls password
 	site_port="${DEMO_PORT:-8080}"
 	upload_port=$((site_port + 1))
 	content_port=$((site_port + 2))
-	require_free_ports "set DEMO_PORT (the upload page and the uploads' own origin take the two ports after it)" \
-		"$site_port" "$upload_port" "$content_port"
+	files_port=$((site_port + 3))
+	require_free_ports "set DEMO_PORT (the upload page, the uploads' own origin and the site from a container take the three ports after it)" \
+		"$site_port" "$upload_port" "$content_port" "$files_port"
 	start_work
 	work=$demo_work
 	start_azurite "$work"
 	endpoint=$azurite_endpoint
 
-	log "uploading testdata/media into the private containers photos and media"
+	log "uploading testdata/media into the private containers photos and media, and testdata/demo/site with it into site"
 	urls=$(go run ./internal/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port" \
-		-uploads "http://localhost:$upload_port")
+		-uploads "http://localhost:$upload_port" -files testdata/demo/site)
 	password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 
 	log "serving Caddyfile.example on http://localhost:$site_port, the upload page on http://localhost:$upload_port and the uploads on http://localhost:$content_port"
@@ -309,6 +310,7 @@ demo() {
 	SITE_ADDRESS="http://localhost:$site_port" AZURE_BLOB_ENDPOINT="$endpoint" \
 		AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' \
 		CADDYFILE_EXAMPLE="$PWD/Caddyfile.example" UPLOAD_ADDRESS="http://localhost:$upload_port" CONTENT_ADDRESS="http://localhost:$content_port" \
+		FILES_ADDRESS="http://localhost:$files_port" \
 		UPLOAD_PAGE="$PWD/testdata/demo/upload" DEMO_PASSWORD_HASH="$(./caddy hash-password --plaintext "$password")" \
 		./caddy run --config testdata/demo/Caddyfile --adapter caddyfile >"$work/caddy.log" 2>&1 &
 	demo_pids+=($!)
@@ -327,11 +329,14 @@ demo() {
 	echo "  http://localhost:$upload_port/upload/ (user demo, password $password)"
 	echo "Your uploads, from an origin of their own (user_content: media inline, anything else a download):"
 	echo "  http://localhost:$content_port/view/<name>"
+	echo "A site served by file_server from the private container site: pages, listings, a single-page app:"
+	echo "  http://localhost:$files_port/  http://localhost:$files_port/files/  http://localhost:$files_port/app/any/deep/link"
 	echo
 
 	if [ "$check" = "--check" ]; then
 		demo_check "$urls" "$site_port"
 		demo_check_upload "$upload_port" "$content_port" "$password"
+		demo_check_files "$files_port"
 		return
 	fi
 	echo "Press Ctrl-C to stop Caddy and Azurite."
@@ -481,6 +486,27 @@ demo_check_upload() {
 	[ "$(curl -sS "$location")" = uploaded ] ||
 		{ echo "demo: the upload did not read back by its redirect" >&2; exit 1; }
 	log "demo: the upload page answers, /sas issued a URL that uploaded, and the upload reads back as a download on its own origin and by a redirect"
+}
+
+# demo_check_files fetches from the site of the container site: the
+# listing of files/ in HTML and in JSON, a file, a range of it, and a deep
+# link of the app, each compared with what testdata holds.
+demo_check_files() {
+	local base="http://localhost:$1" file=testdata/media/images/sunset.jpg failed=0 answer
+	answer=$(curl -sS "$base/files/images/") || true
+	grep -q 'href="./sunset.jpg"' <<<"$answer" || { echo "demo: the listing of /files/images/ does not link sunset.jpg" >&2; failed=1; }
+	answer=$(curl -sS -H 'Accept: application/json' "$base/files/images/") || true
+	grep -q '"name":"sunset.jpg"' <<<"$answer" || { echo "demo: the JSON listing of /files/images/ has no sunset.jpg" >&2; failed=1; }
+	curl -sS "$base/files/images/sunset.jpg" | cmp -s - "$file" || { echo "demo: /files/images/sunset.jpg is not $file" >&2; failed=1; }
+	answer=$(curl -sS -o "$demo_work/range" -w '%{http_code}' -H 'Range: bytes=100-199' "$base/files/images/sunset.jpg") || true
+	if [ "$answer" != 206 ] || ! cmp -s "$demo_work/range" <(tail -c +101 "$file" | head -c 100); then
+		echo "demo: a range of /files/images/sunset.jpg gave $answer, or not bytes 100-199 of $file" >&2
+		failed=1
+	fi
+	curl -sS "$base/app/any/deep/link" | cmp -s - testdata/demo/site/app/index.html ||
+		{ echo "demo: /app/any/deep/link is not the app's index.html" >&2; failed=1; }
+	[ "$failed" = 0 ] || exit 1
+	log "demo: the site from a container lists files/ in HTML and JSON, serves a file and a range of it, and loads the app from a deep link"
 }
 
 # bench measures azure_blob against plain reverse_proxy, nginx and Varnish

@@ -22,6 +22,9 @@
 //     issues a blob URL with a SAS for what its configuration allows
 //     (prefix from placeholders, permissions, lifetime): the valet-key
 //     pattern, for uploads and downloads straight to Azure.
+//   - caddy.fs.azure_blob ([Filesystem]): a Caddy filesystem over a
+//     container, for file_server's fs: listings, index files, try_files,
+//     ranges, its reads signed per blob and its listings per container.
 //   - http.reverse_proxy.upstreams.azure_blob ([Upstreams]): the address of
 //     an account's blob endpoint, worked out at provision from the same
 //     options as the transport, for a connection string that is only known

@@ -113,12 +113,18 @@ func demoSite(t *testing.T) (*azurite.Server, string) {
 	require.NoError(t, os.WriteFile(noExample, nil, 0o600))
 	hash := passwordHash(t, "demo-password")
 	content := fmt.Sprintf("http://localhost:%d", freePort(t))
+	files := fmt.Sprintf("http://localhost:%d", freePort(t))
 	for name, value := range map[string]string{"CADDYFILE_EXAMPLE": noExample, "UPLOAD_ADDRESS": "http://localhost:9080",
 		"CONTENT_ADDRESS": content, "UPLOAD_PAGE": page, "AZURE_BLOB_ENDPOINT": az.Endpoint, "AZURE_STORAGE_KEY": az.Key,
-		"DEMO_PASSWORD_HASH": hash} {
+		"DEMO_PASSWORD_HASH": hash, "FILES_ADDRESS": files} {
 		t.Setenv(name, value)
 	}
-	startCaddy(t, caddyGlobals+string(demo))
+	// The demo's global options go into the test's own global block.
+	globals, sites, ok := strings.Cut(string(demo), "\n{\n")
+	require.True(t, ok, "testdata/demo/Caddyfile has no global options block")
+	options, sites, ok := strings.Cut(sites, "\n}\n")
+	require.True(t, ok, "testdata/demo/Caddyfile: its global options block does not end")
+	startCaddy(t, caddyGlobalsWith("\tgrace_period 1ns\n"+options+"\n")+globals+sites)
 	return az, content
 }
 

@@ -3,7 +3,10 @@
 // private container photos, video/ into the private container media under
 // public/. It prints the URLs the demo site serves, one a line. With
 // -uploads, it also makes the private container uploads and lets browsers
-// on that origin upload to Azurite (CORS), for the upload page.
+// on that origin upload to Azurite (CORS), for the upload page. With
+// -files, it also fills the private container site with that folder and
+// the media under files/, the site testdata/demo/Caddyfile serves with
+// file_server over the azure_blob filesystem.
 //
 //	go run ./internal/demo -endpoint http://127.0.0.1:10000/devstoreaccount1 -media testdata/media -site http://localhost:8080
 package main
@@ -22,6 +25,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
@@ -45,6 +49,7 @@ func main() {
 	media := flag.String("media", "testdata/media", "folder of sample media")
 	site := flag.String("site", "http://localhost:8080", "address the demo site is served on")
 	uploads := flag.String("uploads", "", "origin of the upload page, allowed to upload to the container uploads")
+	files := flag.String("files", "", "folder of the site served from the container site")
 	flag.Parse()
 	if *endpoint == "" {
 		log.Fatal("demo: -endpoint is required")
@@ -69,31 +74,49 @@ func main() {
 		if _, err := client.CreateContainer(ctx, o.container, nil); err != nil {
 			log.Fatalf("demo: create container %s: %v", o.container, err)
 		}
-		root := filepath.Join(*media, o.dir)
-		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, err := filepath.Rel(root, p)
-			if err != nil {
-				return err
-			}
-			rel = filepath.ToSlash(rel)
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			opts := &blockblob.UploadBufferOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr(contentType(rel))}}
-			if _, err := client.UploadBuffer(ctx, o.container, o.prefix+rel, data, opts); err != nil {
-				return fmt.Errorf("upload %s: %w", rel, err)
-			}
+		err := uploadFolder(ctx, client, filepath.Join(*media, o.dir), o.container, o.prefix, func(rel string) {
 			fmt.Println(*site + o.route + escapePath(rel))
-			return nil
 		})
 		if err != nil {
 			log.Fatalf("demo: %v", err)
 		}
 	}
+	if *files != "" {
+		if _, err := client.CreateContainer(ctx, "site", nil); err != nil {
+			log.Fatalf("demo: create container site: %v", err)
+		}
+		for _, folder := range []struct{ dir, prefix string }{{*files, ""}, {*media, "files/"}} {
+			if err := uploadFolder(ctx, client, folder.dir, "site", folder.prefix, func(string) {}); err != nil {
+				log.Fatalf("demo: %v", err)
+			}
+		}
+	}
+}
+
+// uploadFolder uploads the files below root into container under prefix,
+// each with the type of its extension, and calls uploaded with each name
+// below root. A README.md is left out.
+func uploadFolder(ctx context.Context, client *azblob.Client, root, container, prefix string, uploaded func(rel string)) error {
+	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "README.md" {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		opts := &blockblob.UploadBufferOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr(contentType(rel))}}
+		if _, err := client.UploadBuffer(ctx, container, prefix+rel, data, opts); err != nil {
+			return fmt.Errorf("upload %s: %w", rel, err)
+		}
+		uploaded(rel)
+		return nil
+	})
 }
 
 func contentType(name string) string {
