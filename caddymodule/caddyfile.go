@@ -41,9 +41,10 @@ func init() {
 //		user_content
 //		redirect          [302|303|307 [<lifetime>]]
 //		redirect_endpoint <url>
+//		cors              <origin>... | *
 //		<http transport option> ...
 //		fallback {
-//			<any option above but strip_prefix, index and redirect*>
+//			<any option above but strip_prefix, index, cors and redirect*>
 //		}
 //	}
 //
@@ -122,6 +123,12 @@ func parseAzureBlob(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 				}
 				redirectTTL = caddy.Duration(dur)
 			}
+		case "cors":
+			cors, err := unmarshalCORS(h.Dispenser, seen)
+			if err != nil {
+				return nil, err
+			}
+			main.handler.CORS = cors
 		case "redirect_endpoint":
 			if redirect == nil {
 				redirect = new(Redirect)
@@ -235,6 +242,12 @@ func parseAzureSAS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			if err := unmarshalPrefix(h.Dispenser, seen, &is.Prefix); err != nil {
 				return nil, err
 			}
+		case "cors":
+			cors, err := unmarshalCORS(h.Dispenser, seen)
+			if err != nil {
+				return nil, err
+			}
+			is.CORS = cors
 		case "permissions":
 			if seen[option] {
 				return nil, h.Errf("%s given twice", option)

@@ -60,7 +60,7 @@ func (o *origin) unmarshalOption(d *caddyfile.Dispenser, seen map[string]bool, b
 	switch option := d.Val(); option {
 	case "prefix":
 		return unmarshalPrefix(d, seen, &o.handler.Prefix)
-	case "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint":
+	case "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint", "cors":
 		return d.Errf("%s belongs to the azure_blob block, not to a fallback", option)
 	}
 	return o.transport.unmarshalOption(d, seen, block)

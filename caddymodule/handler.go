@@ -71,6 +71,12 @@ type Handler struct {
 	// them keep it. A path outside it gets 404.
 	StripPrefix string `json:"strip_prefix,omitempty"`
 
+	// CORS lets pages of the origins it lists read blobs: it answers their
+	// preflights, and every answer to them carries the headers that let
+	// the page read it, errors and redirects included. The azure_blob
+	// directive sets it on its first handler.
+	CORS *CORS `json:"cors,omitempty"`
+
 	logger *zap.Logger
 }
 
@@ -117,12 +123,15 @@ func (h *Handler) Validate() error {
 	if h.StripPrefix != "" && (!strings.HasPrefix(h.StripPrefix, "/") || strings.Contains(h.StripPrefix, "*")) {
 		return errors.New("strip_prefix must be a path starting with / and without *")
 	}
-	return nil
+	return h.CORS.validate(blobCORS)
 }
 
 // ServeHTTP maps r to its blob and calls next. An error it or the rest of
 // the chain returns gets the Cache-Control a shield should keep it with.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.CORS.serve(w, r, blobCORS) {
+		return nil
+	}
 	err := h.serve(w, r, next)
 	if err != nil {
 		setErrorCacheControl(w.Header(), err, prefixPerRequest(h.Prefix))

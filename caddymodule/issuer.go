@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,11 @@ type Issuer struct {
 	// anonymous has nothing to sign with, and is refused; so is
 	// insecure_http, since the URLs are handed to clients.
 	Origin
+
+	// CORS lets pages of the origins it lists ask for URLs, with their
+	// credentials: named origins only, never "*". Each may ask with GET or
+	// a form POST, which browsers send without a preflight.
+	CORS *CORS `json:"cors,omitempty"`
 
 	// Prefix is put before every blob name a client asks for, with
 	// placeholders replaced for each request, e.g.
@@ -217,6 +223,9 @@ func (is *Issuer) Validate() error {
 	if err := checkHTTPTransport(is.Connection); err != nil {
 		return err
 	}
+	if err := is.CORS.validate(sasCORS); err != nil {
+		return err
+	}
 	letters := is.Permissions
 	if letters == "" {
 		letters = "r"
@@ -262,7 +271,10 @@ type issueError struct {
 
 // ServeHTTP issues a URL, or says why not.
 func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	if refused := fromAnotherSite(r); refused != nil {
+	if is.CORS.serve(w, r, sasCORS) {
+		return nil
+	}
+	if refused := is.fromAnotherSite(r); refused != nil {
 		return writeJSON(w, refused.status, refused)
 	}
 	req, refused := is.readRequest(r)
@@ -283,11 +295,14 @@ func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // remembered credentials (basic auth, cookies) without the user asking,
 // and fill the issuance log and metric. same-site is refused too: a
 // sibling subdomain can host what users uploaded. Requests without the
-// header (curl, servers) and same-origin or none (typed, bookmarked) pass.
-// Allowing listed origins is for a cors option, still to come.
-func fromAnotherSite(r *http.Request) *issueError {
+// header (curl, servers) and same-origin or none (typed, bookmarked) pass,
+// and so do those of the origins cors lists.
+func (is *Issuer) fromAnotherSite(r *http.Request) *issueError {
 	switch site := strings.ToLower(r.Header.Get("Sec-Fetch-Site")); site {
 	case "cross-site", "same-site":
+		if is.CORS != nil && is.CORS.allowOrigin(r) != "" {
+			return nil
+		}
 		return &issueError{http.StatusForbidden, "azure_sas answers pages of its own origin and clients that are not browsers, " +
 			"not a page of another site (Sec-Fetch-Site: " + site + ")", ""}
 	}
@@ -306,8 +321,9 @@ func (is *Issuer) readRequest(r *http.Request) (issueRequest, *issueError) {
 			return req, &issueError{http.StatusBadRequest, "a GET issues read links only: ask for other permissions with POST", "permissions"}
 		}
 	case http.MethodPost:
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-			return req, &issueError{http.StatusUnsupportedMediaType, "send the request as application/json", ""}
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || (mt != "application/json" && mt != formType) {
+			return req, &issueError{http.StatusUnsupportedMediaType, "send the request as application/json, or as a form (" + formType + ")", ""}
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxIssueBody+1))
 		switch {
@@ -316,6 +332,12 @@ func (is *Issuer) readRequest(r *http.Request) (issueRequest, *issueError) {
 		case len(body) > maxIssueBody:
 			return req, &issueError{http.StatusRequestEntityTooLarge, "the request body is too large", ""}
 		}
+		if mt == formType {
+			if err := decodeIssueForm(body, &req); err != nil {
+				return req, &issueError{http.StatusBadRequest, "the form is not blob=…&permissions=…&ttl=…: " + err.Error(), ""}
+			}
+			break
+		}
 		if err := decodeIssueRequest(body, &req); err != nil {
 			return req, &issueError{http.StatusBadRequest, `the body is not {"blob": …, "permissions": …, "ttl": …}: ` + err.Error(), ""}
 		}
@@ -323,6 +345,34 @@ func (is *Issuer) readRequest(r *http.Request) (issueRequest, *issueError) {
 		return req, &issueError{http.StatusMethodNotAllowed, "ask with POST (or GET for a read link)", ""}
 	}
 	return req, nil
+}
+
+// formType is the type of a form's body, which a page on another origin
+// can send without a preflight: basic_auth in front would answer the
+// preflight 401, as a browser sends it without credentials.
+const formType = "application/x-www-form-urlencoded"
+
+// decodeIssueForm reads a form body as strictly as decodeIssueRequest
+// reads JSON: valid UTF-8, the known fields only, each at most once.
+func decodeIssueForm(body []byte, req *issueRequest) error {
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return errors.New("not a form")
+	}
+	fields := map[string]*string{"blob": &req.Blob, "permissions": &req.Permissions, "ttl": &req.TTL}
+	for name, vals := range values {
+		field, ok := fields[name]
+		switch {
+		case !ok:
+			return errors.New("a field other than blob, permissions and ttl")
+		case len(vals) > 1:
+			return fmt.Errorf("%s given twice", name)
+		case !utf8.ValidString(vals[0]):
+			return errors.New("not valid UTF-8")
+		}
+		*field = vals[0]
+	}
+	return nil
 }
 
 // decodeIssueRequest reads a request body strictly: valid UTF-8 (or a name

@@ -181,10 +181,10 @@ var (
 	transportOptions = originOptionNames(func(originOption) bool { return true })
 	fallbackOptions  = append(originOptionNames(func(originOption) bool { return true }), "prefix")
 	azureBlobOptions = append(originOptionNames(func(originOption) bool { return true }),
-		"prefix", "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint")
+		"prefix", "strip_prefix", "index", "fallback", "redirect", "redirect_endpoint", "cors")
 	azureSASOptions = append(originOptionNames(func(o originOption) bool {
 		return o.takenBy&takenByAzureSAS != 0
-	}), "prefix", "permissions", "ttl", "max_ttl")
+	}), "prefix", "permissions", "ttl", "max_ttl", "cors")
 	filesystemOptions = append(originOptionNames(func(o originOption) bool {
 		return o.takenBy&takenByFilesystem != 0
 	}), "prefix")
@@ -271,6 +271,20 @@ func unmarshalString(d *caddyfile.Dispenser, seen map[string]bool, field *string
 		return d.ArgErr()
 	}
 	return nil
+}
+
+// unmarshalCORS reads `cors <origin>...` under the cursor; seen catches
+// repeats.
+func unmarshalCORS(d *caddyfile.Dispenser, seen map[string]bool) (*CORS, error) {
+	if seen[d.Val()] {
+		return nil, d.Errf("%s given twice", d.Val())
+	}
+	seen[d.Val()] = true
+	origins := d.RemainingArgs()
+	if len(origins) == 0 {
+		return nil, d.ArgErr()
+	}
+	return &CORS{Origins: origins}, nil
 }
 
 // unmarshalPrefix reads a blob name prefix under the cursor into field and

@@ -22,6 +22,9 @@ func originChain(origins []origin, i int, probe bool) []json.RawMessage {
 	handler := o.handler
 	handler.Fallback = i > 0 || probe
 	handler.IndexProbe = probe
+	if handler.Fallback {
+		handler.CORS = nil // the first handler has set the headers, or answered the preflight
+	}
 	var missing []json.RawMessage
 	switch {
 	case i+1 < len(origins):
@@ -68,6 +71,9 @@ func redirectChain(origins []origin, rd Redirect) []json.RawMessage {
 		o := origins[i]
 		h := o.handler
 		h.Fallback, h.IndexProbe = i > 0 || indexProbe, indexProbe
+		if h.Fallback {
+			h.CORS = nil // the first handler has set the headers, or answered the preflight
+		}
 		r := rd
 		r.Probe = probe
 		ro := o.transport.ReadOrigin

@@ -8,7 +8,8 @@
 // The servers run pinned to one core (taskset), the bench process (upstream
 // and load generator) should run on the other: ./xcaddy.sh bench does both.
 // With the small blobs it also measures redirects (azure_blob redirect) and
-// read links issued by azure_sas behind basic_auth, each answer checked.
+// read links issued by azure_sas behind basic_auth, each answer checked;
+// with both sizes, file_server over the azure_blob filesystem.
 // Two reference rows: Debian's nginx proxying the same upstream with a
 // fixed SAS appended, as a user would without the plugin, and Varnish
 // answering from its cache in front of azure_blob, as the shield of
@@ -118,6 +119,12 @@ func main() {
 				}
 				return nil
 			}},
+		// file_server over the azure_blob filesystem: a HEAD the first time,
+		// then a ranged GET per request while the name is kept (5 s).
+		{name: "file_server, azure_blob filesystem", start: func() server {
+			return p.startCaddyWith(*caddyBin, fmt.Sprintf("\tfilesystem photos azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t}\n", endpoint),
+				"fs photos\n\tfile_server")
+		}},
 		{name: "reference: nginx, fixed SAS", start: func() server { return p.startNginx(upAddr, token.Encode()) }},
 		{name: "reference: Varnish hits", start: func() server { return p.startVarnish(p.startCaddy(*caddyBin, azureBlob)) }},
 	}

@@ -41,6 +41,11 @@ func (p pinning) command(name string, args ...string) *exec.Cmd {
 
 // startCaddy runs caddy with site on a free port and waits until it answers.
 func (p pinning) startCaddy(caddyBin, site string) server {
+	return p.startCaddyWith(caddyBin, "", site)
+}
+
+// startCaddyWith is startCaddy with global options added.
+func (p pinning) startCaddyWith(caddyBin, globals, site string) server {
 	port := freePort()
 	dir := tempDir()
 	config := filepath.Join(dir, "Caddyfile")
@@ -48,7 +53,7 @@ func (p pinning) startCaddy(caddyBin, site string) server {
 	if p.admin != "" {
 		admin = p.admin
 	}
-	check(os.WriteFile(config, fmt.Appendf(nil, "{\n\tadmin %s\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\tlevel ERROR\n\t}\n}\nhttp://127.0.0.1:%d {\n\tbind 127.0.0.1\n\t%s\n}\n", admin, dir, port, site), 0o600))
+	check(os.WriteFile(config, fmt.Appendf(nil, "{\n\tadmin %s\n\tpersist_config off\n\tauto_https off\n\tstorage file_system %s\n\tlog {\n\t\tlevel ERROR\n\t}\n%s}\nhttp://127.0.0.1:%d {\n\tbind 127.0.0.1\n\t%s\n}\n", admin, dir, globals, port, site), 0o600))
 	cmd := p.command(caddyBin, "run", "--config", config, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	return runServer("caddy", cmd, port, dir)

@@ -13,10 +13,12 @@ import (
 
 // upstream stands in for Azure Blob Storage at full speed. A blob's path,
 // /devstoreaccount1/photos/<size>/<n>.bin, says how many bytes it has; they
-// are streamed from one shared chunk, so a 1 GiB blob costs no memory. A
-// request with a query must carry a valid, unexpired SAS for that blob (or
-// its container), checked with the sas package; anything else is refused
-// and counted, so a wrong token shows as a failure, not as speed.
+// are streamed from one shared chunk, so a 1 GiB blob costs no memory. It
+// answers HEAD and a Range of bytes=<first>-<last> (206), with a fixed ETag
+// and Last-Modified, as the filesystem asks. A request with a query must
+// carry a valid, unexpired SAS for that blob (or its container), checked
+// with the sas package; anything else is refused and counted, so a wrong
+// token shows as a failure, not as speed.
 type upstream struct {
 	key     *sas.SharedKey
 	refused atomic.Int64
@@ -49,8 +51,17 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("ETag", `"0x8DC0BE4C4F1A2B3"`)
+	h.Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
+	status := http.StatusOK
+	if first, last, ok := byteRange(r.Header.Get("Range"), size); ok {
+		h.Set("Content-Range", "bytes "+strconv.FormatInt(first, 10)+"-"+strconv.FormatInt(last, 10)+"/"+strconv.FormatInt(size, 10))
+		size, status = last-first+1, http.StatusPartialContent
+	}
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(status)
 	for size > 0 {
 		n := min(size, int64(len(chunk)))
 		if _, err := w.Write(chunk[:n]); err != nil {
@@ -58,6 +69,21 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		size -= n
 	}
+}
+
+// byteRange reads bytes=<first>-<last> within size.
+func byteRange(header string, size int64) (first, last int64, ok bool) {
+	spec, found := strings.CutPrefix(header, "bytes=")
+	a, b, dash := strings.Cut(spec, "-")
+	if !found || !dash {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first > last || last >= size {
+		return 0, 0, false
+	}
+	return first, last, true
 }
 
 // valid checks a SAS the way Azure does: signature, resource and expiry.
