@@ -230,3 +230,20 @@ func (s *Server) AsAccount(t testing.TB, account, key string) *Server {
 	}
 	return &Server{Endpoint: endpoint, Account: account, Key: key, Port: s.Port, client: client, pool: s.pool, scheme: s.scheme}
 }
+
+// Download reads a blob's bytes.
+func (s *Server) Download(t testing.TB, containerName, blobName string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	resp, err := s.client.DownloadStream(ctx, containerName, blobName, nil)
+	if err != nil {
+		t.Fatalf("azurite: download %q from container %q: %v", blobName, containerName, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("azurite: download %q from container %q: %v", blobName, containerName, err)
+	}
+	return data
+}
