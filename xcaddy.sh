@@ -302,7 +302,7 @@ demo() {
 
 	log "uploading testdata/media into the private containers photos and media, and testdata/demo/site with it into site"
 	urls=$(go run ./internal/demo -endpoint "$endpoint" -media testdata/media -site "http://localhost:$site_port" \
-		-uploads "http://localhost:$upload_port" -files testdata/demo/site)
+		-uploads "http://localhost:$upload_port" -files testdata/demo/site -cors "http://localhost:$files_port")
 	password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=')
 
 	log "serving Caddyfile.example on http://localhost:$site_port, the upload page on http://localhost:$upload_port and the uploads on http://localhost:$content_port"
@@ -310,7 +310,7 @@ demo() {
 	SITE_ADDRESS="http://localhost:$site_port" AZURE_BLOB_ENDPOINT="$endpoint" \
 		AZURE_STORAGE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' \
 		CADDYFILE_EXAMPLE="$PWD/Caddyfile.example" UPLOAD_ADDRESS="http://localhost:$upload_port" CONTENT_ADDRESS="http://localhost:$content_port" \
-		FILES_ADDRESS="http://localhost:$files_port" \
+		FILES_ADDRESS="http://localhost:$files_port" CORS_ORIGIN="http://localhost:$files_port" \
 		UPLOAD_PAGE="$PWD/testdata/demo/upload" DEMO_PASSWORD_HASH="$(./caddy hash-password --plaintext "$password")" \
 		./caddy run --config testdata/demo/Caddyfile --adapter caddyfile >"$work/caddy.log" 2>&1 &
 	demo_pids+=($!)
@@ -337,6 +337,7 @@ demo() {
 		demo_check "$urls" "$site_port"
 		demo_check_upload "$upload_port" "$content_port" "$password"
 		demo_check_files "$files_port"
+		demo_check_cors "$site_port" "http://localhost:$files_port" "$urls"
 		return
 	fi
 	echo "Press Ctrl-C to stop Caddy and Azurite."
@@ -507,6 +508,29 @@ demo_check_files() {
 		{ echo "demo: /app/any/deep/link is not the app's index.html" >&2; failed=1; }
 	[ "$failed" = 0 ] || exit 1
 	log "demo: the site from a container lists files/ in HTML and JSON, serves a file and a range of it, and loads the app from a deep link"
+}
+
+# demo_check_cors asks as a page of the site from a container would: a
+# preflight for a range of the video, answered for that origin; and a
+# download's redirect, followed to Azurite, each with the origin allowed.
+demo_check_cors() {
+	local port="$1" origin="$2" urls="$3" headers url location
+	headers=$(curl -sS -o /dev/null -D - -X OPTIONS -H "Origin: $origin" -H 'Access-Control-Request-Method: GET' \
+		-H 'Access-Control-Request-Headers: range' "http://localhost:$port/media/clip.webm" | tr -d '\r')
+	if ! grep -q '^HTTP/[0-9.]* 204' <<<"$headers" || ! grep -qix "Access-Control-Allow-Origin: $origin" <<<"$headers"; then
+		echo "demo: the preflight for /media/clip.webm from $origin was not allowed" >&2
+		exit 1
+	fi
+	url=$(echo "$urls" | grep "/images/" | head -n 1)
+	url=${url/\/images\//\/downloads\/}
+	headers=$(curl -sS -o /dev/null -D - -H "Origin: $origin" "$url" | tr -d '\r')
+	location=$(sed -n 's/^Location: //Ip' <<<"$headers")
+	if ! grep -qix "Access-Control-Allow-Origin: $origin" <<<"$headers" || [ -z "$location" ] ||
+		! curl -sS -o /dev/null -D - -H "Origin: $origin" "$location" | tr -d '\r' | grep -qix "Access-Control-Allow-Origin: $origin"; then
+		echo "demo: a download's redirect, or Azurite's answer to it, did not allow $origin" >&2
+		exit 1
+	fi
+	log "demo: $origin may read: the preflight for the video is answered, and a download's redirect and Azurite's answer allow it"
 }
 
 # bench measures azure_blob against plain reverse_proxy, nginx and Varnish

@@ -22,6 +22,19 @@ func (s *Server) AllowBrowsers(t testing.TB, origin string) {
 	}
 }
 
+// ReaderCORS is the rule docs/azure_blob.md gives for redirects read by a
+// page of origin: it may GET and HEAD, ask for ranges, and read their
+// length, range and version.
+func ReaderCORS(origin string) []*service.CORSRule {
+	return []*service.CORSRule{{
+		AllowedOrigins:  to.Ptr(origin),
+		AllowedMethods:  to.Ptr("GET,HEAD"),
+		AllowedHeaders:  to.Ptr("range"),
+		ExposedHeaders:  to.Ptr("content-length,content-range,accept-ranges,etag"),
+		MaxAgeInSeconds: to.Ptr(int32(3600)),
+	}}
+}
+
 // BrowserCORS is the CORS rule AllowBrowsers sets, for a program that sets
 // it with a client of its own (./xcaddy.sh demo).
 func BrowserCORS(origin string) []*service.CORSRule {

@@ -3,7 +3,8 @@
 // private container photos, video/ into the private container media under
 // public/. It prints the URLs the demo site serves, one a line. With
 // -uploads, it also makes the private container uploads and lets browsers
-// on that origin upload to Azurite (CORS), for the upload page. With
+// on that origin upload to Azurite (CORS), for the upload page; with
+// -cors, a page of that origin read the redirected blobs. With
 // -files, it also fills the private container site with that folder and
 // the media under files/, the site testdata/demo/Caddyfile serves with
 // file_server over the azure_blob filesystem.
@@ -50,6 +51,7 @@ func main() {
 	site := flag.String("site", "http://localhost:8080", "address the demo site is served on")
 	uploads := flag.String("uploads", "", "origin of the upload page, allowed to upload to the container uploads")
 	files := flag.String("files", "", "folder of the site served from the container site")
+	reader := flag.String("cors", "", "origin of a page that reads the redirected blobs (a CORS rule for reads)")
 	flag.Parse()
 	if *endpoint == "" {
 		log.Fatal("demo: -endpoint is required")
@@ -60,13 +62,19 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	var rules []*service.CORSRule
 	if *uploads != "" {
 		if _, err := client.CreateContainer(ctx, "uploads", nil); err != nil {
 			log.Fatalf("demo: create container uploads: %v", err)
 		}
-		_, err := client.ServiceClient().SetProperties(ctx, &service.SetPropertiesOptions{CORS: azurite.BrowserCORS(*uploads)})
-		if err != nil {
-			log.Fatalf("demo: set the CORS rule: %v", err)
+		rules = append(rules, azurite.BrowserCORS(*uploads)...)
+	}
+	if *reader != "" {
+		rules = append(rules, azurite.ReaderCORS(*reader)...)
+	}
+	if len(rules) > 0 {
+		if _, err := client.ServiceClient().SetProperties(ctx, &service.SetPropertiesOptions{CORS: rules}); err != nil {
+			log.Fatalf("demo: set the CORS rules: %v", err)
 		}
 	}
 	for _, o := range origins {
