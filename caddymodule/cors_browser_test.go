@@ -97,14 +97,7 @@ http://localhost:9080 {
 	}
 	handle_path /site/* {
 		fs site
-		handle_path /app/* {
-			root app
-			try_files {path} /index.html
-			file_server
-		}
-		file_server {
-			browse
-		}
+		`+appAndBrowse+`
 	}
 }`, az.Endpoint, app, other, page, passwordHash(t, "alice-password")))
 

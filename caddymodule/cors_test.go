@@ -71,13 +71,7 @@ http://localhost:9080 {
 		basic_auth {
 			alice %[3]s
 		}
-		azure_sas {
-			endpoint %[1]s
-			container media
-			account_key {env.AZ_TEST_KEY}
-			permissions r c
-			cors %[2]s
-		}
+		%[4]s
 	}
 	# And keeping authentication off preflights, for a JSON POST.
 	route /preflight/sas {
@@ -85,15 +79,15 @@ http://localhost:9080 {
 		basic_auth @notPreflight {
 			alice %[3]s
 		}
-		azure_sas {
-			endpoint %[1]s
+		%[4]s
+	}
+}`, az.Endpoint, app, passwordHash(t, "alice-password"), fmt.Sprintf(`azure_sas {
+			endpoint %s
 			container media
 			account_key {env.AZ_TEST_KEY}
 			permissions r c
-			cors %[2]s
-		}
-	}
-}`, az.Endpoint, app, passwordHash(t, "alice-password")))
+			cors %s
+		}`, az.Endpoint, app)))
 
 	// A preflight from the page's origin, and from another.
 	resp, body := fetch(t, tester, http.MethodOptions, "/media/clip.mp4", "Origin", app,

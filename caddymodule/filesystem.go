@@ -233,13 +233,9 @@ func (f *Filesystem) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // Open opens a file or a folder: a folder's entries are listed when they
 // are read, a file's bytes when they are read.
 func (f *Filesystem) Open(name string) (fs.File, error) {
-	blob, err := f.blobOf("open", name)
+	blob, info, err := f.describe("open", name)
 	if err != nil {
 		return nil, err
-	}
-	info, err := f.lookup(blob)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	if info.IsDir() {
 		return &blobDir{fsys: f, info: info, prefix: folderPrefix(blob)}, nil
@@ -249,15 +245,24 @@ func (f *Filesystem) Open(name string) (fs.File, error) {
 
 // Stat describes a file or a folder.
 func (f *Filesystem) Stat(name string) (fs.FileInfo, error) {
-	blob, err := f.blobOf("stat", name)
+	_, info, err := f.describe("stat", name)
 	if err != nil {
 		return nil, err
 	}
+	return info, nil
+}
+
+// describe maps name to its blob and looks it up, for op.
+func (f *Filesystem) describe(op, name string) (string, *blobInfo, error) {
+	blob, err := f.blobOf(op, name)
+	if err != nil {
+		return "", nil, err
+	}
 	info, err := f.lookup(blob)
 	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return "", nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	return info, nil
+	return blob, info, nil
 }
 
 // blobOf maps a name of the filesystem to its blob name below the prefix
