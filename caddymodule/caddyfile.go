@@ -15,6 +15,25 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("azure_blob", httpcaddyfile.Before, "reverse_proxy")
 	httpcaddyfile.RegisterHandlerDirective("azure_sas", parseAzureSAS)
 	httpcaddyfile.RegisterDirectiveOrder("azure_sas", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterHandlerDirective("azure_upload", parseAzureUpload)
+	httpcaddyfile.RegisterDirectiveOrder("azure_upload", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseAzureUpload sets up the azure_upload directive: see
+// Uploader.UnmarshalCaddyfile. What needs no secret is checked here, so a
+// mistake points at its line.
+func parseAzureUpload(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	u := new(Uploader)
+	if err := u.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if err := u.Validate(); err != nil {
+		return nil, h.Errf("azure_upload: %v", err)
+	}
+	if _, err := u.authorizeAtAdapt(); err != nil {
+		return nil, h.Errf("azure_upload: %v", err)
+	}
+	return u, nil
 }
 
 // parseAzureBlob sets up the azure_blob directive, one block per route:

@@ -169,13 +169,21 @@ http://localhost:9080 {
 // say container is missing.
 func containerNotFoundLines(t *testing.T, logFile, container string) []map[string]any {
 	t.Helper()
+	return logEntries(t, logFile, func(e map[string]any) bool {
+		return e["msg"] == logContainerNotFound && e["container"] == container
+	})
+}
+
+// logEntries is the entries of the JSON log in logFile that keep keeps.
+func logEntries(t *testing.T, logFile string, keep func(map[string]any) bool) []map[string]any {
+	t.Helper()
 	data, err := os.ReadFile(logFile)
 	require.NoError(t, err)
 	var entries []map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		var e map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &e), "log line %s", line)
-		if e["msg"] == logContainerNotFound && e["container"] == container {
+		if keep(e) {
 			entries = append(entries, e)
 		}
 	}

@@ -22,6 +22,9 @@
 //     issues a blob URL with a SAS for what its configuration allows
 //     (prefix from placeholders, permissions, lifetime): the valet-key
 //     pattern, for uploads and downloads straight to Azure.
+//   - http.handlers.azure_upload ([Uploader]): takes a PUT's body as a
+//     blob with the limits a SAS cannot express (max_size, types told by
+//     the bytes, create-only), staged as blocks and committed last.
 //   - caddy.fs.azure_blob ([Filesystem]): a Caddy filesystem over a
 //     container, for file_server's fs: listings, index files, try_files,
 //     ranges, its reads signed per blob and its listings per container.

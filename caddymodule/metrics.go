@@ -191,16 +191,12 @@ func registerIssued(registry *prometheus.Registry) (*issuedCounter, error) {
 	if registry == nil {
 		return &issuedCounter{}, nil
 	}
-	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+	vec, err := registerCounterVec(registry, prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "azure_sas", Name: "issued_total",
 		Help: "SAS URLs issued by azure_sas, by the permissions they grant.",
-	}, []string{"account", "container", "permissions"})
-	if err := registry.Register(vec); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if !errors.As(err, &already) {
-			return nil, err
-		}
-		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}, "account", "container", "permissions")
+	if err != nil {
+		return nil, err
 	}
 	return &issuedCounter{vec}, nil
 }
@@ -210,4 +206,58 @@ func (c *issuedCounter) add(account, container, permissions string) {
 	if c.vec != nil {
 		c.vec.WithLabelValues(account, container, permissions).Inc()
 	}
+}
+
+// uploadCounter counts azure_upload's uploads by container and result
+// (created, too_large, type, exists, aborted, error), and the bytes they
+// took.
+type uploadCounter struct {
+	uploads *prometheus.CounterVec
+	bytes   *prometheus.CounterVec
+}
+
+// registerUploads registers the counters with registry, or finds those an
+// earlier handler of the same config registered.
+func registerUploads(registry *prometheus.Registry) (*uploadCounter, error) {
+	if registry == nil {
+		return &uploadCounter{}, nil
+	}
+	uploads, err := registerCounterVec(registry, prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "azure", Name: "uploads_total",
+		Help: "Uploads taken by azure_upload, by result: created, too_large, type, exists, aborted or error.",
+	}, "container", "result")
+	if err != nil {
+		return nil, err
+	}
+	taken, err := registerCounterVec(registry, prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "azure", Name: "upload_bytes_total",
+		Help: "Bytes of the uploads azure_upload took, stored or not.",
+	}, "container")
+	if err != nil {
+		return nil, err
+	}
+	return &uploadCounter{uploads: uploads, bytes: taken}, nil
+}
+
+// registerCounterVec registers a counter vector with registry, or returns
+// the one registered already.
+func registerCounterVec(registry *prometheus.Registry, opts prometheus.CounterOpts, labels ...string) (*prometheus.CounterVec, error) {
+	vec := prometheus.NewCounterVec(opts, labels)
+	if err := registry.Register(vec); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if !errors.As(err, &already) {
+			return nil, err
+		}
+		vec = already.ExistingCollector.(*prometheus.CounterVec)
+	}
+	return vec, nil
+}
+
+// add counts one upload of size bytes with its result.
+func (c *uploadCounter) add(container, result string, size int64) {
+	if c == nil || c.uploads == nil {
+		return
+	}
+	c.uploads.WithLabelValues(container, result).Inc()
+	c.bytes.WithLabelValues(container).Add(float64(size))
 }

@@ -78,23 +78,24 @@ type modules uint8
 const (
 	takenByAzureSAS modules = 1 << iota
 	takenByFilesystem
+	takenByUploads
 )
 
 var originOptions = []originOption{
-	{"account", func(o *Origin) any { return &o.Account }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
-	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
+	{"account", func(o *Origin) any { return &o.Account }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem | takenByUploads},
+	{"endpoint", func(o *Origin) any { return &o.Endpoint }, nil, nil, locatingOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem | takenByUploads},
 	// Not azure_sas: it hands its URLs to clients, and their network is not the one trusted.
 	{"insecure_http", func(o *Origin) any { return &o.InsecureHTTP }, nil, nil, 0, inheritSameAccount, takenByFilesystem},
-	{"container", func(o *Origin) any { return &o.Container }, nil, nil, 0, inheritAlways, takenByAzureSAS | takenByFilesystem},
-	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
-	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
-	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByFilesystem},
-	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem},
+	{"container", func(o *Origin) any { return &o.Container }, nil, nil, 0, inheritAlways, takenByAzureSAS | takenByFilesystem | takenByUploads},
+	{"account_key", func(o *Origin) any { return &o.AccountKey }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem | takenByUploads},
+	{"connection_string", func(o *Origin) any { return &o.ConnectionString }, nil, nil, credentialOption | locatingOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem | takenByUploads},
+	{"sas_token", func(o *Origin) any { return &o.SASToken }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByFilesystem | takenByUploads},
+	{"identity", func(o *Origin) any { return &o.Identity }, nil, nil, credentialOption | secretOption, inheritSameAccount, takenByAzureSAS | takenByFilesystem | takenByUploads},
 	{"anonymous", func(o *Origin) any { return &o.Anonymous }, nil, nil, credentialOption, inheritSameAccount, takenByFilesystem},
 	{"scope", nil, nil, func(ro *ReadOrigin) any { return &ro.Scope }, 0, inheritAlways, 0},
 	{"ttl", nil, nil, func(ro *ReadOrigin) any { return &ro.TTL }, 0, inheritAlways, takenByFilesystem},
 	{"renew_before", nil, nil, func(ro *ReadOrigin) any { return &ro.RenewBefore }, 0, inheritAlways, takenByFilesystem},
-	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS | takenByFilesystem},
+	{"version", func(o *Origin) any { return &o.Version }, nil, nil, 0, inheritAlways, takenByAzureSAS | takenByFilesystem | takenByUploads},
 	{"policy", nil, nil, func(ro *ReadOrigin) any { return &ro.Policy }, signedOnlyOption, inheritSameContainer, 0},
 	{"cache_control", nil, func(h *HeaderOverrides) any { return &h.CacheControl }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
 	{"content_type", nil, func(h *HeaderOverrides) any { return &h.ContentType }, nil, signedOnlyOption, inheritSameAccount, takenByAzureSAS},
@@ -188,6 +189,9 @@ var (
 	filesystemOptions = append(originOptionNames(func(o originOption) bool {
 		return o.takenBy&takenByFilesystem != 0
 	}), "prefix")
+	uploadOptions = append(originOptionNames(func(o originOption) bool {
+		return o.takenBy&takenByUploads != 0
+	}), "prefix", "strip_prefix", "max_size", "types", "overwrite", "ttl")
 	identityOptions = []string{"key_lifetime", "authority_host"}
 )
 
@@ -390,6 +394,17 @@ func refuseIn(m modules, opt originOption) error {
 			return errors.New("insecure_http: azure_sas hands its URLs to clients, whose network is not the one trusted")
 		}
 		return fmt.Errorf("%s belongs to azure_blob, not to azure_sas", opt.name)
+	case takenByUploads:
+		switch {
+		case opt.name == "anonymous":
+			return errors.New("anonymous: uploads need a credential that writes")
+		case opt.name == "insecure_http":
+			return errors.New("insecure_http: an upload's body crosses the network with its token; use https")
+		}
+		if opt.onHeaders != nil {
+			return fmt.Errorf("%s: azure_upload stores the type the bytes tell, and signs no response headers", opt.name)
+		}
+		return fmt.Errorf("%s belongs to azure_blob: azure_upload signs its own write token per blob", opt.name)
 	case takenByFilesystem:
 		switch {
 		case opt.onHeaders != nil:

@@ -35,14 +35,13 @@ const (
 // Each module builds its own with newReader; none reads another's.
 type reader struct {
 	ReadOrigin // the options, with their defaults
+	sender     // the connection to Azure, and the logger
 
 	auth  *authority // what signs, and where the blobs are
 	reads credential // how reads are authorized: the read tokens and their cache
-	conn  *reverseproxy.HTTPTransport
 	// plainToLoopbackOnly: the endpoint is plain http, taken because it
 	// is on loopback, so the upstream reverse_proxy dials must be too.
 	plainToLoopbackOnly bool
-	logger              *zap.Logger
 	expiryTimers        []*time.Timer
 	counters            transportCounters
 	metricsRegistry     *prometheus.Registry
@@ -54,7 +53,7 @@ type reader struct {
 // risks, and registers the reader's metrics last: the collector reads it
 // from the moment it is registered. On error it lets go of what it built.
 func newReader(ctx caddy.Context, ro ReadOrigin, conn *reverseproxy.HTTPTransport, logger *zap.Logger) (_ *reader, err error) {
-	r := &reader{ReadOrigin: ro, logger: logger}
+	r := &reader{ReadOrigin: ro, sender: sender{logger: logger}}
 	defer func() {
 		if err != nil {
 			r.cleanup()
@@ -240,25 +239,38 @@ func (r *reader) sendHealing(up *http.Request, container, blob string) (resp *ht
 	return r.sendHealingAs(r.reads, up, container, blob, "")
 }
 
+// sender signs requests to Azure with a credential and sends them through
+// conn, a provisioned http transport; it logs each at debug level, without
+// its token.
+type sender struct {
+	conn   *reverseproxy.HTTPTransport
+	logger *zap.Logger
+}
+
 // sendHealingAs sends up, with params (an encoded query, or "") and cred's
 // token for container and blob, and once more with a fresh token if Azure
 // answers 403: a rotated key, a revoked policy, a clock step. resigned
-// reports the second try.
-func (r *reader) sendHealingAs(cred credential, up *http.Request, container, blob, params string) (resp *http.Response, resigned bool, err error) {
+// reports the second try. A request with a body needs GetBody to go again.
+func (r sender) sendHealingAs(cred credential, up *http.Request, container, blob, params string) (resp *http.Response, resigned bool, err error) {
 	resp, err = r.send(cred, up, container, blob, params)
 	if err != nil || resp.StatusCode != http.StatusForbidden || !cred.refused(container, blob) {
 		return resp, false, err
 	}
-	// The first response is read and closed, and up has no body, so up can
-	// go again: send gives it a fresh query.
+	// The first response is read and closed, so up can go again, with its
+	// body afresh: send gives it a fresh query.
 	drain(resp)
+	if up.GetBody != nil {
+		if up.Body, err = up.GetBody(); err != nil {
+			return nil, false, err
+		}
+	}
 	resp, err = r.send(cred, up, container, blob, params)
 	return resp, true, err
 }
 
 // send authorizes up with cred and sends it, its query params followed by
 // the token. The query and errors never leave here with a token in them.
-func (r *reader) send(cred credential, up *http.Request, container, blob, params string) (*http.Response, error) {
+func (r sender) send(cred credential, up *http.Request, container, blob, params string) (*http.Response, error) {
 	token, err := cred.token(container, blob)
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)

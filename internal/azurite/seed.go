@@ -247,3 +247,38 @@ func (s *Server) Download(t testing.TB, containerName, blobName string) []byte {
 	}
 	return data
 }
+
+// Names lists the blobs of a container, committed ones only, as Azure
+// lists them.
+func (s *Server) Names(t testing.TB, containerName string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	var names []string
+	pager := s.client.NewListBlobsFlatPager(containerName, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("azurite: list container %q: %v", containerName, err)
+		}
+		for _, b := range page.Segment.BlobItems {
+			names = append(names, *b.Name)
+		}
+	}
+	return names
+}
+
+// ContentType is the type stored with a blob.
+func (s *Server) ContentType(t testing.TB, containerName, blobName string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	props, err := s.containerClient(containerName).NewBlobClient(blobName).GetProperties(ctx, nil)
+	if err != nil {
+		t.Fatalf("azurite: properties of %q in container %q: %v", blobName, containerName, err)
+	}
+	if props.ContentType == nil {
+		return ""
+	}
+	return *props.ContentType
+}
