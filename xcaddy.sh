@@ -108,7 +108,7 @@ run_tests() {
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
 	go test -race -count=1 -timeout 20m ./...
-	log "go test the heap bound over 1,000,000 blob names (without -race, which distorts the heap)"
+	log "go test the heap bounds: 1,000,000 blob names, long names, a 1 GiB upload (without -race, which distorts the heap)"
 	go test -count=1 -run '^TestHeapStaysBounded' ./caddymodule/
 	local fuzztime="${FUZZTIME:-20000x}"
 	if [ "$fuzztime" != 0 ]; then

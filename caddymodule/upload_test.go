@@ -223,3 +223,47 @@ func uploadLogLines(t *testing.T, logFile string) []map[string]any {
 func basicCredentials(user, password string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }
+
+// TestUploadOddNamesAgainstAzurite: every odd blob name of the azure_blob
+// test is taken as the name it spells, byte-exact; the names Azure cannot
+// hold get 400 and store nothing.
+func TestUploadOddNamesAgainstAzurite(t *testing.T) {
+	az := azurite.Start(t)
+	az.CreateContainer(t, "uploads", false)
+	t.Setenv("AZ_TEST_KEY", az.Key)
+	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
+http://localhost:9080 {
+	azure_upload /u/* {
+		strip_prefix /u
+		endpoint %s
+		container uploads
+		account_key {env.AZ_TEST_KEY}
+		max_size 1MB
+		types image/png
+	}
+}`, az.Endpoint))
+	put := func(path string, body []byte) int {
+		req, err := http.NewRequest(http.MethodPut, "http://localhost:9080"+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		resp, err := tester.Client.Do(req)
+		require.NoError(t, err, "PUT %.80s", path)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, name := range oddBlobNames {
+		body := append(pngOf(16, 'p'), name...)
+		if assert.Equal(t, http.StatusCreated, put("/u/"+azurite.EscapeBlobPath(name), body), "PUT %.60q (%d)", name, i) {
+			assert.Equal(t, body, az.Download(t, "uploads", name), "the blob %.60q", name)
+		}
+	}
+	for _, path := range unholdableBlobPaths {
+		assert.Equal(t, http.StatusBadRequest, put("/u"+path, pngOf(16, 'x')), "PUT /u%.80s", path)
+	}
+	held := az.Names(t, "uploads")
+	slices.Sort(held)
+	want := slices.Clone(oddBlobNames)
+	slices.Sort(want)
+	assert.Equal(t, want, held, "what Azurite holds: the odd names, and nothing else")
+	figure(t, "azure_upload stored all %d odd blob names byte-exact in Azurite; %d names Azure cannot hold answered 400, nothing stored",
+		len(oddBlobNames), len(unholdableBlobPaths))
+}
