@@ -486,7 +486,14 @@ demo_check_upload() {
 	location=$(curl -sS -D - -o /dev/null -u "demo:$password" "http://localhost:$port/get/check.txt" | tr -d '\r' | sed -n 's/^Location: //Ip')
 	[ "$(curl -sS "$location")" = uploaded ] ||
 		{ echo "demo: the upload did not read back by its redirect" >&2; exit 1; }
-	log "demo: the upload page answers, /sas issued a URL that uploaded, and the upload reads back as a download on its own origin and by a redirect"
+	# Through Caddy (azure_upload): an image is stored, a page named .png is not.
+	status=$(curl -s -o /dev/null -w '%{http_code}' -u "demo:$password" -X PUT --data-binary @testdata/media/images/pattern.png \
+		"http://localhost:$port/put/check-through.png") || true
+	[ "$status" = 201 ] || { echo "demo: an image uploaded through /put/ gave $status, not 201" >&2; exit 1; }
+	status=$(curl -s -o /dev/null -w '%{http_code}' -u "demo:$password" -X PUT --data-binary '<!doctype html><p>a page' \
+		"http://localhost:$port/put/page.png") || true
+	[ "$status" = 415 ] || { echo "demo: a page named .png uploaded through /put/ gave $status, not 415" >&2; exit 1; }
+	log "demo: the upload page answers, /sas issued a URL that uploaded, the upload reads back as a download on its own origin and by a redirect, and /put/ took an image and refused a page"
 }
 
 # demo_check_files fetches from the site of the container site: the

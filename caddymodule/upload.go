@@ -292,7 +292,7 @@ func (u *Uploader) blobName(r *http.Request) (string, *uploadError) {
 // errTooLarge is the answer to a body over limit.
 func errTooLarge(limit int64) *uploadError {
 	return &uploadError{http.StatusRequestEntityTooLarge, "too_large",
-		fmt.Errorf("the file is larger than %s", humanize.IBytes(uint64(limit)))}
+		fmt.Errorf("the file is larger than %s", humanize.Bytes(uint64(limit)))}
 }
 
 // upload stages body as blocks of blob and commits them once all of it

@@ -95,6 +95,25 @@ func uploadWithPage(t *testing.T, ctx context.Context, file, name string) string
 	return status
 }
 
+// uploadThroughPage uploads file as name with the page's second form,
+// through azure_upload, and returns that form's status once it is settled.
+func uploadThroughPage(t *testing.T, ctx context.Context, file, name string) string {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("through-status").textContent = "…"`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.ID("through-file"), []string{file}),
+		chromedp.SetValue(chromedp.ID("through-name"), name),
+		chromedp.Click(chromedp.ID("through-upload")),
+	), "uploading %s as %s through Caddy", file, name)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(s => s.startsWith("stored") || s.startsWith("refused") || s.startsWith("failed"))(document.getElementById("through-status").textContent)`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "waiting for the upload of %s through Caddy", name)
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("through-status")))
+	require.NoError(t, err)
+	return status
+}
+
 // demoSite runs testdata/demo/Caddyfile, as ./xcaddy.sh demo does, in the
 // test server, without Caddyfile.example's sites: the upload page, /sas
 // and the redirect route /get/ on localhost:9080, the user-content origin
@@ -178,6 +197,21 @@ func TestUploadPageInChromium(t *testing.T) {
 	assert.Greater(t, len(screenshot), 1000, "the screenshot")
 	assert.Equal(t, "refused by Azure (403)", uploadWithPage(t, browser, file, "tile.png"), "a second upload to the same name")
 	assert.True(t, strings.HasPrefix(uploadWithPage(t, browser, file, "../other/evil.png"), "refused by /sas (400)"), "a name outside the user's prefix")
+
+	// The second form, through azure_upload: an image is stored and shows
+	// through azure_blob; a file over the limit, and a page named .png,
+	// show the refusal's message.
+	assert.Equal(t, "stored users/demo/through.png as image/png", uploadThroughPage(t, browser, file, "through.png"), "an image through Caddy")
+	_, err = chromedp.Run(browser, chromedp.Poll[bool](`(i => i.complete && i.naturalWidth > 0)(document.getElementById("through-image"))`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "the image uploaded through Caddy rendering")
+	big := filepath.Join(t.TempDir(), "big.png")
+	require.NoError(t, os.WriteFile(big, append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 1_000_001)...), 0o600))
+	assert.Equal(t, "refused (413): the file is larger than 1.0 MB", uploadThroughPage(t, browser, big, "big.png"), "a file over the limit")
+	page := filepath.Join(t.TempDir(), "page.png")
+	require.NoError(t, os.WriteFile(page, []byte("<!doctype html><script>alert(1)</script>"), 0o600))
+	assert.Equal(t, "refused (415): the file is text/html, which is not taken here", uploadThroughPage(t, browser, page, "page.png"), "a page named .png")
+	assert.Equal(t, "refused (409): a file of that name exists", uploadThroughPage(t, browser, file, "through.png"), "a name taken")
 
 	// The link, opened: the image document renders under user_content's
 	// sandbox.
