@@ -237,7 +237,10 @@ func (u *Uploader) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 	if outcome == "error" {
 		u.send.logger.Error("upload failed", zap.String("blob", result.Blob), zap.Error(err)) // send redacts its errors
 	}
-	user, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer).GetString("http.auth.user.id")
+	var user string
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		user, _ = repl.GetString("http.auth.user.id")
+	}
 	u.send.logger.Info("upload", zap.String("user", user), zap.String("blob", result.Blob), zap.Int64("size", size),
 		zap.String("type", result.ContentType), zap.String("result", outcome), zap.String("client", r.RemoteAddr))
 	if refused != nil {

@@ -48,16 +48,19 @@ import (
 // small blobs only, and is checked by answer.
 type benchCase struct {
 	name   string
+	put    bool // uploads: PUTs the size's bytes, expects 201
 	start  func() server
 	path   func(size, i int) string // default: /<size>/<i>.bin
 	answer func(resp *http.Response, body []byte) error
 	header http.Header
 }
 
-// size is a set of blobs of one size that the load reads in turn.
+// size is a set of blobs of one size that the load reads in turn, or,
+// for upload, writes.
 type size struct {
 	name        string
 	blobs, size int
+	upload      bool
 }
 
 func main() {
@@ -88,6 +91,9 @@ func main() {
 	check(err)
 	os.Setenv("AZ_BENCH_KEY", sas.DevAccountKey)
 	os.Setenv("AZ_BENCH_TOKEN", token.Encode())
+	putToken, err := (&sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermCreate | sas.PermWrite, Container: "photos",
+		Expiry: time.Now().Add(24 * time.Hour)}).Sign(key)
+	check(err)
 	hash, err := caddyauth.BcryptHash{}.Hash([]byte("bench-password"))
 	check(err)
 	auth := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("bench:bench-password"))}}
@@ -125,10 +131,18 @@ func main() {
 			return p.startCaddyWith(*caddyBin, fmt.Sprintf("\tfilesystem photos azure_blob {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t}\n", endpoint),
 				"fs photos\n\tfile_server")
 		}},
+		// Uploads of 64 MiB: a PUT that reverse_proxy passes with a fixed
+		// SAS (no limits), and azure_upload (size, type, create-only,
+		// blocks with their MD5, then the commit).
+		{name: "reverse_proxy PUT, fixed SAS", put: true,
+			// The token is written into the config: rewrite escapes what a
+			// placeholder puts in a query.
+			start: caddy(fmt.Sprintf("rewrite * /%s/photos{path}?%s\n\treverse_proxy %s", sas.DevAccountName, putToken.Encode(), upAddr))},
+		{name: "azure_upload", put: true, start: caddy(fmt.Sprintf("azure_upload {\n\t\tendpoint %s\n\t\tcontainer photos\n\t\taccount_key {env.AZ_BENCH_KEY}\n\t\tmax_size 128MiB\n\t\ttypes text/plain\n\t}", endpoint))},
 		{name: "reference: nginx, fixed SAS", start: func() server { return p.startNginx(upAddr, token.Encode()) }},
 		{name: "reference: Varnish hits", start: func() server { return p.startVarnish(p.startCaddy(*caddyBin, azureBlob)) }},
 	}
-	sizes := []size{{"1 KiB", 64, 1 << 10}, {"10 MiB", 1, 10 << 20}}
+	sizes := []size{{"1 KiB", 64, 1 << 10, false}, {"10 MiB", 1, 10 << 20, false}, {"64 MiB upload", 4, 64 << 20, true}}
 
 	if *profile != "" {
 		profileCase(p, cases, sizes, *profile, time.Duration(*seconds)*time.Second, *conns)
@@ -142,8 +156,8 @@ func main() {
 			// first or after the same one.
 			for ci := range cases {
 				c := cases[(ci+round)%len(cases)]
-				if c.answer != nil && si > 0 {
-					continue // a redirect or an issued URL costs the same for any size
+				if c.answer != nil && si > 0 || c.put != s.upload {
+					continue // a redirect or an issued URL costs the same for any size; uploads have sizes of their own
 				}
 				r := measure(c, s, time.Duration(*seconds)*time.Second, *conns)
 				if up.refused.Load() != 0 {
@@ -165,8 +179,10 @@ func main() {
 	fmt.Printf("\n%s, %s; %s; %d s x %d interleaved rounds, %d connections\n\n",
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), pinned, *seconds, *rounds, *conns)
 	printTable(sizes, cases, results)
-	fmt.Println("\nValues are medians (min–max) of the rounds. Ratios are to reverse_proxy in the same round, then the median (min–max) of those.")
+	fmt.Println("\nValues are medians (min–max) of the rounds. Ratios are to reverse_proxy (for uploads, its plain PUT) in the same round, then the median (min–max) of those.")
 	fmt.Println("* marks a ratio whose case's min–max does not overlap reverse_proxy's, over 6 rounds or more: significant; ~ marks one that is not.")
+	fmt.Println()
+	printUploads(sizes, cases, results)
 	growth := streamHuge(p, *caddyBin, azureBlob, 1<<30)
 	fmt.Printf("\nA 1 GiB blob through azure_blob: Caddy's peak RSS grew %.1f MB while streaming it.\n", float64(growth)/1e6)
 }
@@ -253,12 +269,23 @@ func measure(c benchCase, s size, d time.Duration, conns int) result {
 	return r
 }
 
+// uploadBody is what the uploads send: the upstream's pattern, 64 MiB.
+var uploadBody = bytes.Repeat(chunk, (64<<20)/len(chunk))
+
 // fetch asks for url as case c does and checks the answer: the blob's
-// size bytes, or what c.answer wants.
+// size bytes, or what c.answer wants; an upload sends size bytes and
+// wants 201.
 func fetch(client *http.Client, url string, size int, c benchCase) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	method, body := http.MethodGet, io.Reader(nil)
+	if c.put {
+		method, body = http.MethodPut, bytes.NewReader(uploadBody[:size])
+	}
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return err
+	}
+	if c.put {
+		req.Header.Set("x-ms-blob-type", "BlockBlob")
 	}
 	for name, values := range c.header {
 		req.Header[name] = values
@@ -276,6 +303,12 @@ func fetch(client *http.Client, url string, size int, c benchCase) error {
 		return c.answer(resp, body)
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
+	if c.put {
+		if err == nil && resp.StatusCode != http.StatusCreated {
+			err = fmt.Errorf("%d", resp.StatusCode)
+		}
+		return err
+	}
 	if err == nil && (resp.StatusCode != http.StatusOK || n != int64(size)) {
 		err = fmt.Errorf("%d, %d bytes", resp.StatusCode, n)
 	}

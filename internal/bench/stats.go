@@ -80,20 +80,44 @@ func printTable(sizes []size, cases []benchCase, results map[string][]result) {
 	fmt.Println("| objects | route | server CPU µs/request | CPU ratio, per round | requests/s | requests/s ratio, per round | p99 | peak RSS |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, s := range sizes {
-		ref := results[s.name+"|"+cases[0].name]
+		// The reference of a size is its first case: reverse_proxy, or
+		// for uploads the plain PUT.
+		first := cases[slices.IndexFunc(cases, func(c benchCase) bool { return len(results[s.name+"|"+c.name]) > 0 })]
+		ref := results[s.name+"|"+first.name]
 		for _, c := range cases {
 			rs := results[s.name+"|"+c.name]
 			if len(rs) == 0 {
 				continue
 			}
 			cpuRatio, rpsRatio := "1", "1"
-			if c.name != cases[0].name {
+			if c.name != first.name {
 				cpuRatio, rpsRatio = ratioCell(rs, ref, micros), ratioCell(rs, ref, rps)
 			}
 			cpu, r := spreadOf(rs, micros), spreadOf(rs, rps)
 			fmt.Printf("| %s | %s | %.1f (%.1f–%.1f) | %s | %.0f (%.0f–%.0f) | %s | %.0f µs | %.1f MB |\n", s.name, c.name,
 				cpu.median, cpu.min, cpu.max, cpuRatio, r.median, r.min, r.max, rpsRatio,
 				spreadOf(rs, p99Micros).median, spreadOf(rs, rssMB).median)
+		}
+	}
+}
+
+// printUploads restates the upload rows per MiB: MB/s and server CPU per
+// MiB, medians (min–max) of the rounds.
+func printUploads(sizes []size, cases []benchCase, results map[string][]result) {
+	for _, s := range sizes {
+		if !s.upload {
+			continue
+		}
+		mib := float64(s.size) / (1 << 20)
+		for _, c := range cases {
+			rs := results[s.name+"|"+c.name]
+			if len(rs) == 0 {
+				continue
+			}
+			speed := spreadOf(rs, func(r result) float64 { return r.rps * float64(s.size) / 1e6 })
+			cpu := spreadOf(rs, func(r result) float64 { return micros(r) / mib })
+			fmt.Printf("%s, %s: %.0f MB/s (%.0f–%.0f), %.0f µs server CPU per MiB (%.0f–%.0f)\n",
+				s.name, c.name, speed.median, speed.min, speed.max, cpu.median, cpu.min, cpu.max)
 		}
 	}
 }

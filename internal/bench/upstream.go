@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -40,6 +41,10 @@ func (u *upstream) listen() string {
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/"+sas.DevAccountName+"/")
 	container, blob, _ := strings.Cut(rest, "/")
+	if r.Method == http.MethodPut {
+		u.put(w, r, container, blob)
+		return
+	}
 	sizeText, _, _ := strings.Cut(blob, "/")
 	size, err := strconv.ParseInt(sizeText, 10, 64)
 	if !ok || err != nil || size < 0 {
@@ -69,6 +74,25 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		size -= n
 	}
+}
+
+// put takes an upload, a Put Blob, Put Block or Put Block List: it checks
+// the token, reads the body and drops it, and answers 201.
+func (u *upstream) put(w http.ResponseWriter, r *http.Request, container, blob string) {
+	token := r.URL.Query()
+	token.Del("comp") // Put Block's and Put Block List's own parameters
+	token.Del("blockid")
+	if token.Get("sig") == "" || !u.valid(token.Encode(), container, blob) {
+		u.refused.Add(1)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("ETag", `"0x8DC0BE4C4F1A2B4"`)
+	w.WriteHeader(http.StatusCreated)
 }
 
 // byteRange reads bytes=<first>-<last> within size.
