@@ -76,40 +76,35 @@ func browserAs(t *testing.T, chromium, user string) context.Context {
 	return ctx
 }
 
-// uploadWithPage chooses file on the page, names it, uploads it, and
-// returns the page's status line once it is settled.
-func uploadWithPage(t *testing.T, ctx context.Context, file, name string) string {
-	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent = "…"`))
-	require.NoError(t, err)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
-		chromedp.SetValue(chromedp.ID("name"), name),
-		chromedp.Click(chromedp.ID("upload")),
-	), "uploading %s as %s", file, name)
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(s => s.startsWith("uploaded") || s.startsWith("refused") || s.startsWith("failed"))(document.getElementById("status").textContent)`,
-		chromedp.WithPollingTimeout(30*time.Second)))
-	require.NoError(t, err, "waiting for the upload of %s", name)
-	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
-	require.NoError(t, err)
-	return status
+// uploadForm names the elements of one of the upload page's forms, and
+// the words its status line starts with once it is settled.
+type uploadForm struct {
+	file, name, button, status string
+	settled                    []string
 }
 
-// uploadThroughPage uploads file as name with the page's second form,
-// through azure_upload, and returns that form's status once it is settled.
-func uploadThroughPage(t *testing.T, ctx context.Context, file, name string) string {
+// The page's two forms: straight to Azure with a URL from /sas, and
+// through Caddy with azure_upload.
+var (
+	sasForm     = uploadForm{"file", "name", "upload", "status", []string{"uploaded", "refused", "failed"}}
+	throughForm = uploadForm{"through-file", "through-name", "through-upload", "through-status", []string{"stored", "refused", "failed"}}
+)
+
+// submit chooses file in the form, names it, uploads it, and returns the
+// form's status line once it is settled.
+func (f uploadForm) submit(t *testing.T, ctx context.Context, file, name string) string {
 	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("through-status").textContent = "…"`))
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("`+f.status+`").textContent = "…"`))
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SetUploadFiles(chromedp.ID("through-file"), []string{file}),
-		chromedp.SetValue(chromedp.ID("through-name"), name),
-		chromedp.Click(chromedp.ID("through-upload")),
-	), "uploading %s as %s through Caddy", file, name)
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(s => s.startsWith("stored") || s.startsWith("refused") || s.startsWith("failed"))(document.getElementById("through-status").textContent)`,
-		chromedp.WithPollingTimeout(30*time.Second)))
-	require.NoError(t, err, "waiting for the upload of %s through Caddy", name)
-	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("through-status")))
+		chromedp.SetUploadFiles(chromedp.ID(f.file), []string{file}),
+		chromedp.SetValue(chromedp.ID(f.name), name),
+		chromedp.Click(chromedp.ID(f.button)),
+	), "uploading %s as %s with the form of %s", file, name, f.button)
+	settled := `(s => ["` + strings.Join(f.settled, `", "`) + `"].some(w => s.startsWith(w)))(document.getElementById("` + f.status + `").textContent)`
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](settled, chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "waiting for the upload of %s", name)
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(f.status)))
 	require.NoError(t, err)
 	return status
 }
@@ -177,7 +172,7 @@ func TestUploadPageInChromium(t *testing.T) {
 	browser := browserAs(t, chromium, "demo")
 	require.NoError(t, chromedp.Do(browser, chromedp.Navigate("http://localhost:9080/upload/index.html"),
 		chromedp.WaitVisible(chromedp.ID("upload"))), "opening the page")
-	assert.Equal(t, "uploaded users/demo/tile.png", uploadWithPage(t, browser, file, "tile.png"))
+	assert.Equal(t, "uploaded users/demo/tile.png", sasForm.submit(t, browser, file, "tile.png"))
 	_, err := chromedp.Run(browser, chromedp.Poll[bool](`(i => i.complete && i.naturalWidth > 0)(document.getElementById("redirected"))`,
 		chromedp.WithPollingTimeout(30*time.Second)))
 	require.NoError(t, err, "the uploaded image rendering")
@@ -195,23 +190,23 @@ func TestUploadPageInChromium(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(shot, screenshot, 0o600))
 	assert.Greater(t, len(screenshot), 1000, "the screenshot")
-	assert.Equal(t, "refused by Azure (403)", uploadWithPage(t, browser, file, "tile.png"), "a second upload to the same name")
-	assert.True(t, strings.HasPrefix(uploadWithPage(t, browser, file, "../other/evil.png"), "refused by /sas (400)"), "a name outside the user's prefix")
+	assert.Equal(t, "refused by Azure (403)", sasForm.submit(t, browser, file, "tile.png"), "a second upload to the same name")
+	assert.True(t, strings.HasPrefix(sasForm.submit(t, browser, file, "../other/evil.png"), "refused by /sas (400)"), "a name outside the user's prefix")
 
 	// The second form, through azure_upload: an image is stored and shows
 	// through azure_blob; a file over the limit, and a page named .png,
 	// show the refusal's message.
-	assert.Equal(t, "stored users/demo/through.png as image/png", uploadThroughPage(t, browser, file, "through.png"), "an image through Caddy")
+	assert.Equal(t, "stored users/demo/through.png as image/png", throughForm.submit(t, browser, file, "through.png"), "an image through Caddy")
 	_, err = chromedp.Run(browser, chromedp.Poll[bool](`(i => i.complete && i.naturalWidth > 0)(document.getElementById("through-image"))`,
 		chromedp.WithPollingTimeout(30*time.Second)))
 	require.NoError(t, err, "the image uploaded through Caddy rendering")
 	big := filepath.Join(t.TempDir(), "big.png")
 	require.NoError(t, os.WriteFile(big, append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 1_000_001)...), 0o600))
-	assert.Equal(t, "refused (413): the file is larger than 1.0 MB", uploadThroughPage(t, browser, big, "big.png"), "a file over the limit")
+	assert.Equal(t, "refused (413): the file is larger than 1.0 MB", throughForm.submit(t, browser, big, "big.png"), "a file over the limit")
 	page := filepath.Join(t.TempDir(), "page.png")
 	require.NoError(t, os.WriteFile(page, []byte("<!doctype html><script>alert(1)</script>"), 0o600))
-	assert.Equal(t, "refused (415): the file is text/html, which is not taken here", uploadThroughPage(t, browser, page, "page.png"), "a page named .png")
-	assert.Equal(t, "refused (409): a file of that name exists", uploadThroughPage(t, browser, file, "through.png"), "a name taken")
+	assert.Equal(t, "refused (415): the file is text/html, which is not taken here", throughForm.submit(t, browser, page, "page.png"), "a page named .png")
+	assert.Equal(t, "refused (409): a file of that name exists", throughForm.submit(t, browser, file, "through.png"), "a name taken")
 
 	// The link, opened: the image document renders under user_content's
 	// sandbox.
