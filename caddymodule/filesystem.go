@@ -101,13 +101,8 @@ func (f *Filesystem) Validate() error {
 	if err := checkRequiredContainer(f.Container); err != nil {
 		return err
 	}
-	fields := f.ReadOrigin.fields()
-	for _, opt := range originOptions {
-		if field := opt.in(fields); field != nil && isSetField(field) {
-			if err := refuseIn(takenByFilesystem, opt); err != nil {
-				return err
-			}
-		}
+	if err := refuseUntaken(takenByFilesystem, f.ReadOrigin.fields()); err != nil {
+		return err
 	}
 	if err := checkFilesystemPrefix(f.Prefix); err != nil {
 		return err

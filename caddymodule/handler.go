@@ -120,8 +120,8 @@ func (h *Handler) Validate() error {
 	if h.IndexProbe && h.Index == "" {
 		return errors.New("index_probe needs index")
 	}
-	if h.StripPrefix != "" && (!strings.HasPrefix(h.StripPrefix, "/") || strings.Contains(h.StripPrefix, "*")) {
-		return errors.New("strip_prefix must be a path starting with / and without *")
+	if err := checkStripPrefix(h.StripPrefix); err != nil {
+		return err
 	}
 	return h.CORS.validate(blobCORS)
 }
@@ -262,6 +262,14 @@ func indexRedirectTarget(r *http.Request) string {
 	}
 	escaped := orig.URL.EscapedPath()
 	return "./" + escaped[strings.LastIndexByte(escaped, '/')+1:] + "/"
+}
+
+// checkStripPrefix refuses a strip_prefix that is no path prefix.
+func checkStripPrefix(prefix string) error {
+	if prefix != "" && (!strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "*")) {
+		return errors.New("strip_prefix must be a path starting with / and without *")
+	}
+	return nil
 }
 
 // stripPathPrefix takes prefix (any trailing '/' aside) off path. ASCII

@@ -213,12 +213,8 @@ func (is *Issuer) Validate() error {
 	if err := is.Origin.validate(); err != nil {
 		return err
 	}
-	for _, opt := range originOptions {
-		if opt.onOrigin != nil && isSetField(opt.onOrigin(&is.Origin)) {
-			if err := refuseIn(takenByAzureSAS, opt); err != nil {
-				return err
-			}
-		}
+	if err := refuseUntaken(takenByAzureSAS, optionFields{origin: &is.Origin, headers: &is.HeaderOverrides}); err != nil {
+		return err
 	}
 	if err := checkHTTPTransport(is.Connection); err != nil {
 		return err

@@ -377,6 +377,20 @@ func unmarshalIdentity(d *caddyfile.Dispenser) (*Identity, error) {
 	return id, nil
 }
 
+// refuseUntaken refuses the first option set in f that module m does not
+// take: the same refusals, from the table, whether the Caddyfile or JSON
+// set it.
+func refuseUntaken(m modules, f optionFields) error {
+	for _, opt := range originOptions {
+		if field := opt.in(f); field != nil && isSetField(field) {
+			if err := refuseIn(m, opt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // refuseIn says why module m does not take an origin option, or returns
 // nil when it does (the table's takenBy).
 func refuseIn(m modules, opt originOption) error {

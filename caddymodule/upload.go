@@ -170,8 +170,8 @@ func (u *Uploader) Validate() error {
 	if err := u.Origin.validate(); err != nil {
 		return err
 	}
-	if u.InsecureHTTP {
-		return errors.New("insecure_http: an upload's body crosses the network with its token; use https")
+	if err := refuseUntaken(takenByUploads, optionFields{origin: &u.Origin}); err != nil {
+		return err
 	}
 	if u.MaxSize <= 0 {
 		return errors.New("max_size: required, as 20MB or 1GiB: no default lets anything through")
@@ -187,8 +187,8 @@ func (u *Uploader) Validate() error {
 	if err := checkPrefixTemplate(u.Prefix); err != nil {
 		return err
 	}
-	if u.StripPrefix != "" && (!strings.HasPrefix(u.StripPrefix, "/") || strings.Contains(u.StripPrefix, "*")) {
-		return errors.New("strip_prefix must be a path starting with / and without *")
+	if err := checkStripPrefix(u.StripPrefix); err != nil {
+		return err
 	}
 	return checkHTTPTransport(u.Connection)
 }
