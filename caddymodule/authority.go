@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -93,6 +95,20 @@ func newAuthority(o *Origin) (*authority, error) {
 		return nil, errors.New("account: needed to sign with an identity (or give an endpoint that names it)")
 	}
 	return a, nil
+}
+
+// blobRequest is a request of method for a blob at the authority's
+// endpoint, in its version, with the header h (nil for none). The sender
+// adds the token.
+func (a *authority) blobRequest(ctx context.Context, method, container, blob string, h http.Header) *http.Request {
+	e := a.endpoint
+	target := &url.URL{Scheme: e.Scheme, Host: e.HostPort()}
+	target.Path, target.RawPath = e.BlobPath(container, blob)
+	if h == nil {
+		h = make(http.Header)
+	}
+	h.Set("x-ms-version", a.version)
+	return (&http.Request{Method: method, URL: target, Host: e.Host, Header: h}).WithContext(ctx)
 }
 
 // canSign reports whether a signs tokens: with an account key or an

@@ -400,14 +400,7 @@ func (f *Filesystem) listPage(prefix, marker string, max int) (listing, error) {
 // request is a request of method for blob ("" for the container), with
 // the signed version and the headers h; send adds the token.
 func (f *Filesystem) request(method, blob string, h http.Header) *http.Request {
-	e := f.reader.auth.endpoint
-	u := &url.URL{Scheme: e.Scheme, Host: e.HostPort()}
-	u.Path, u.RawPath = e.BlobPath(f.Container, blob)
-	if h == nil {
-		h = make(http.Header)
-	}
-	h.Set("x-ms-version", f.reader.Version)
-	return (&http.Request{Method: method, URL: u, Host: e.Host, Header: h}).WithContext(context.Background())
+	return f.reader.auth.blobRequest(context.Background(), method, f.Container, blob, h)
 }
 
 // send sends a read of blob, signed for it, and maps Azure's refusals to

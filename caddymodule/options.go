@@ -191,7 +191,7 @@ var (
 	}), "prefix")
 	uploadOptions = append(originOptionNames(func(o originOption) bool {
 		return o.takenBy&takenByUploads != 0
-	}), "prefix", "strip_prefix", "max_size", "types", "overwrite", "ttl")
+	}), "prefix", "strip_prefix", "max_size", "types", "overwrite", "location", "ttl")
 	identityOptions = []string{"key_lifetime", "authority_host"}
 )
 

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"bytes"
-	"crypto/md5"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,13 +32,14 @@ func init() {
 // Uploader takes a file a client PUTs and stores it as a blob, with the
 // limits a SAS cannot express: a size, types taken from the bytes, and
 // create-only. The body goes to Azure in blocks (Put Block, each with its
-// MD5) as it arrives, and the blob exists only once the whole body has
+// CRC-64) as it arrives, and the blob exists only once the whole body has
 // arrived and passed the checks (Put Block List, If-None-Match: *): a body
 // too large or of a type not allowed, a client that stops halfway, or a
 // failure in Azure leave no blob, and Azure drops the uncommitted blocks
 // on its own. Memory stays one block per upload, whatever the size.
 //
-// The answer is 201 with Location (the request's path) and JSON:
+// The answer is 201 with Location (where the file is read, as location
+// says; the request's path by default) and JSON:
 // container, blob, size, content_type, etag. Errors are JSON
 // {"error": …}; every answer carries Cache-Control: no-store. The tokens
 // it signs (per blob, c and w, for minutes) never leave Caddy.
@@ -76,6 +75,15 @@ type Uploader struct {
 	// it, an existing name is 409 and the blob is unchanged.
 	Overwrite bool `json:"overwrite,omitempty"`
 
+	// Location is the 201's Location header: where the stored file is
+	// read, as a path or an absolute URL, with placeholders. Among them
+	// {http.azure_upload.name}, the name the request gave (its path after
+	// strip_prefix), and {http.azure_upload.blob}, the blob's name with
+	// the prefix; both are escaped as a URL path here, and set plain for
+	// the rest of the request (logs, headers). Default: the request's
+	// path, right where the route reads the file at the path it took it.
+	Location string `json:"location,omitempty"`
+
 	// TTL is the lifetime of the tokens the uploads use. Default: 10m.
 	TTL caddy.Duration `json:"ttl,omitempty"`
 
@@ -91,6 +99,13 @@ type Uploader struct {
 
 // uploadBlockSize is the size of each block: the memory an upload holds.
 const uploadBlockSize = 4 << 20
+
+// maxBlocks is the most blocks Azure commits into one blob, so with
+// blocks of uploadBlockSize an upload is at most maxUploadSize (195 GiB).
+const (
+	maxBlocks     = 50_000
+	maxUploadSize = maxBlocks * uploadBlockSize
+)
 
 // blocks are the buffers of the uploads in flight.
 var blocks = sync.Pool{New: func() any { b := make([]byte, uploadBlockSize); return &b }}
@@ -176,6 +191,10 @@ func (u *Uploader) Validate() error {
 	if u.MaxSize <= 0 {
 		return errors.New("max_size: required, as 20MB or 1GiB: no default lets anything through")
 	}
+	if u.MaxSize > maxUploadSize {
+		return fmt.Errorf("max_size: at most %s (%d bytes): a blob is at most %d blocks, and each upload sends blocks of %s",
+			humanize.IBytes(maxUploadSize), int64(maxUploadSize), maxBlocks, humanize.IBytes(uploadBlockSize))
+	}
 	if len(u.Types) == 0 {
 		return errors.New("types: required: the media types taken, as image/jpeg image/png")
 	}
@@ -188,6 +207,9 @@ func (u *Uploader) Validate() error {
 		return err
 	}
 	if err := checkStripPrefix(u.StripPrefix); err != nil {
+		return err
+	}
+	if err := checkLocation(u.Location); err != nil {
 		return err
 	}
 	return checkHTTPTransport(u.Connection)
@@ -219,6 +241,8 @@ type uploaded struct {
 	Size        int64  `json:"size"`
 	ContentType string `json:"content_type"`
 	ETag        string `json:"etag"`
+
+	name string // as the request gave it: its path after strip_prefix
 }
 
 // ServeHTTP takes a PUT's body as the blob its path names.
@@ -249,7 +273,7 @@ func (u *Uploader) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 		}
 		return writeJSON(w, refused.status, map[string]string{"error": refused.err.Error()})
 	}
-	w.Header().Set("Location", r.URL.EscapedPath())
+	w.Header().Set("Location", u.location(r, &result))
 	return writeJSON(w, http.StatusCreated, result)
 }
 
@@ -259,11 +283,11 @@ func (u *Uploader) serve(w http.ResponseWriter, r *http.Request, result *uploade
 	if r.Method != http.MethodPut {
 		return &uploadError{http.StatusMethodNotAllowed, "error", errors.New("upload with PUT, the file as the body")}
 	}
-	blob, refused := u.blobName(r)
+	name, blob, refused := u.blobName(r)
 	if refused != nil {
 		return refused
 	}
-	result.Container, result.Blob = u.Container, blob
+	result.Container, result.Blob, result.name = u.Container, blob, name
 	if r.ContentLength > u.MaxSize {
 		return errTooLarge(u.MaxSize)
 	}
@@ -272,24 +296,25 @@ func (u *Uploader) serve(w http.ResponseWriter, r *http.Request, result *uploade
 }
 
 // blobName maps the request's path to the blob name, as azure_blob does:
-// strip_prefix, then the prefix resolved for the request.
-func (u *Uploader) blobName(r *http.Request) (string, *uploadError) {
+// strip_prefix, then the prefix resolved for the request. It returns the
+// name the request gave too (its path after strip_prefix).
+func (u *Uploader) blobName(r *http.Request) (name, blob string, refused *uploadError) {
 	path, ok := stripPathPrefix(r.URL.Path, u.StripPrefix)
 	if !ok {
-		return "", &uploadError{http.StatusNotFound, "error", errors.New("the path is outside strip_prefix")}
+		return "", "", &uploadError{http.StatusNotFound, "error", errors.New("the path is outside strip_prefix")}
 	}
 	prefix, err := resolvePrefix(r, u.Prefix)
 	if err != nil {
-		return "", &uploadError{http.StatusForbidden, "error", err}
+		return "", "", &uploadError{http.StatusForbidden, "error", err}
 	}
-	name, err := blobName(prefix, path)
+	blob, err = blobName(prefix, path)
 	switch {
 	case errors.Is(err, errNoBlobName):
-		return "", &uploadError{http.StatusNotFound, "error", err}
+		return "", "", &uploadError{http.StatusNotFound, "error", err}
 	case err != nil:
-		return "", &uploadError{http.StatusBadRequest, "error", err}
+		return "", "", &uploadError{http.StatusBadRequest, "error", err}
 	}
-	return name, nil
+	return strings.TrimPrefix(path, "/"), blob, nil
 }
 
 // errTooLarge is the answer to a body over limit.
@@ -360,11 +385,11 @@ func fill(body io.Reader, buf []byte) (int, error) {
 	return n, nil
 }
 
-// putBlock stages one block, with its MD5 so Azure refuses it corrupted.
+// putBlock stages one block, with its checksum so Azure refuses it
+// corrupted.
 func (u *Uploader) putBlock(r *http.Request, blob, blockID string, data []byte) error {
-	sum := md5.Sum(data)
 	up := u.request(r, blob, data)
-	up.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+	setBlockChecksum(up.Header, u.auth.version, data)
 	resp, _, err := u.send.sendHealingAs(u.writes, up, u.Container, blob, "comp=block&blockid="+url.QueryEscape(blockID))
 	if err != nil {
 		return err
@@ -410,13 +435,7 @@ func (u *Uploader) commit(r *http.Request, result *uploaded, ids []string) error
 
 // request is a PUT of data for blob; send adds the token.
 func (u *Uploader) request(r *http.Request, blob string, data []byte) *http.Request {
-	e := u.auth.endpoint
-	target := &url.URL{Scheme: e.Scheme, Host: e.HostPort()}
-	target.Path, target.RawPath = e.BlobPath(u.Container, blob)
-	up := (&http.Request{Method: http.MethodPut, URL: target, Host: e.Host, Header: http.Header{
-		"X-Ms-Version":   {u.auth.version},
-		"Content-Length": {strconv.Itoa(len(data))},
-	}}).WithContext(r.Context())
+	up := u.auth.blobRequest(r.Context(), http.MethodPut, u.Container, blob, nil)
 	up.ContentLength = int64(len(data))
 	up.Body = io.NopCloser(bytes.NewReader(data))
 	up.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
@@ -432,6 +451,7 @@ func (u *Uploader) request(r *http.Request, blob string, data []byte) *http.Requ
 //		max_size          <size, as 20MB>
 //		types             <media type>...
 //		overwrite
+//		location          <path or URL, with placeholders>
 //		ttl               <duration>
 //		account           <name>
 //		endpoint          <url>
@@ -474,6 +494,10 @@ func (u *Uploader) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			seen[option] = true
 			if u.Types = d.RemainingArgs(); len(u.Types) == 0 {
 				return d.ArgErr()
+			}
+		case "location":
+			if err := unmarshalString(d, seen, &u.Location); err != nil {
+				return err
 			}
 		case "overwrite":
 			if seen[option] || d.NextArg() {

@@ -200,6 +200,9 @@ func TestUploadPageInChromium(t *testing.T) {
 	_, err = chromedp.Run(browser, chromedp.Poll[bool](`(i => i.complete && i.naturalWidth > 0)(document.getElementById("through-image"))`,
 		chromedp.WithPollingTimeout(30*time.Second)))
 	require.NoError(t, err, "the image uploaded through Caddy rendering")
+	src, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("through-image").src`))
+	require.NoError(t, err)
+	assert.Equal(t, "http://localhost:9080/get/through.png", src, "the image shown is read where the answer's Location says")
 	big := filepath.Join(t.TempDir(), "big.png")
 	require.NoError(t, os.WriteFile(big, append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 1_000_001)...), 0o600))
 	assert.Equal(t, "refused (413): the file is larger than 1.0 MB", throughForm.submit(t, browser, big, "big.png"), "a file over the limit")

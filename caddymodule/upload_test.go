@@ -48,6 +48,7 @@ http://localhost:9080 {
 			alice %[2]s
 			bob %[2]s
 		}
+		header >X-Stored-As {http.azure_upload.name}:{http.azure_upload.blob}
 		azure_upload {
 			strip_prefix /upload
 			endpoint %[1]s
@@ -108,7 +109,8 @@ http://localhost:9080 {
 	atLimit := pngOf(limit, 'a')
 	resp, answer := put("alice", "/upload/a.png", bytes.NewReader(atLimit), limit)
 	require.Equal(t, http.StatusCreated, resp.StatusCode, "a PNG at the limit: %v", answer)
-	assert.Equal(t, "/upload/a.png", resp.Header.Get("Location"))
+	assert.Equal(t, "/upload/a.png", resp.Header.Get("Location"), "without location, the request's path")
+	assert.Equal(t, "a.png:users/alice/a.png", resp.Header.Get("X-Stored-As"), "the placeholders, in a deferred header")
 	assert.Equal(t, "users/alice/a.png", answer["blob"])
 	assert.Equal(t, "uploads", answer["container"])
 	assert.Equal(t, float64(limit), answer["size"])
@@ -225,8 +227,9 @@ func basicCredentials(user, password string) string {
 }
 
 // TestUploadOddNamesAgainstAzurite: every odd blob name of the azure_blob
-// test is taken as the name it spells, byte-exact; the names Azure cannot
-// hold get 400 and store nothing.
+// test is taken as the name it spells, byte-exact, and its Location (a
+// location with the blob's name) reads it back through azure_blob; the
+// names Azure cannot hold get 400 and store nothing.
 func TestUploadOddNamesAgainstAzurite(t *testing.T) {
 	az := azurite.Start(t)
 	az.CreateContainer(t, "uploads", false)
@@ -235,35 +238,55 @@ func TestUploadOddNamesAgainstAzurite(t *testing.T) {
 http://localhost:9080 {
 	azure_upload /u/* {
 		strip_prefix /u
-		endpoint %s
+		endpoint %[1]s
 		container uploads
 		account_key {env.AZ_TEST_KEY}
 		max_size 1MB
 		types image/png
+		location /media/{http.azure_upload.blob}
+	}
+	azure_blob /media/* {
+		strip_prefix /media
+		endpoint %[1]s
+		container uploads
+		account_key {env.AZ_TEST_KEY}
 	}
 }`, az.Endpoint))
-	put := func(path string, body []byte) int {
+	put := func(path string, body []byte) (int, string) {
 		req, err := http.NewRequest(http.MethodPut, "http://localhost:9080"+path, bytes.NewReader(body))
 		require.NoError(t, err)
 		resp, err := tester.Client.Do(req)
 		require.NoError(t, err, "PUT %.80s", path)
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, resp.Header.Get("Location")
 	}
 	for i, name := range oddBlobNames {
 		body := append(pngOf(16, 'p'), name...)
-		if assert.Equal(t, http.StatusCreated, put("/u/"+azurite.EscapeBlobPath(name), body), "PUT %.60q (%d)", name, i) {
-			assert.Equal(t, body, az.Download(t, "uploads", name), "the blob %.60q", name)
+		status, location := put("/u/"+azurite.EscapeBlobPath(name), body)
+		if !assert.Equal(t, http.StatusCreated, status, "PUT %.60q (%d)", name, i) {
+			continue
+		}
+		assert.Equal(t, body, az.Download(t, "uploads", name), "the blob %.60q", name)
+		// The Location, followed as a browser would, reads the file back.
+		require.True(t, strings.HasPrefix(location, "/media/"), "Location %.80q", location)
+		resp, err := tester.Client.Get("http://localhost:9080" + location)
+		require.NoError(t, err, "GET the Location %.80q", location)
+		read, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		if assert.Equal(t, http.StatusOK, resp.StatusCode, "GET the Location %.80q of %.60q", location, name) {
+			assert.Equal(t, body, read, "the file read at the Location of %.60q", name)
 		}
 	}
 	for _, path := range unholdableBlobPaths {
-		assert.Equal(t, http.StatusBadRequest, put("/u"+path, pngOf(16, 'x')), "PUT /u%.80s", path)
+		status, _ := put("/u"+path, pngOf(16, 'x'))
+		assert.Equal(t, http.StatusBadRequest, status, "PUT /u%.80s", path)
 	}
 	held := az.Names(t, "uploads")
 	slices.Sort(held)
 	want := slices.Clone(oddBlobNames)
 	slices.Sort(want)
 	assert.Equal(t, want, held, "what Azurite holds: the odd names, and nothing else")
-	figure(t, "azure_upload stored all %d odd blob names byte-exact in Azurite; %d names Azure cannot hold answered 400, nothing stored",
+	figure(t, "azure_upload stored all %d odd blob names byte-exact in Azurite, each read back at its Location; %d names Azure cannot hold answered 400, nothing stored",
 		len(oddBlobNames), len(unholdableBlobPaths))
 }

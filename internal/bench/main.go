@@ -133,7 +133,7 @@ func main() {
 		}},
 		// Uploads of 64 MiB: a PUT that reverse_proxy passes with a fixed
 		// SAS (no limits), and azure_upload (size, type, create-only,
-		// blocks with their MD5, then the commit).
+		// blocks with their CRC-64, then the commit).
 		{name: "reverse_proxy PUT, fixed SAS", put: true,
 			// The token is written into the config: rewrite escapes what a
 			// placeholder puts in a query.
