@@ -161,6 +161,21 @@ func provisionConnection(ctx caddy.Context, h *reverseproxy.HTTPTransport, endpo
 	return h, nil
 }
 
+// connect provisions conn (a new one when nil) as the way to a's endpoint,
+// and joins an identity's keyring through it: keys are asked for with the
+// same TLS trust, proxy and timeouts as the blobs.
+func (a *authority) connect(ctx caddy.Context, conn *reverseproxy.HTTPTransport, logger *zap.Logger) (*reverseproxy.HTTPTransport, error) {
+	conn, err := provisionConnection(ctx, conn, a.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.joinKeyringThrough(conn, logger); err != nil {
+		_ = conn.Cleanup()
+		return nil, err
+	}
+	return conn, nil
+}
+
 // release lets go of a's keyring; it also works on a partly built one.
 func (a *authority) release() {
 	if a != nil && a.keyringName != "" {

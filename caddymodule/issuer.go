@@ -149,12 +149,9 @@ func (is *Issuer) Provision(ctx caddy.Context) (err error) {
 	// The connection serves an identity's key requests; options given
 	// without one are still checked, as an azure_blob transport's are.
 	if is.Identity != nil || is.Connection != nil {
-		if is.Connection, err = provisionConnection(ctx, is.Connection, is.auth.endpoint); err != nil {
+		if is.Connection, err = is.auth.connect(ctx, is.Connection, is.logger); err != nil {
 			return err
 		}
-	}
-	if err := is.auth.joinKeyringThrough(is.Connection, is.logger); err != nil {
-		return err
 	}
 	is.metricsRegistry = ctx.GetMetricsRegistry()
 	if err := registerAuthority(is.metricsRegistry, is.auth, is.Container); err != nil {

@@ -74,12 +74,7 @@ func newReader(ctx caddy.Context, ro ReadOrigin, conn *reverseproxy.HTTPTranspor
 		r.warnBeforeExpiry(tok.Expiry)
 	}
 	ro.warnLiteralSecret(logger)
-	// Keys are asked for through the same connection settings (TLS trust,
-	// proxy, timeouts) as the blobs.
-	if r.conn, err = provisionConnection(ctx, conn, r.auth.endpoint); err != nil {
-		return nil, err
-	}
-	if err := r.auth.joinKeyringThrough(r.conn, logger); err != nil {
+	if r.conn, err = r.auth.connect(ctx, conn, logger); err != nil {
 		return nil, err
 	}
 	if err := registerMetrics(ctx.GetMetricsRegistry(), r); err != nil {

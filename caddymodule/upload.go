@@ -135,10 +135,7 @@ func (u *Uploader) Provision(ctx caddy.Context) (err error) {
 		return err
 	}
 	u.warnLiteralSecret(logger)
-	if u.Connection, err = provisionConnection(ctx, u.Connection, u.auth.endpoint); err != nil {
-		return err
-	}
-	if err := u.auth.joinKeyringThrough(u.Connection, logger); err != nil {
+	if u.Connection, err = u.auth.connect(ctx, u.Connection, logger); err != nil {
 		return err
 	}
 	u.send = sender{conn: u.Connection, logger: logger}
