@@ -108,12 +108,15 @@ run_tests() {
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
 	go test -race -count=1 -timeout 20m ./...
-	log "go test the heap bounds: 1,000,000 blob names, long names, a 1 GiB upload (without -race, which distorts the heap)"
-	go test -count=1 -run '^TestHeapStaysBounded' ./caddymodule/
+	log "go test the budgets that -race distorts: allocations of a signing, the heap over 1,000,000 blob names, long names, a 1 GiB upload"
+	run_named ./sas/ TestAllocations
+	run_named ./caddymodule/ TestHeapStaysBoundedOver1MDistinctBlobs TestHeapStaysBoundedOver100kLongBlobNames TestHeapStaysBoundedUploading1GiB
 	local fuzztime="${FUZZTIME:-20000x}"
 	if [ "$fuzztime" != 0 ]; then
 		for pkg in ./sas/ ./caddymodule/; do
-			for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
+			local targets
+			targets=$(go test -list '^Fuzz' "$pkg" | grep '^Fuzz') || { echo "xcaddy.sh: no fuzz target listed in $pkg" >&2; exit 1; }
+			for target in $targets; do
 				log "fuzz $pkg $target for $fuzztime"
 				local out
 				if ! out=$(go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
@@ -123,6 +126,23 @@ run_tests() {
 			done
 		done
 	fi
+}
+
+# run_named runs the named tests of a package, without -race, and fails
+# unless each of them ran and passed: a test renamed or skipped must not
+# turn a step into "no tests to run".
+run_named() {
+	local pkg=$1 out name
+	shift
+	out=$(go test -count=1 -v -run "^($(IFS='|'; echo "$*"))\$" "$pkg" 2>&1) || { echo "$out" >&2; exit 1; }
+	for name in "$@"; do
+		if ! grep -q -- "^--- PASS: $name " <<<"$out"; then
+			echo "$out" >&2
+			echo "xcaddy.sh: $pkg $name did not run and pass" >&2
+			exit 1
+		fi
+	done
+	grep -E '^(--- |ok )' <<<"$out" >&2
 }
 
 # check_user_build builds Caddy the way README's install line does: what

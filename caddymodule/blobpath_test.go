@@ -2,12 +2,15 @@ package caddymodule
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/blobnames"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -89,10 +92,21 @@ func TestBlobPathEscapesEachSegment(t *testing.T) {
 
 // FuzzBlobMapping checks the mapper's promise: every accepted path (with
 // or without a strip_prefix) maps under the container and prefix, and the
-// upstream path decodes back to the same blob name.
+// upstream path decodes back to the same blob name; every refused one
+// breaks a rule the docs give (mappingRefusal). The seeds are the odd names
+// a media library meets, and the paths Azure cannot hold.
 func FuzzBlobMapping(f *testing.F) {
 	for _, seed := range []string{"/cat.jpg", "/a/../b", "/%2e%2e/x", "/a b#c?d", "/é/😀", "//x", "/a\\b", "/s/a//b", "/s/../x", "/S/%2e%2e"} {
 		f.Add("public/", seed)
+	}
+	for _, name := range blobnames.Odd {
+		f.Add("", "/"+name)
+		f.Add("users/alice/", "/s/"+name)
+	}
+	for _, path := range blobnames.Unholdable {
+		decoded, err := url.PathUnescape(path)
+		require.NoError(f, err, "%q", path)
+		f.Add("", decoded)
 	}
 	f.Fuzz(func(t *testing.T, prefix, path string) {
 		if checkURLSafeBlobName(prefix+"x") != nil || strings.Contains(prefix, "/../") {
@@ -102,9 +116,12 @@ func FuzzBlobMapping(f *testing.F) {
 			path = rest // strip_prefix /s, as a route would have it
 		}
 		name, err := blobName(prefix, path)
+		reason := mappingRefusal(prefix, path)
 		if err != nil {
+			require.NotEmpty(t, reason, "%q refused with no documented reason: %v", path, err)
 			return
 		}
+		require.Empty(t, reason, "%q mapped to %q although it is %s", path, name, reason)
 		require.True(t, strings.HasPrefix(name, prefix), "%q maps to %q, outside prefix %q", path, name, prefix)
 		decoded, raw := sas.BlobEndpoint{Path: "/acct"}.BlobPath("photos", name)
 		u, perr := url.Parse("http://h" + raw)
@@ -120,4 +137,33 @@ func FuzzBlobMapping(f *testing.F) {
 			require.NotContains(t, []string{".", ".."}, seg, "accepted dot segment in %q", name)
 		}
 	})
+}
+
+// mappingRefusal says which rule of the docs refuses the path under the
+// prefix, or "" when none does: a name that is empty or a folder (404), not
+// UTF-8, with a control character or a backslash, a dot segment, over
+// 1,024 characters or over 254 segments (400). It is written apart from
+// the mapper.
+func mappingRefusal(prefix, path string) string {
+	if !strings.HasPrefix(path, "/") {
+		return "not a path"
+	}
+	name := prefix + path[1:]
+	switch {
+	case name == "" || strings.HasSuffix(name, "/"):
+		return "a folder"
+	case !utf8.ValidString(name):
+		return "not UTF-8"
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f }):
+		return "a control character"
+	case strings.Contains(name, "\\"):
+		return "a backslash"
+	case slices.ContainsFunc(strings.Split(name, "/"), func(seg string) bool { return seg == "." || seg == ".." }):
+		return "a dot segment"
+	case utf8.RuneCountInString(name) > 1024:
+		return "over 1,024 characters"
+	case strings.Count(name, "/") >= 254:
+		return "over 254 segments"
+	}
+	return ""
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/blobnames"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -382,8 +383,8 @@ func (p *patternReader) Read(b []byte) (int, error) {
 func TestFilesystemOddNamesAndTheEdgeAgainstAzurite(t *testing.T) {
 	az := azurite.Start(t)
 	az.CreateContainer(t, "www", false)
-	content := make(map[string][]byte, len(oddBlobNames))
-	for i, name := range oddBlobNames {
+	content := make(map[string][]byte, len(blobnames.Odd))
+	for i, name := range blobnames.Odd {
 		content[name] = fmt.Appendf(nil, "blob %d: %s", i, name)
 		az.Upload(t, "www", name, content[name], "")
 	}
@@ -409,7 +410,7 @@ http://localhost:9080 {
 }`)
 
 	served := 0
-	for _, name := range oddBlobNames {
+	for _, name := range blobnames.Odd {
 		if strings.Contains(name, "//") {
 			continue // Caddy cleans the request's path: "dir//double" is "dir/double", another blob
 		}
@@ -420,7 +421,7 @@ http://localhost:9080 {
 			served++
 		}
 	}
-	for _, path := range unholdableBlobPaths {
+	for _, path := range blobnames.Unholdable {
 		resp, body := fetch(t, tester, http.MethodGet, "/all"+path)
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "GET /all%.80s", path)
 		assert.Equal(t, "error 400", string(body), "GET /all%.80s", path)
@@ -441,7 +442,7 @@ http://localhost:9080 {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "a listing below the prefix")
 	assert.Contains(t, string(body), `"name":"page.html"`, "a listing below the prefix")
 	figure(t, "%d of %d odd blob names served byte-exact through file_server and the azure_blob filesystem; %d names Azure cannot hold answered 400",
-		served, len(oddBlobNames), len(unholdableBlobPaths))
+		served, len(blobnames.Odd), len(blobnames.Unholdable))
 }
 
 // TestFilesystemListsTwelveThousandBlobsAgainstAzurite: a folder of 12,000

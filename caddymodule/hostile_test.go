@@ -114,11 +114,19 @@ http://:9080 {
 		{"PROPFIND", "PROPFIND /cat.jpg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
 		{"GET with a body", "GET /cat.jpg HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", 200},
 	}
+	refusedHere := 0
 	for _, tc := range cases {
+		before := len(azure.Requests())
 		status, body := rawRequest(t, tc.request)
+		asked := len(azure.Requests()) - before
 		assert.Equal(t, tc.status, status, "%s: body %.60q", tc.name, body)
-		if status == 200 {
+		switch status {
+		case http.StatusOK:
 			assert.Equal(t, "CAT", body, "%s: body", tc.name)
+			assert.Equal(t, 1, asked, "%s: requests the stand-in for Azure got", tc.name)
+		case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusRequestHeaderFieldsTooLarge:
+			assert.Zero(t, asked, "%s: answered %d by Caddy, yet Azure was asked", tc.name, status)
+			refusedHere++
 		}
 	}
 
@@ -127,7 +135,8 @@ http://:9080 {
 	for _, up := range seen {
 		checkUpstreamRequest(t, up, azure.Listener.Addr().String())
 	}
-	figure(t, "%d hostile requests sent byte for byte; the stand-in for Azure got %d, each a signed read under photos/public/", len(cases), len(seen))
+	figure(t, "%d hostile requests sent byte for byte; %d refused by Caddy without asking Azure; the stand-in for Azure got %d, each a signed read under photos/public/",
+		len(cases), refusedHere, len(seen))
 }
 
 // checkUpstreamRequest is the promise to Azure: a signed read-only GET or

@@ -263,10 +263,12 @@ http://localhost:9080 {
 	check()
 	calls, err = os.ReadFile(cliCalls)
 	require.NoError(t, err)
+	signIns := bytes.Count(calls, []byte("called")) - 1 + int(managedCalls.Load()-before)
 	assert.Equal(t, 1, bytes.Count(calls, []byte("called")), "times az ran after a reload, want no new sign-in")
 	assert.Equal(t, before, managedCalls.Load(), "times the managed-identity endpoint was asked after a reload, want no new sign-in")
-	assert.Equal(t, 2, strings.Count(az.Output(1000), "comp=userdelegationkey"), "user delegation keys Azurite was asked for across the reload, want one per identity")
-	figure(t, "azure_cli and default identities read from Azurite; a reload signed in again 0 times")
+	keys := strings.Count(az.Output(1000), "comp=userdelegationkey")
+	assert.Equal(t, 2, keys, "user delegation keys Azurite was asked for across the reload, want one per identity")
+	figure(t, "azure_cli and default identities read from Azurite; a reload signed in again %d times, and %d user delegation keys were asked for across it", signIns, keys)
 }
 
 // entraAuthority stands in for Microsoft Entra ID at a custom authority

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/blobnames"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -72,8 +73,8 @@ func TestRedirectsAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "odd", false)
 	az.CreateContainer(t, "site", false)
 	az.CreateContainer(t, "archive", false)
-	content := make(map[string][]byte, len(oddBlobNames))
-	for i, name := range oddBlobNames {
+	content := make(map[string][]byte, len(blobnames.Odd))
+	for i, name := range blobnames.Odd {
 		content[name] = fmt.Appendf(nil, "blob %d: %s", i, name)
 		az.Upload(t, "odd", name, content[name], "application/octet-stream")
 	}
@@ -152,7 +153,7 @@ http://localhost:9080 {
 		assert.NoError(t, tok.VerifyService(key, container, name, ""), "%q: the token is not for this blob", name)
 	}
 
-	for _, name := range oddBlobNames {
+	for _, name := range blobnames.Odd {
 		path := "/r/" + azurite.EscapeBlobPath(name)
 		resp, location := askRedirect(t, http.MethodGet, path)
 		if !assert.Equal(t, http.StatusFound, resp.StatusCode, "GET %.60q", name) {
@@ -176,7 +177,7 @@ http://localhost:9080 {
 	}
 
 	// A range on the redirected URL, and the same URL while the token lives.
-	name := oddBlobNames[0]
+	name := blobnames.Odd[0]
 	_, first := askRedirect(t, http.MethodGet, "/r/"+azurite.EscapeBlobPath(name))
 	resp, again := askRedirect(t, http.MethodHead, "/r/"+azurite.EscapeBlobPath(name))
 	assert.Equal(t, http.StatusFound, resp.StatusCode, "HEAD")
@@ -244,7 +245,7 @@ http://localhost:9080 {
 	// Redirects are counted per account and container; the 308 and the
 	// refusals are not redirects to a blob.
 	metrics := scrapeMetrics(t)
-	for container, want := range map[string]float64{"odd": float64(len(oddBlobNames) + 2), "site": 1, "archive": 1, "media": 4, "public": 1} {
+	for container, want := range map[string]float64{"odd": float64(len(blobnames.Odd) + 2), "site": 1, "archive": 1, "media": 4, "public": 1} {
 		got, ok := metricValue(metrics, "caddy_azure_blob_redirects_total", `account="`+az.Account+`",container="`+container+`"`)
 		if assert.True(t, ok, "no redirects_total for %s", container) {
 			assert.Equal(t, want, got, "redirects_total for %s", container)
@@ -270,8 +271,8 @@ http://localhost:9080 {
 			assert.Equal(t, []string{"./docs/"}, loc, "a Location in the access log")
 		}
 	}
-	assert.GreaterOrEqual(t, redirects, len(oddBlobNames)+1, "302s in the access log")
+	assert.GreaterOrEqual(t, redirects, len(blobnames.Odd)+1, "302s in the access log")
 	assert.Equal(t, 1, locations, "Locations in the access log")
 	assert.False(t, bytes.Contains(logged, []byte("sig=")), "the access log shows a token")
-	figure(t, "%d odd blob names redirected to Azurite with read-only per-blob tokens and read back byte-exact; index, fallback and 404 found with signed HEAD probes; no token in the access log", len(oddBlobNames))
+	figure(t, "%d odd blob names redirected to Azurite with read-only per-blob tokens and read back byte-exact; index, fallback and 404 found with signed HEAD probes; no token in the access log", len(blobnames.Odd))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/blobnames"
 )
 
 // pngOf is a file the sniffer takes for a PNG, n bytes long.
@@ -260,7 +261,7 @@ http://localhost:9080 {
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("Location")
 	}
-	for i, name := range oddBlobNames {
+	for i, name := range blobnames.Odd {
 		body := append(pngOf(16, 'p'), name...)
 		status, location := put("/u/"+azurite.EscapeBlobPath(name), body)
 		if !assert.Equal(t, http.StatusCreated, status, "PUT %.60q (%d)", name, i) {
@@ -278,15 +279,15 @@ http://localhost:9080 {
 			assert.Equal(t, body, read, "the file read at the Location of %.60q", name)
 		}
 	}
-	for _, path := range unholdableBlobPaths {
+	for _, path := range blobnames.Unholdable {
 		status, _ := put("/u"+path, pngOf(16, 'x'))
 		assert.Equal(t, http.StatusBadRequest, status, "PUT /u%.80s", path)
 	}
 	held := az.Names(t, "uploads")
 	slices.Sort(held)
-	want := slices.Clone(oddBlobNames)
+	want := slices.Clone(blobnames.Odd)
 	slices.Sort(want)
 	assert.Equal(t, want, held, "what Azurite holds: the odd names, and nothing else")
 	figure(t, "azure_upload stored all %d odd blob names byte-exact in Azurite, each read back at its Location; %d names Azure cannot hold answered 400, nothing stored",
-		len(oddBlobNames), len(unholdableBlobPaths))
+		len(blobnames.Odd), len(blobnames.Unholdable))
 }

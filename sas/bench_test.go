@@ -138,8 +138,10 @@ func BenchmarkSignerMiss(b *testing.B) {
 	}
 }
 
-// TestAllocations pins the allocation budget: a signing allocates only the
-// token it returns (at most 3 allowed), a cache hit nothing.
+// TestAllocations pins the allocation budget docs/performance.md states: a
+// signing allocates only the token it returns (one allocation), a cache
+// hit nothing. -race and coverage add their own, so ./xcaddy.sh test runs
+// it in the step without them, and fails if it does not run there.
 func TestAllocations(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled() {
 		t.Skip("coverage and race instrumentation allocate on their own")
@@ -153,7 +155,7 @@ func TestAllocations(t *testing.T) {
 			require.NoError(t, err)
 		}
 	})
-	assert.LessOrEqual(t, sign, 3.0, "signing a blob read SAS: allocations")
+	assert.Equal(t, 1.0, sign, "signing a blob read SAS: allocations, the token returned alone")
 	s := benchSigner(t, 0, 0)
 	_, err := s.Token("photos", benchBlob)
 	require.NoError(t, err)

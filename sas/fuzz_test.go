@@ -1,11 +1,14 @@
 package sas
 
 import (
+	"bytes"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	azsas "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
@@ -21,6 +24,14 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add("?sv=2025-11-05&sp=r&se=2030-01-02T03:04:05Z&sr=b&sig=" + testSigEscaped)
 	f.Add("sv=2025-11-05&ss=b&srt=sco&sp=rl&se=2030-01-01&sig=" + testSigEscaped)
+	// Tokens that parse: every known answer, as its source wrote it.
+	for _, v := range loadVectors(f) {
+		token := v.tokenAsWritten()
+		_, err := Parse(token)
+		require.NoError(f, err, "the known answer %s does not parse", v.Name)
+		f.Add(token)
+		f.Add("?" + token)
+	}
 	f.Fuzz(func(t *testing.T, token string) {
 		tok, err := Parse(token)
 		sig := sigValue(token)
@@ -69,6 +80,18 @@ func sigValue(token string) string {
 func FuzzParseConnectionString(f *testing.F) {
 	f.Add("DefaultEndpointsProtocol=https;AccountName=mystorage;AccountKey=" + exampleKey + ";EndpointSuffix=core.windows.net")
 	f.Add("UseDevelopmentStorage=true")
+	// The forms the Azure portal, Azurite and a SAS give, each accepted.
+	for _, cs := range []string{
+		"DefaultEndpointsProtocol=http;AccountName=" + DevAccountName + ";AccountKey=" + DevAccountKey + ";BlobEndpoint=http://127.0.0.1:10000/" + DevAccountName + ";",
+		"DefaultEndpointsProtocol=https;AccountName=mystorage;AccountKey=" + exampleKey + ";EndpointSuffix=core.chinacloudapi.cn",
+		"BlobEndpoint=https://mystorage.blob.core.windows.net/;SharedAccessSignature=sv=2025-11-05&ss=b&srt=sco&sp=rl&se=2030-01-01&sig=" + testSigEscaped,
+		"BlobEndpoint=https://cdn.example.com;AccountName=mystorage;AccountKey=" + exampleKey,
+		"UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://127.0.0.1",
+	} {
+		_, err := ParseConnectionString(cs)
+		require.NoError(f, err, "a connection string of the usual forms is refused")
+		f.Add(cs)
+	}
 	f.Fuzz(func(t *testing.T, cs string) {
 		c, err := ParseConnectionString(cs)
 		if err != nil {
@@ -181,9 +204,14 @@ func FuzzSignMatchesSDK(f *testing.F) {
 			ours.Start = start
 		}
 		q, err := ours.Sign(key)
+		reason := signRefusal(ours)
 		if err != nil {
-			return // refused by our checks; the SDK signs almost anything
+			// The SDK signs almost anything; we refuse only what a
+			// documented rule refuses.
+			require.NotEmpty(t, reason, "refused with no documented reason: %v", err)
+			return
 		}
+		require.Empty(t, reason, "signed although a documented rule refuses it")
 		theirs := azsas.BlobSignatureValues{
 			Version: VersionLatest, Protocol: azsas.Protocol(ours.Protocol), StartTime: ours.Start, ExpiryTime: expiry,
 			Permissions: perms.String(), Identifier: identifier, ContainerName: container, BlobName: blob,
@@ -206,4 +234,69 @@ func FuzzSignMatchesSDK(f *testing.F) {
 			assert.Equal(t, sdkParams.Get(name), got.Get(name), "%s", name)
 		}
 	})
+}
+
+// signRefusal says which documented rule refuses to sign v, or "" when
+// none does: Azure's naming rules for containers (3 to 63 lowercase
+// letters, digits and single inner hyphens, or $root, $web, $logs) and
+// blobs (1 to 1,024 characters of UTF-8 without control characters), no
+// permissions without a stored access policy, an expiry not after the
+// start, an IP range that is not IPv4, or a control character in a signed
+// text field. It is written
+// apart from the signer's own checks, as the docs say them.
+func signRefusal(v ServiceValues) string {
+	switch {
+	case !namedLikeAContainer(v.Container):
+		return "container name"
+	case v.Blob != "" && (!utf8.ValidString(v.Blob) || holdsControl(v.Blob) || utf8.RuneCountInString(v.Blob) > 1024):
+		return "blob name"
+	case v.Identifier == "" && v.Permissions == 0:
+		return "no permissions and no stored access policy"
+	case !v.Start.IsZero() && !v.Expiry.After(v.Start):
+		return "expiry not after start"
+	case v.IPRange != "" && !anIPv4Range(v.IPRange):
+		return "an IP range that is not one IPv4 address or two in order"
+	}
+	for _, text := range []string{v.Identifier, v.IPRange, v.EncryptionScope, v.CacheControl, v.ContentDisposition,
+		v.ContentEncoding, v.ContentLanguage, v.ContentType} {
+		if holdsControl(text) {
+			return "a control character in a signed field"
+		}
+	}
+	return ""
+}
+
+// anIPv4Range reports whether s is an IPv4 address, or two joined by '-'
+// with the first not after the second.
+func anIPv4Range(s string) bool {
+	ipv4 := func(s string) net.IP {
+		if strings.Contains(s, ":") {
+			return nil // an IPv6 form, even of an IPv4 address
+		}
+		return net.ParseIP(s).To4()
+	}
+	first, last, isRange := strings.Cut(s, "-")
+	a := ipv4(first)
+	if !isRange {
+		return a != nil
+	}
+	b := ipv4(last)
+	return a != nil && b != nil && bytes.Compare(a, b) <= 0
+}
+
+// containerName is Azure's rule for a container's name, length aside.
+var containerName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+func namedLikeAContainer(name string) bool {
+	switch name {
+	case "$root", "$web", "$logs":
+		return true
+	}
+	return len(name) >= 3 && len(name) <= 63 && containerName.MatchString(name)
+}
+
+// holdsControl reports a C0 control character, DEL or a C1 control
+// character (U+0080 to U+009F).
+func holdsControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f })
 }

@@ -42,7 +42,7 @@ type vector struct {
 	signableTimes, signablePermissions        bool
 }
 
-func loadVectors(t *testing.T) []vector {
+func loadVectors(t testing.TB) []vector {
 	t.Helper()
 	files, err := filepath.Glob("testdata/vectors/*.json")
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func loadVectors(t *testing.T) []vector {
 // prepareVector parses the textual fields, noting which can be re-signed by
 // the typed API: SignX writes timeFormat and canonical permission order, so
 // a source that wrote a date only, or "wr", is checked by verification alone.
-func prepareVector(t *testing.T, v vector) vector {
+func prepareVector(t testing.TB, v vector) vector {
 	t.Helper()
 	v.version = v.Version
 	if v.version == "" {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/http"
+	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,4 +68,44 @@ func TestRestartRotatesKeys(t *testing.T) {
 	assert.False(t, srv.Running(), "running after Stop")
 	srv.Stop() // a no-op
 	assert.False(t, srv.Running(), "running after a second Stop")
+}
+
+// TestWatchSignatures: a watcher learns the signature of each token
+// Azurite was sent, at a restart and when the test ends.
+func TestWatchSignatures(t *testing.T) {
+	var mu sync.Mutex
+	told := map[string]int{}
+	azurite.WatchSignatures(func(sig string) {
+		mu.Lock()
+		defer mu.Unlock()
+		told[sig]++
+	})
+	told1 := func(sig string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return told[sig]
+	}
+	// read signs a token for blob, sends it, and returns its signature.
+	read := func(t *testing.T, srv *azurite.Server, blob string) string {
+		k, err := sas.NewSharedKey(srv.Account, srv.Key)
+		require.NoError(t, err)
+		q, err := (&sas.ServiceValues{Permissions: sas.PermRead, Expiry: time.Now().Add(time.Hour), Container: "watched", Blob: blob}).Sign(k)
+		require.NoError(t, err)
+		resp, _ := azurite.Fetch(t, http.MethodGet, srv.BlobURL("watched", blob)+"?"+q.Encode(), nil)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "a token Azurite took, for a blob it has not")
+		v, err := url.ParseQuery(q.Encode())
+		require.NoError(t, err)
+		return v.Get("sig")
+	}
+	var before, after string
+	t.Run("a server", func(t *testing.T) {
+		srv := azurite.Start(t)
+		srv.CreateContainer(t, "watched", false)
+		before = read(t, srv, "before")
+		srv.Restart(t)
+		assert.Equal(t, 1, told1(before), "after the restart: the signature sent before it")
+		after = read(t, srv, "after")
+	})
+	assert.Equal(t, 1, told1(before), "at the end: the signature sent before the restart, once")
+	assert.Equal(t, 1, told1(after), "at the end: the signature sent after the restart")
 }

@@ -15,8 +15,14 @@ const Env = "TEST_FIGURES"
 
 // Report logs a figure of t and appends it, prefixed with the test's
 // name, to the file Env names. A figure that cannot be written fails t.
+// A test that has failed reports none: its figure would claim what the
+// failed assertion did not show.
 func Report(t testing.TB, format string, args ...any) {
 	t.Helper()
+	if t.Failed() {
+		t.Log("no figure: the test failed")
+		return
+	}
 	line := fmt.Sprintf(format, args...)
 	t.Log(line)
 	if err := Append(t.Name() + ": " + line); err != nil {
