@@ -99,6 +99,7 @@ func Parse(token string) (*ParsedToken, error) {
 	}
 	params := make(map[string]string, 12)
 	var unknown, rawSig string
+	var unknownIsParam bool
 	for part := range strings.SplitSeq(token, "&") {
 		if part == "" {
 			continue
@@ -110,7 +111,9 @@ func Parse(token string) (*ParsedToken, error) {
 		}
 		if !tokenParams[name] {
 			if unknown == "" {
-				unknown = name
+				// A part without '=' is no parameter: it may be a secret
+				// pasted alone, and is never quoted.
+				unknown, unknownIsParam = name, ok
 			}
 			continue
 		}
@@ -130,7 +133,7 @@ func Parse(token string) (*ParsedToken, error) {
 		params[name] = value
 	}
 	if unknown != "" {
-		return nil, unknownParamError(unknown, params["sig"], rawSig)
+		return nil, unknownParamError(unknown, unknownIsParam, params["sig"], rawSig)
 	}
 	t := &ParsedToken{raw: newSecret(token)}
 	if err := t.fill(params); err != nil {
@@ -150,11 +153,12 @@ func notQueryChar(r rune) bool {
 }
 
 // unknownParamError names a parameter that has no place in a SAS (comp,
-// restype …) when it looks like a parameter name; anything else, such as
-// a fragment of a mangled signature, is not quoted.
-func unknownParamError(name, sig, rawSig string) error {
+// restype …) when it looks like a parameter name and came with a value;
+// anything else, such as a fragment of a mangled signature or a secret
+// pasted without its name, is not quoted.
+func unknownParamError(name string, isParam bool, sig, rawSig string) error {
 	const hint = "which is not part of a SAS (is this a whole URL rather than its token?)"
-	quotable := plainName(name)
+	quotable := isParam && plainName(name)
 	for _, secret := range [...]string{sig, rawSig} {
 		quotable = quotable && !strings.Contains(secret, name) && (secret == "" || !strings.Contains(name, secret))
 	}

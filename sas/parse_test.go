@@ -114,6 +114,9 @@ func TestParseErrorsSayWhatIsWrongWithoutTheSignature(t *testing.T) {
 		{"sv=2025-11-05&sr=b&sp=r&se=2030-01-01&sip=1.2.3.4-1.2.3.1" + sig, "ends before it starts"},
 		{"sv=2025-11-05&sr=b&sp=r&se=2030-01-01&comp=list" + sig, `parameter "comp", which is not part of a SAS`},
 		{"https://a.blob.core.windows.net/c/b?sv=2025-11-05&sr=b&sp=r&se=2030-01-01" + sig, "SAS token has a parameter which is not part of a SAS (is this a whole URL rather than its token?)"},
+		// A part without '=' may be a secret pasted alone: never quoted.
+		{"sv=2025-11-05&sr=b&sp=r&se=2030-01-01" + sig + "&Pasted0Secret0Key", "SAS token has a parameter which is not part of a SAS"},
+		{"Pasted0Secret0Key", "SAS token has a parameter which is not part of a SAS"},
 		{"sv=2025-11-05&sv=2025-11-05&sr=b&sp=r&se=2030-01-01" + sig, "sv appears twice"},
 		{"sv=2025-11-05&sr=b&sp=r&se=2030-01-01&sig=" + testSigEscaped + "&sig=" + testSigEscaped, "sig appears twice"},
 		{"sv=2025-11-05&sr=b&sp=r&se" + sig, "se has no value"},
