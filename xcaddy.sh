@@ -108,9 +108,9 @@ run_tests() {
 	check_user_build
 	log "go test -race ./... (Azurite tests included)"
 	go test -race -count=1 -timeout 20m ./...
-	log "go test the budgets that -race distorts: allocations of a signing, the heap over 1,000,000 blob names, long names, a 1 GiB upload"
+	log "go test the budgets that -race distorts: allocations of a signing and of a read through Caddy, the heap over 1,000,000 blob names, long names, a 1 GiB upload"
 	run_named ./sas/ TestAllocations
-	run_named ./caddymodule/ TestHeapStaysBoundedOver1MDistinctBlobs TestHeapStaysBoundedOver100kLongBlobNames TestHeapStaysBoundedUploading1GiB
+	run_named ./caddymodule/ TestProxyAllocations TestHeapStaysBoundedOver1MDistinctBlobs TestHeapStaysBoundedOver100kLongBlobNames TestHeapStaysBoundedUploading1GiB
 	local fuzztime="${FUZZTIME:-20000x}"
 	if [ "$fuzztime" != 0 ]; then
 		for pkg in ./sas/ ./caddymodule/; do

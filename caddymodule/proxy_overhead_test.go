@@ -52,26 +52,24 @@ func verifyingUpstream(tb testing.TB, body []byte) (*httptest.Server, *atomic.In
 	return srv, refused
 }
 
-// BenchmarkProxy reads a 1 KiB blob through Caddy in this process: plain
-// reverse_proxy to the upstream (the reference), and the azure_blob
-// directive with a token per blob, one container token, and a sas_token,
-// all against an upstream that verifies every signature. allocs/op and
-// B/op include the client and the upstream, the same in every case: the
-// difference to reverse_proxy is what the plugin adds.
-//
-//	go test -run '^$' -bench BenchmarkProxy -benchmem -count 6 ./caddymodule/
-func BenchmarkProxy(b *testing.B) {
+// proxyRoutes runs Caddy in this process with the routes BenchmarkProxy
+// and TestProxyAllocations read a 1 KiB blob through: /plain/ (plain
+// reverse_proxy with rewrite), /blob/ (a token per blob), /container/
+// (one container token) and /token/ (a sas_token), in front of an upstream
+// that verifies every signature. It returns Caddy's port, the body, and
+// the count of signatures the upstream refused.
+func proxyRoutes(tb testing.TB) (int, []byte, *atomic.Int64) {
 	body := bytes.Repeat([]byte("x"), 1024)
-	upstream, refused := verifyingUpstream(b, body)
+	upstream, refused := verifyingUpstream(tb, body)
 	k, err := sas.NewSharedKey(sas.DevAccountName, sas.DevAccountKey)
-	require.NoError(b, err)
+	require.NoError(tb, err)
 	token, err := (&sas.ServiceValues{Resource: sas.ResourceContainer, Permissions: sas.PermRead, Container: "photos",
 		Expiry: time.Now().Add(24 * time.Hour)}).Sign(k)
-	require.NoError(b, err)
-	b.Setenv("AZ_BENCH_TOKEN", token.Encode())
-	port := freePort(b)
+	require.NoError(tb, err)
+	tb.Setenv("AZ_BENCH_TOKEN", token.Encode())
+	port := freePort(tb)
 	endpoint := upstream.URL + "/" + sas.DevAccountName
-	runCaddyInProcess(b, fmt.Sprintf(`{
+	runCaddyInProcess(tb, fmt.Sprintf(`{
 	admin off
 	persist_config off
 	auto_https off
@@ -105,7 +103,19 @@ http://127.0.0.1:%[1]d {
 		sas_token {env.AZ_BENCH_TOKEN}
 	}
 }`, port, strings.TrimPrefix(upstream.URL, "http://"), sas.DevAccountName, endpoint))
+	return port, body, refused
+}
 
+// BenchmarkProxy reads a 1 KiB blob through Caddy in this process: plain
+// reverse_proxy to the upstream (the reference), and the azure_blob
+// directive with a token per blob, one container token, and a sas_token,
+// all against an upstream that verifies every signature. allocs/op and
+// B/op include the client and the upstream, the same in every case: the
+// difference to reverse_proxy is what the plugin adds.
+//
+//	go test -run '^$' -bench BenchmarkProxy -benchmem -count 6 ./caddymodule/
+func BenchmarkProxy(b *testing.B) {
+	port, body, refused := proxyRoutes(b)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, DisableCompression: true}}
 	b.Cleanup(client.CloseIdleConnections)
 	for _, route := range []string{"plain", "blob", "container", "token"} {

@@ -155,19 +155,28 @@ http://localhost:9080 {
 
 	seen := rec.Requests()
 	tokens := map[string]map[string]bool{"b": {}, "c": {}}
-	refused := 0
+	var odd []string // what Azurite answered other than 200, and to what
 	for _, r := range seen {
 		if r.Status != http.StatusOK {
-			refused++
+			odd = append(odd, fmt.Sprintf("%d to %s %s (sr=%s, se=%s)", r.Status, r.Method, r.Path, r.Query.Get("sr"), r.Query.Get("se")))
 		}
 		if set := tokens[r.Query.Get("sr")]; set != nil {
 			set[r.Query.Get("sig")] = true
 		}
 	}
-	figure(t, "%v of load: %d requests, %d failed; Azurite got %d, answered %d with other than 200; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
-		duration, res.requests.Load(), res.failures.Load(), len(seen), refused, len(tokens["b"]), len(tokens["c"]))
 	assert.Zero(t, res.failures.Load(), "of %d requests failed, first: %q", res.requests.Load(), res.firstFailures)
-	assert.Zero(t, refused, "Azurite answered requests with other than 200")
+	// What users rely on is that every client got 200 and the blob. A
+	// token that expires as it reaches Azure gets a 403 that the transport
+	// heals with a new token and one resend: each such answer is one more
+	// request at Azure than clients sent. Anything else is a failure.
+	resent := len(seen) - int(res.requests.Load())
+	assert.Equal(t, resent, len(odd), "Azurite's answers other than 200, against the resends (%d requests at Azurite, %d sent by clients): %v",
+		len(seen), res.requests.Load(), odd)
+	for _, answer := range odd {
+		assert.True(t, strings.HasPrefix(answer, "403 "), "Azurite answered %s: only an expiring token's 403 is healed", answer)
+	}
+	figure(t, "%v of load: %d requests, %d failed; Azurite got %d, answered %d with 403 and took the resend; distinct tokens: %d per-blob (sr=b), %d container (sr=c)",
+		duration, res.requests.Load(), res.failures.Load(), len(seen), len(odd), len(tokens["b"]), len(tokens["c"]))
 	// A token lives 2 s before renewal: a run of d seconds needs about d/2
 	// per key; ask for a third of that, so a slow machine still passes.
 	minTokens := max(int(duration/(6*time.Second)), 2)

@@ -80,7 +80,9 @@ http://localhost:9080 {
 	assert.Equal(t, int64(size), n, "the bytes Azurite holds")
 	assert.Equal(t, sent.Sum(nil), held.Sum(nil), "SHA-256 of what was sent and of what Azurite holds")
 	growth := float64(peak-before) * 1024
-	assert.Less(t, growth, 64*mb, "peak RSS growth while 1 GiB was uploaded")
+	// 9.2 to 10.1 MB measured: the upload's 4 MiB block and the runtime
+	// around it; 32 MB is three times that, far below the file.
+	assert.Less(t, growth, 32*mb, "peak RSS growth while 1 GiB was uploaded")
 	figure(t, "azure_upload took 1 GiB into Azurite in %s (%.0f MB/s), SHA-256 equal; the peak RSS of the process running Caddy grew %.1f MB",
 		took.Round(time.Second), float64(size)/mb/took.Seconds(), growth/mb)
 }

@@ -425,8 +425,11 @@ func TestCacheBoundsTheBytesItHolds(t *testing.T) {
 }
 
 // TestCacheDefaultBoundHoldsTheLongestNames: with the defaults, 100,000
-// names of 1,024 four-byte characters stay under DefaultMaxBytes.
+// names of 1,024 four-byte characters stay under DefaultMaxBytes, which is
+// the 8 MiB the docs give (docs/security.md, docs/testing.md): the heap
+// bounds of the Caddy module's tests scale with it, so it is pinned here.
 func TestCacheDefaultBoundHoldsTheLongestNames(t *testing.T) {
+	require.Equal(t, 8<<20, DefaultMaxBytes, "the token cache's default bound, as the docs give it")
 	clock := newFakeClock()
 	s := &countingSigner{clock: clock, ttl: time.Hour}
 	c, err := newTokenCache(tokenCacheOptions{Now: clock.Now})

@@ -69,6 +69,10 @@ func (d *deployment) nodeDies(t *testing.T) {
 	require.Eventually(t, func() bool { return !d.shield.Healthy("node2") },
 		10*time.Second, 100*time.Millisecond, "Varnish did not mark the dead node sick")
 	sick := time.Since(killed)
+	// shield.vcl probes each second and marks a node sick at the second
+	// failure (threshold 2 of a window of 3): within 2 s, and 2 s more for
+	// a loaded machine.
+	assert.Less(t, sick, 4*time.Second, "Varnish marked the dead node sick later than its probe allows")
 	time.Sleep(time.Second)
 	during := l.stop(t)
 	assert.Zero(t, during.failed, "requests failed when a node died: %s", during.firstError)

@@ -48,7 +48,9 @@ func (d *deployment) hugeBlob(t *testing.T) {
 	for i, n := range d.nodes {
 		growth = max(growth, n.PeakRSS(t)-before[i])
 	}
-	assert.Less(t, growth, int64(64<<20), "a node's peak RSS grew by more than 64 MB streaming 1 GiB")
+	// 2.6 to 3.5 MB measured; 16 MB leaves room for the runtime, and is
+	// far below what holding any part of the blob would take.
+	assert.Less(t, growth, int64(16<<20), "a node's peak RSS grew by more than 16 MiB streaming 1 GiB")
 	figures.Report(t, "1 GiB through Varnish and a node in %.1f s; the node's peak RSS grew %.1f MB", elapsed.Seconds(), float64(growth)/1e6)
 
 	// Too big for the cache: a range goes through to a node, and Azure.
