@@ -30,7 +30,7 @@ func TestOddBlobNamesAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_TEST_KEY", az.Key)
 
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /b/* {
 		strip_prefix /b
 		endpoint %[1]s

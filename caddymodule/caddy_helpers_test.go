@@ -23,28 +23,55 @@ import (
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
-// The caddytest server listens on fixed ports (admin 2999, http 9080), so
-// every test that starts one lives in this package and none runs in
-// parallel.
+// The caddytest server is one per process, so every test that starts one
+// lives in this package and none runs in parallel. Its ports are picked
+// free when the test binary starts, so a developer's own Caddy or Azurite
+// keeps its own: Caddyfiles write the sites' port as {$TEST_PORT}, and
+// clients the site as testSite.
+var (
+	adminPort = pickFreePort()
+	testPort  = strconv.Itoa(pickFreePort())
+	httpsPort = pickFreePort()
+	// testSite is the tests' site, as a client writes it.
+	testSite = "http://localhost:" + testPort
+	// adminURL is the test server's admin API.
+	adminURL = fmt.Sprintf("http://localhost:%d", adminPort)
+)
+
+// testPortEnv is the variable Caddyfiles read the sites' port from.
+const testPortEnv = "TEST_PORT"
+
+// pickFreePort is a TCP port on 127.0.0.1 that nothing listened on a
+// moment ago. Caddy cannot listen on port 0 and say which port it took,
+// so the port is released before Caddy binds it: another process could
+// take it between, which a test then reports as a port in use.
+func pickFreePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("picking a free port: %v", err))
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
 
 // caddyGlobalsWith is the global options block of every test config, with
 // options added.
 func caddyGlobalsWith(options string) string {
 	return fmt.Sprintf(`{
 	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:%[3]d
+	http_port %[2]s
+	https_port %[4]d
 	debug
 	log {
-		output file %s {
+		output file %[1]s {
 			roll_disabled
 		}
 		format json
 		level DEBUG
 	}
-%s}
-`, suiteLog, options)
+%[5]s}
+`, suiteLog, testPort, adminPort, httpsPort, options)
 }
 
 // testLog adds to options a log of a test's own, in file: every message
@@ -65,7 +92,7 @@ func startCaddy(t *testing.T, config string) *caddytest.Tester {
 	tester.InitServer(config, "caddyfile")
 	t.Cleanup(func() {
 		for _, path := range []string{"/config/", "/reverse_proxy/upstreams", "/metrics"} {
-			resp, err := http.Get("http://localhost:2999" + path)
+			resp, err := http.Get(adminURL + path)
 			if !assert.NoError(t, err, "admin GET %s", path) {
 				continue
 			}
@@ -82,7 +109,7 @@ func startCaddy(t *testing.T, config string) *caddytest.Tester {
 // value pairs, and returns the response with its body read.
 func fetch(t *testing.T, tester *caddytest.Tester, method, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
+	req, err := http.NewRequest(method, testSite+path, nil)
 	require.NoError(t, err, "%s %s", method, path)
 	for i := 0; i+1 < len(header); i += 2 {
 		if header[i+1] != "" {
@@ -102,7 +129,7 @@ func fetch(t *testing.T, tester *caddytest.Tester, method, path string, header .
 // 200, and passes the answer through the suite's secret search.
 func adminGet(t *testing.T, path string) []byte {
 	t.Helper()
-	resp, err := http.Get("http://localhost:2999" + path)
+	resp, err := http.Get(adminURL + path)
 	require.NoError(t, err, "admin GET %s", path)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -115,7 +142,7 @@ func adminGet(t *testing.T, path string) []byte {
 // loadConfig replaces Caddy's config through the admin API, as caddy
 // reload does.
 func loadConfig(caddyfile string) error {
-	resp, err := http.Post("http://localhost:2999/load", "text/caddyfile", strings.NewReader(caddyfile))
+	resp, err := http.Post(adminURL+"/load", "text/caddyfile", strings.NewReader(caddyfile))
 	if err != nil {
 		return err
 	}
@@ -140,14 +167,11 @@ func loadError(t *testing.T, caddyfile string) error {
 	return caddy.Validate(&cfg)
 }
 
-// freePort is a TCP port on 127.0.0.1 that nothing listened on a moment
-// ago (Caddy cannot be told to listen on port 0 and report the port).
+// freePort is a port for a server of a test's own, picked as
+// pickFreePort picks one.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return pickFreePort()
 }
 
 // runCaddyInProcess adapts a Caddyfile and runs it in this process until the test

@@ -50,7 +50,7 @@ func TestCDNFeaturesAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_MEDIA_TOKEN", mediaToken(t, az.Key))
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n\tmetrics\n"))+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	header >X-Blob "{http.azure_blob.account}/{http.azure_blob.container}/{http.azure_blob.blob}"
 	azure_blob /site/* {
 		strip_prefix /site
@@ -116,7 +116,7 @@ http://localhost:9080 {
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	get := func(path string, header ...string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
+		req, err := http.NewRequest(http.MethodGet, testSite+path, nil)
 		require.NoError(t, err, "GET %s", path)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
@@ -259,7 +259,7 @@ func TestErrorPageFromAzuriteMapsItsOwnPath(t *testing.T) {
 	az.Upload(t, "archive", "pages/x/secret.txt", []byte("LEAK"), "text/plain")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /x/* {
 		strip_prefix /x
 		endpoint %[1]s

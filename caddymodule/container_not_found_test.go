@@ -44,7 +44,7 @@ func TestMissingContainerAgainstAzurite(t *testing.T) {
 	account_key {env.AZ_TEST_KEY}
 }
 
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /plain/* {
 		import origin plain
 		container plain-typo

@@ -74,7 +74,7 @@ func TestCORSAndSitesInChromium(t *testing.T) {
 	%[4]s
 }
 
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /media/* {
 		strip_prefix /media
 		endpoint %[1]s
@@ -110,7 +110,7 @@ http://localhost:9080 {
 		Range  string `json:"range"`
 		Body   string `json:"body"`
 	}
-	evaluate(t, browser, `fetch("http://localhost:9080/media/text.txt", {headers: {Range: "bytes=10-19"}})
+	evaluate(t, browser, `fetch("`+testSite+`/media/text.txt", {headers: {Range: "bytes=10-19"}})
 		.then(async r => ({status: r.status, range: r.headers.get("Content-Range"), body: await r.text()}))`, &ranged)
 	assert.Equal(t, 206, ranged.Status, "the page's range request")
 	assert.Equal(t, "bytes 10-19/36", ranged.Range, "the page reads Content-Range")
@@ -128,7 +128,7 @@ http://localhost:9080 {
 		v.onerror = () => resolve({time: -1, error: String(v.error && v.error.message || v.error && v.error.code)});
 		v.onloadedmetadata = () => { v.currentTime = 2; };
 		v.onseeked = () => v.play().then(() => resolve({time: v.currentTime, error: ""}), e => resolve({time: -1, error: String(e)}));
-		v.src = "http://localhost:9080/media/clip.webm";
+		v.src = "`+testSite+`/media/clip.webm";
 		document.body.appendChild(v);
 	})`, &video)
 	assert.Empty(t, video.Error, "the video")
@@ -147,14 +147,14 @@ http://localhost:9080 {
 			g.drawImage(img, 0, 0);
 			try { resolve("read " + g.getImageData(0, 0, 1, 1).data.length + " bytes"); } catch (e) { resolve(e.name); }
 		};
-		img.src = "http://localhost:9080/media/pattern.png";
+		img.src = "`+testSite+`/media/pattern.png";
 	})`, &canvas)
 	assert.Equal(t, "read 4 bytes", canvas, "reading back the canvas")
 
 	// The page asks azure_sas for an upload URL with a form, with the
 	// credentials the browser remembers once the user has signed in there,
 	// then uploads with it.
-	require.NoError(t, chromedp.Do(browser, chromedp.Navigate("http://localhost:9080/auth/sas?blob=signin.txt")), "signing in")
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(testSite+"/auth/sas?blob=signin.txt")), "signing in")
 	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(app+"/")), "back to the page")
 	var upload struct {
 		Issued int    `json:"issued"`
@@ -163,7 +163,7 @@ http://localhost:9080 {
 	}
 	evaluate(t, browser, `(async () => {
 		try {
-			const r = await fetch("http://localhost:9080/auth/sas", {method: "POST", credentials: "include",
+			const r = await fetch("`+testSite+`/auth/sas", {method: "POST", credentials: "include",
 				body: new URLSearchParams({blob: "from-the-page.txt", permissions: "c"})});
 			if (!r.ok) return {issued: r.status, put: 0, error: await r.text()};
 			const {url} = await r.json();
@@ -178,14 +178,14 @@ http://localhost:9080 {
 	// A page of an origin that is not listed: the browser refuses.
 	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(other+"/")), "opening the page of another origin")
 	var refused string
-	evaluate(t, browser, `fetch("http://localhost:9080/media/text.txt").then(r => "read " + r.status, e => e.name)`, &refused)
+	evaluate(t, browser, `fetch("`+testSite+`/media/text.txt").then(r => "read " + r.status, e => e.name)`, &refused)
 	assert.Equal(t, "TypeError", refused, "another origin's page read a blob")
-	evaluate(t, browser, `fetch("http://localhost:9080/auth/sas", {method: "POST", credentials: "include",
+	evaluate(t, browser, `fetch("`+testSite+`/auth/sas", {method: "POST", credentials: "include",
 		body: new URLSearchParams({blob: "evil.txt", permissions: "c"})}).then(r => "read " + r.status, e => e.name)`, &refused)
 	assert.Equal(t, "TypeError", refused, "another origin's page had a URL issued")
 
 	// The container's listing, and its links.
-	require.NoError(t, chromedp.Do(browser, chromedp.Navigate("http://localhost:9080/site/files/"),
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(testSite+"/site/files/"),
 		chromedp.Click(chromedp.CSS(`a[href="./sub/"]`), chromedp.NodeVisible),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="./b.txt"]`)),
 		chromedp.Click(chromedp.CSS(`a[href="./b.txt"]`), chromedp.NodeVisible)), "the listing's links")
@@ -197,7 +197,7 @@ http://localhost:9080 {
 	}, 10*time.Second, 100*time.Millisecond, "the file the listing links: %q", text)
 
 	// A deep link of the single-page app.
-	require.NoError(t, chromedp.Do(browser, chromedp.Navigate("http://localhost:9080/site/app/users/42/settings"),
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(testSite+"/site/app/users/42/settings"),
 		chromedp.WaitVisible(chromedp.ID("path"))), "a deep link of the app")
 	text, err := chromedp.Run(browser, chromedp.Text(chromedp.ID("path")))
 	require.NoError(t, err)

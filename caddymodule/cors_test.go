@@ -39,7 +39,7 @@ func TestCORSAgainstAzurite(t *testing.T) {
 	az.Upload(t, "media", "clip.mp4", []byte("0123456789"), "video/mp4")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /media/* {
 		strip_prefix /media
 		endpoint %[1]s
@@ -138,7 +138,7 @@ http://localhost:9080 {
 	// A redirect with cors *: no credentials, no Vary.
 	noRedirect := *tester.Client
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	req, err := http.NewRequest(http.MethodGet, "http://localhost:9080/r/clip.mp4", nil)
+	req, err := http.NewRequest(http.MethodGet, testSite+"/r/clip.mp4", nil)
 	require.NoError(t, err)
 	req.Header.Set("Origin", other)
 	resp, err = noRedirect.Do(req)
@@ -155,7 +155,7 @@ http://localhost:9080 {
 	assert.Equal(t, "GET, POST", resp.Header.Get("Access-Control-Allow-Methods"), "azure_sas: a preflight")
 	assert.Equal(t, "Content-Type", resp.Header.Get("Access-Control-Allow-Headers"), "azure_sas: a preflight")
 	sasRequest := func(method, origin, contentType, body string) (*http.Response, string) {
-		req, err := http.NewRequest(method, "http://localhost:9080/sas", strings.NewReader(body))
+		req, err := http.NewRequest(method, testSite+"/sas", strings.NewReader(body))
 		require.NoError(t, err)
 		if method == http.MethodGet {
 			req.URL.RawQuery = body
@@ -196,7 +196,7 @@ http://localhost:9080 {
 	// preflight, sent without credentials, is answered only where
 	// authentication lets it through.
 	form := url.Values{"blob": {"new.mp4"}, "permissions": {"c"}}.Encode()
-	req, err = http.NewRequest(http.MethodPost, "http://localhost:9080/auth/sas", strings.NewReader(form))
+	req, err = http.NewRequest(http.MethodPost, testSite+"/auth/sas", strings.NewReader(form))
 	require.NoError(t, err)
 	req.SetBasicAuth("alice", "alice-password")
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -2,13 +2,16 @@ package caddymodule_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
+	"github.com/caddy-azure-sas/caddy-azure-sas/internal/needs"
 	"github.com/caddy-azure-sas/caddy-azure-sas/sas"
 )
 
@@ -19,7 +22,7 @@ import (
 // upstream source). UseDevelopmentStorage=true from the environment reaches
 // Azurite on its default port.
 func TestConnectionStringAloneAgainstAzurite(t *testing.T) {
-	az := azurite.Start(t, azurite.Port(10000))
+	az := azurite.Start(t, azurite.Port(developmentStoragePort(t)))
 	az.CreateContainer(t, "photos", false)
 	cat := []byte(strings.Repeat("MEOW", 64))
 	az.Upload(t, "photos", "cat.jpg", cat, "image/jpeg")
@@ -29,7 +32,7 @@ func TestConnectionStringAloneAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_DEV_CONNECTION_STRING", "UseDevelopmentStorage=true")
 
 	config := caddyGlobals + `
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /cs/* {
 		azure_blob {
 			container photos
@@ -118,7 +121,7 @@ func TestConnectionStringAddressIsCheckedAtProvision(t *testing.T) {
 // environment with container scope, ttl, renew_before and version;
 // UseDevelopmentStorage; anonymous on a public container.
 func TestCredentialsAndOptionsAgainstAzurite(t *testing.T) {
-	az := azurite.Start(t, azurite.Port(10000))
+	az := azurite.Start(t, azurite.Port(developmentStoragePort(t)))
 	az.CreateContainer(t, "photos", false)
 	az.CreateContainer(t, "public-assets", true)
 	data := []byte("0123456789abcdef")
@@ -127,7 +130,7 @@ func TestCredentialsAndOptionsAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_CONNECTION_STRING", fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s", az.Account, az.Key, az.Endpoint))
 
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /cs/* {
 		azure_blob {
 			endpoint %[1]s
@@ -178,4 +181,19 @@ http://localhost:9080 {
 			assert.Equal(t, tc.body, string(body), "GET %s (Range %q)", tc.path, tc.rangeHeader)
 		}
 	}
+}
+
+// developmentStoragePort is the port UseDevelopmentStorage=true means,
+// 10000, which the test's Azurite must take. When another process holds it
+// (a developer's own Azurite, say), the test skips saying so, or fails
+// when CI is set.
+func developmentStoragePort(t *testing.T) int {
+	t.Helper()
+	const port = 10000
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		needs.Missing(t, fmt.Sprintf("UseDevelopmentStorage=true means Azurite on port %d, which another process holds (%v): stop it to run this test", port, err))
+	}
+	require.NoError(t, ln.Close())
+	return port
 }

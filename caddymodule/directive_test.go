@@ -30,7 +30,7 @@ func TestDirectiveAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_MEDIA_TOKEN", mediaToken(t, az.Key))
 
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /images/* {
 		azure_blob {
 			endpoint %[1]s
@@ -106,7 +106,7 @@ func TestDirectiveSendsOnlyWhatAzureNeeds(t *testing.T) {
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /images/* {
 		azure_blob {
 			endpoint %s/devstoreaccount1
@@ -117,7 +117,7 @@ http://localhost:9080 {
 	}
 }`, azure.URL))
 
-	req, err := http.NewRequest("GET", "http://localhost:9080/images/a%20b%23c.jpg?comp=list&restype=container&sig=x&snapshot=1", nil)
+	req, err := http.NewRequest("GET", testSite+"/images/a%20b%23c.jpg?comp=list&restype=container&sig=x&snapshot=1", nil)
 	require.NoError(t, err)
 	for name, value := range map[string]string{
 		"Authorization": "Bearer x", "Cookie": "s=1", "Proxy-Authorization": "Basic eA==",
@@ -177,7 +177,7 @@ func TestDirectiveMapsAzureStatuses(t *testing.T) {
 	})
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		endpoint %s/devstoreaccount1
 		container photos

@@ -33,7 +33,7 @@ func TestErrorsTellCachesHowLongToKeepThem(t *testing.T) {
 	})
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	header Cache-Control "public, max-age=31536000, immutable"
 	azure_blob {
 		endpoint %s/devstoreaccount1
@@ -42,7 +42,7 @@ http://localhost:9080 {
 	}
 }
 
-http://127.0.0.1:9080 {
+http://127.0.0.1:{$TEST_PORT} {
 	azure_blob {
 		endpoint %s/devstoreaccount1
 		container photos
@@ -75,7 +75,7 @@ http://127.0.0.1:9080 {
 		}
 	}
 
-	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9080/missing.jpg", nil)
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+testPort+"/missing.jpg", nil)
 	assert.NoError(t, err)
 	resp := tester.AssertResponseCode(req, http.StatusNotFound)
 	assert.Equal(t, "max-age=300", resp.Header.Get("Cache-Control"), "handle_errors chose its own Cache-Control for a 404")

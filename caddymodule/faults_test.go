@@ -107,7 +107,7 @@ func getWithError(t *testing.T, tester *caddytest.Tester, path string) (status i
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost:9080"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, testSite+path, nil)
 	require.NoError(t, err, "GET %s", path)
 	resp, err := tester.Client.Do(req)
 	if err != nil {
@@ -131,7 +131,7 @@ func TestFaultsAgainstAzurite(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /direct/* {
 		azure_blob {
 			endpoint %[1]s

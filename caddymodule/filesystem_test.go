@@ -84,7 +84,7 @@ func TestFilesystemServesAContainerAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobalsWith("\tgrace_period 1ns\n"+filesystemOption("site", az.Endpoint, "")+
 		strings.Replace(filesystemOption("void", az.Endpoint, ""), "container www", "container void", 1))+`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	fs site
 	handle_path /void/* {
 		fs void
@@ -286,7 +286,7 @@ func TestFilesystemRoundTripsAndBytesAgainstAzurite(t *testing.T) {
 	tap := newAzuriteTap(t, az)
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, strings.Replace(filesystemGlobals(az, ""), az.Endpoint, tap.endpoint, 1)+`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	fs site
 	`+appAndBrowse+`
 }`)
@@ -341,7 +341,7 @@ http://localhost:9080 {
 	require.Equal(t, "old news", string(body), "GET /news.txt")
 	tap.take()
 	az.Upload(t, "www", "news.txt", []byte("fresh news, longer"), "")
-	req, err := http.NewRequest(http.MethodGet, "http://localhost:9080/news.txt", nil)
+	req, err := http.NewRequest(http.MethodGet, testSite+"/news.txt", nil)
 	require.NoError(t, err)
 	resp, err = tester.Client.Do(req)
 	if err == nil {
@@ -393,7 +393,7 @@ func TestFilesystemOddNamesAndTheEdgeAgainstAzurite(t *testing.T) {
 	az.Upload(t, "www", "secret.txt", []byte("outside the prefix"), "")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobalsWith(filesystemOption("site", az.Endpoint, "")+filesystemOption("floor", az.Endpoint, "\t\tprefix site/\n"))+`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /all/* {
 		fs site
 		file_server
@@ -477,7 +477,7 @@ func TestFilesystemListsTwelveThousandBlobsAgainstAzurite(t *testing.T) {
 	az.Upload(t, "www", "few/only.txt", []byte("one"), "")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, filesystemGlobals(az, "")+`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	fs site
 	handle /many/* {
 		file_server {
@@ -497,7 +497,7 @@ http://localhost:9080 {
 	patient := *tester.Client
 	patient.Timeout = 2 * time.Minute
 	count := func(path string) int {
-		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
+		req, err := http.NewRequest(http.MethodGet, testSite+path, nil)
 		require.NoError(t, err)
 		req.Header.Set("Accept", "application/json")
 		resp, err := patient.Do(req)
@@ -551,7 +551,7 @@ func TestFilesystemSASTokenGrantsWhatIsUsedAgainstAzurite(t *testing.T) {
 		return fmt.Sprintf("\tfilesystem %s azure_blob {\n\t\tendpoint %s\n\t\tcontainer www\n\t\tsas_token {env.%s}\n\t}\n", name, az.Endpoint, env)
 	}
 	site := `
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /r/* {
 		fs r
 		file_server {
@@ -566,7 +566,7 @@ http://localhost:9080 {
 	}
 }`
 	err := loadError(t, caddyGlobalsWith(option("l", "AZ_TOKEN_L"))+`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	fs l
 	file_server
 }`)

@@ -27,7 +27,7 @@ func TestClientMistakesDoNotTakeAzureOutOfRotation(t *testing.T) {
 	az.Upload(t, "photos", "cat.jpg", cat, "image/jpeg")
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	reverse_proxy 127.0.0.1:%d {
 		fail_duration 30s
 		max_fails 1

@@ -23,7 +23,7 @@ import (
 // headers) reaches the server, and returns the status and body.
 func rawRequest(t *testing.T, request string) (int, string) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:9080", 5*time.Second)
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+testPort, 5*time.Second)
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
@@ -47,7 +47,7 @@ func TestHostileRequestsStayInTheContainer(t *testing.T) {
 	azure.Put("photos", "public/cat.jpg", []byte("CAT"), nil)
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://:9080 {
+http://:{$TEST_PORT} {
 	handle_path /hp/* {
 		azure_blob {
 			endpoint %[1]s/devstoreaccount1
@@ -71,7 +71,7 @@ http://:9080 {
 }`, azure.URL))
 
 	get := func(target string, header ...string) string {
-		return "GET " + target + " HTTP/1.1\r\nHost: localhost:9080\r\n" + strings.Join(header, "") + "Connection: close\r\n\r\n"
+		return "GET " + target + " HTTP/1.1\r\nHost: localhost:" + testPort + "\r\n" + strings.Join(header, "") + "Connection: close\r\n\r\n"
 	}
 	cases := []struct {
 		name, request string
@@ -173,5 +173,5 @@ func checkUpstreamRequest(t *testing.T, up azurestub.Request, host string) {
 			"Accept-Encoding", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via"},
 			header, "Azure got header %s for %q", header, name)
 	}
-	assert.Contains(t, []string{"", "localhost:9080", "x"}, up.Header.Get("X-Forwarded-Host"), "Azure got X-Forwarded-Host")
+	assert.Contains(t, []string{"", "localhost:" + testPort, "x"}, up.Header.Get("X-Forwarded-Host"), "Azure got X-Forwarded-Host")
 }

@@ -32,7 +32,7 @@ func TestIdentityValidatesOfflineAndRetries(t *testing.T) {
 	// A client ID of its own: MSAL keeps managed-identity tokens
 	// process-wide, and another test's must not stand in for this one's.
 	site := fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		endpoint %s
 		container photos
@@ -90,7 +90,7 @@ func TestAzureSASIdentityFailuresAreCounted(t *testing.T) {
 	entra := newIdentityStandIn(t, identityTenant)
 	entra.refusing.Store(true)
 	tester := startCaddy(t, caddyGlobalsWith("\tgrace_period 1ns\n\tmetrics\n")+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_sas /sas {
 		endpoint %s
 		container uploads

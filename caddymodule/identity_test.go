@@ -115,7 +115,7 @@ func TestIdentityAgainstAzurite(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /b/* {
 		strip_prefix /b
 		endpoint %[1]s
@@ -182,7 +182,7 @@ http://localhost:9080 {
 	// key: TestIdentityValidatesOfflineAndRetries), and reads answer 503.
 	t.Setenv("IDENTITY_HEADER", "wrong")
 	err = loadConfig(caddyGlobals + fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		endpoint %s
 		container photos
@@ -222,7 +222,7 @@ func TestIdentityKindsAgainstAzurite(t *testing.T) {
 
 	config := func(extra string) string {
 		return caddyGlobals + fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /cli/* {
 		strip_prefix /cli
 		endpoint %[1]s
@@ -368,7 +368,7 @@ func TestIdentityAppRegistrationsAgainstAzurite(t *testing.T) {
 		tls_trust_pool file %[5]s
 	}`, r.path, az.Endpoint, r.identity, authority, az.CertFile)
 	}
-	tester := startCaddy(t, caddyGlobals+"http://localhost:9080 {"+routes.String()+"\n}")
+	tester := startCaddy(t, caddyGlobals+testSite+" {"+routes.String()+"\n}")
 	for _, path := range []string{"/secret/a.txt", "/cert/a.txt", "/workload/a.txt"} {
 		resp, body := fetch(t, tester, http.MethodGet, path)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, "GET %s", path)

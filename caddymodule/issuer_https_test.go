@@ -34,7 +34,7 @@ func TestIssuerHTTPSOnlyAgainstAzurite(t *testing.T) {
 	}
 	t.Setenv("AZ_TEST_KEY", secure.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_sas /sas-https {
 		endpoint %[1]s
 		container uploads

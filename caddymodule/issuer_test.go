@@ -37,7 +37,7 @@ type issued struct {
 // the answer is searched.
 func askURL(t *testing.T, method, path, user, body string, header ...string) (int, issued) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://localhost:9080"+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, testSite+path, strings.NewReader(body))
 	require.NoError(t, err)
 	if method == http.MethodPost {
 		req.Header.Set("Content-Type", "application/json")
@@ -97,7 +97,7 @@ func TestIssuerAgainstAzurite(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
 	startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	route /sas {
 		basic_auth {
 %[2]s		}
@@ -254,7 +254,7 @@ http://localhost:9080 {
 	// A prefix placeholder that resolves empty, to more than one segment
 	// or to a dot segment refuses the request.
 	for user, want := range map[string]int{"": 403, "a/b": 403, "..": 403, ".": 403, "carol": 200} {
-		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080/by-header?blob=x.txt", nil)
+		req, err := http.NewRequest(http.MethodGet, testSite+"/by-header?blob=x.txt", nil)
 		require.NoError(t, err)
 		if user != "" {
 			req.Header.Set("X-User", user)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2/caddytest"
+
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurestub"
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/azurite"
 	"github.com/caddy-azure-sas/caddy-azure-sas/internal/figures"
@@ -51,6 +53,11 @@ func newSecretWatch() *secretWatch {
 // showed.
 func TestMain(m *testing.M) {
 	_ = os.Remove(suiteLog)
+	caddytest.Default.AdminPort = adminPort
+	if err := os.Setenv(testPortEnv, testPort); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	azurite.WatchSignatures(func(sig string) { addSecret("a signature Azurite was sent", sig) })
 	code := m.Run()
 	logs, err := os.ReadFile(suiteLog)

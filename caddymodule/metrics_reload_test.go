@@ -45,7 +45,7 @@ func TestMetricsScrapedDuringReloads(t *testing.T) {
 	newIdentityStandIn(t, identityTenant)
 	config := func(ttl int) string {
 		return caddyGlobals + fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		endpoint %[1]s
 		container photos
@@ -75,7 +75,7 @@ http://localhost:9080 {
 					return
 				default:
 				}
-				resp, err := http.Get("http://localhost:2999/metrics")
+				resp, err := http.Get(adminURL + "/metrics")
 				switch {
 				case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
 					// Caddy swaps its admin endpoint during a reload: a

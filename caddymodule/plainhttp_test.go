@@ -32,7 +32,7 @@ func TestPlainHTTPEndpointsRefused(t *testing.T) {
 	t.Setenv("AZ_REAL_KEY", realKey)
 	blob := func(options string) string {
 		return caddyGlobals + fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		container photos
 		account_key {env.AZ_TEST_KEY}
@@ -41,7 +41,7 @@ http://localhost:9080 {
 }`, options)
 	}
 	connStrBlob := caddyGlobals + `
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		container photos
 		connection_string {env.AZ_ENDPOINT}
@@ -49,7 +49,7 @@ http://localhost:9080 {
 }`
 	azureSAS := func(keyVar string) string {
 		return caddyGlobals + fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_sas /sas {
 		endpoint {env.AZ_ENDPOINT}
 		container photos
@@ -71,7 +71,7 @@ http://localhost:9080 {
 		{"a connection string's BlobEndpoint", connStrBlob, "BlobEndpoint=http://mystorage.blob.core.windows.net;AccountName=mystorage;AccountKey=" + sas.DevAccountKey, connStrRefused},
 		{"azure_sas", azureSAS("AZ_TEST_KEY"), "http://mystorage.blob.core.windows.net", refused},
 		{"reverse_proxy's transport", caddyGlobals + `
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	reverse_proxy 127.0.0.1:10000 {
 		transport azure_blob {
 			endpoint {env.AZ_ENDPOINT}
@@ -94,7 +94,7 @@ http://localhost:9080 {
 			"http://10.0.0.5:10000/devstoreaccount1", refused},
 		{"azure_sas with insecure_http's network", azureSAS("AZ_REAL_KEY"), "http://10.0.0.5:10000/myacct", refused},
 		{"insecure_http on a transport", caddyGlobals + `
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	reverse_proxy 10.0.0.5:10000 {
 		transport azure_blob {
 			endpoint {env.AZ_ENDPOINT}
@@ -125,7 +125,7 @@ func TestPlainHTTPUpstreamOffLoopbackRefused(t *testing.T) {
 	t.Setenv("AZ_REAL_KEY", testKey(9))
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	reverse_proxy 10.255.255.1:10000 {
 		transport azure_blob {
 			endpoint http://localhost:10000/myacct

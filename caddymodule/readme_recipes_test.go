@@ -38,9 +38,9 @@ func TestREADMEFrontDoorRecipeLocksTheOrigin(t *testing.T) {
 	az := azurite.Start(t)
 	az.CreateContainer(t, "photos", false)
 	az.Upload(t, "photos", "cat.jpg", []byte("CAT"), "image/jpeg")
-	site = strings.Replace(site, "origin.example.com {", "http://localhost:9080 {", 1)
+	site = strings.Replace(site, "origin.example.com {", testSite+" {", 1)
 	site = strings.Replace(site, "account mystorage", "endpoint "+az.Endpoint, 1)
-	require.Contains(t, site, "http://localhost:9080 {")
+	require.Contains(t, site, testSite+" {")
 	require.Contains(t, site, "endpoint "+az.Endpoint)
 
 	const profile = "a5c5a4e1-0000-4000-8000-frontdoor1"
@@ -50,7 +50,7 @@ func TestREADMEFrontDoorRecipeLocksTheOrigin(t *testing.T) {
 	startCaddy(t, caddyGlobalsWith("\tgrace_period 1ns\n"+global[1]+"\n")+site)
 
 	get := func(path string, header ...string) (*http.Response, []byte, error) {
-		req, err := http.NewRequest(http.MethodGet, "http://localhost:9080"+path, nil)
+		req, err := http.NewRequest(http.MethodGet, testSite+path, nil)
 		require.NoError(t, err)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header[header[i]] = []string{header[i+1]}

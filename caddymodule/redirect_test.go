@@ -30,7 +30,7 @@ var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) 
 // joins the secrets looked for in Caddy's logs.
 func askRedirect(t *testing.T, method, path string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
+	req, err := http.NewRequest(method, testSite+path, nil)
 	require.NoError(t, err, "%s %s", method, path)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -90,7 +90,7 @@ func TestRedirectsAgainstAzurite(t *testing.T) {
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 
 	startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	log {
 		output file %[2]s
 		format json

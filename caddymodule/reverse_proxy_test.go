@@ -25,7 +25,7 @@ func TestTransportThroughCaddyAgainstAzurite(t *testing.T) {
 	t.Setenv("AZ_TEST_KEY", az.Key)
 
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	reverse_proxy 127.0.0.1:%d {
 		transport azure_blob {
 			endpoint    %s

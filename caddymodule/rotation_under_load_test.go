@@ -123,7 +123,7 @@ func TestTokenRolloverUnderLoad(t *testing.T) {
 	rec := azuriteBehindStub(t, fmt.Sprintf("http://127.0.0.1:%d", az.Port))
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	handle_path /blob/* {
 		azure_blob {
 			endpoint %[1]s/devstoreaccount1
@@ -150,7 +150,7 @@ http://localhost:9080 {
 	defer cancel()
 	res := runLoad(ctx, 8, new(atomic.Int64), func(i int64) string {
 		scope := [2]string{"blob", "container"}[i%2]
-		return fmt.Sprintf("http://localhost:9080/%s/clip-%02d.mp4", scope, (i/2)%blobs)
+		return fmt.Sprintf(testSite+"/%s/clip-%02d.mp4", scope, (i/2)%blobs)
 	}, func(i int64) []byte { return content[(i/2)%blobs] })
 
 	seen := rec.Requests()
@@ -229,7 +229,7 @@ func TestKeyRotationReloadUnderLoad(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	config := func(keyVar string) string {
 		return caddyGlobalsWith(testLog(logFile, "\tgrace_period 10s\n")) + fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob {
 		endpoint %[1]s/rotacct
 		container media
@@ -257,9 +257,9 @@ http://localhost:9080 {
 	}()
 	res := runLoad(ctx, 8, &next, func(i int64) string {
 		if at := reloadedAt.Load(); at > 0 && i >= at {
-			return fmt.Sprintf("http://localhost:9080/after-%d.jpg", i%blobs)
+			return fmt.Sprintf(testSite+"/after-%d.jpg", i%blobs)
 		}
-		return fmt.Sprintf("http://localhost:9080/before-%d.jpg", i%blobs)
+		return fmt.Sprintf(testSite+"/before-%d.jpg", i%blobs)
 	}, func(i int64) []byte { return content[i%blobs] })
 	require.NoError(t, <-reloadErr, "reload to key2 under load")
 

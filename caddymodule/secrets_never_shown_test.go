@@ -32,7 +32,7 @@ func TestNoSecretAnywhere(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	log {
 		output file %[2]s
 		format json

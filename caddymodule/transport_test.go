@@ -462,18 +462,20 @@ func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
 		// apart by the expiry their entries name.
 		logFile := filepath.Join(t.TempDir(), "caddy.log")
 		logged := func(msg string, expiry time.Time) []logEntry { return loggedEntries(t, logFile, msg, expiry) }
-		// A minute and 2 s left: the minute-before warning is due in 1-2 s;
+		// The times leave seconds for loading a config under -race on a
+		// busy machine: each warning is an event awaited, never a window.
+		// A minute and 4 s left: the minute-before warning is due in 3-4 s;
 		// the day and the hour before are past, and the expiry a minute away.
-		soonToken, soonExpiry := token(time.Minute + 2*time.Second)
+		soonToken, soonExpiry := token(time.Minute + 4*time.Second)
 		loadLoggedTransport(t, logFile, config(soonToken))
-		// 2 s left, and unloaded at once, as by a reload: its expiry must
+		// 6 s left, and unloaded at once, as by a reload: its expiry must
 		// never be logged.
-		unloadedToken, unloadedExpiry := token(2 * time.Second)
+		unloadedToken, unloadedExpiry := token(6 * time.Second)
 		_, unload := loadLoggedTransport(t, logFile, config(unloadedToken))
 		unload()
-		// 3 s left, so a second or more after the unloaded one: only the
-		// expiry is ahead.
-		expiringToken, expiringExpiry := token(3 * time.Second)
+		// 8 s left, so seconds after the unloaded one, which is checked
+		// once this one has expired: only the expiry is ahead.
+		expiringToken, expiringExpiry := token(8 * time.Second)
 		loadLoggedTransport(t, logFile, config(expiringToken))
 		require.True(t, expiringExpiry.After(unloadedExpiry), "the unloaded token must expire first")
 
@@ -485,12 +487,12 @@ func TestTransportSchedulesSASTokenExpiryWarnings(t *testing.T) {
 				assert.Equal(t, "http.reverse_proxy.transport.azure_blob", entries[0].Logger, "%s: logger", what)
 			}
 		}
-		assert.Eventually(t, func() bool { return len(logged(soonMsg, soonExpiry)) > 0 }, 10*time.Second, 20*time.Millisecond,
+		assert.Eventually(t, func() bool { return len(logged(soonMsg, soonExpiry)) > 0 }, 20*time.Second, 20*time.Millisecond,
 			"no %q warning a minute before the expiry at %v", soonMsg, soonExpiry)
 		checkEntry("a minute before", logged(soonMsg, soonExpiry), "warn")
 		assert.Empty(t, logged(expiredMsg, soonExpiry), "a token with a minute left was logged as expired")
 
-		assert.Eventually(t, func() bool { return len(logged(expiredMsg, expiringExpiry)) > 0 }, 10*time.Second, 20*time.Millisecond,
+		assert.Eventually(t, func() bool { return len(logged(expiredMsg, expiringExpiry)) > 0 }, 20*time.Second, 20*time.Millisecond,
 			"no %q error at the expiry at %v", expiredMsg, expiringExpiry)
 		checkEntry("at the expiry", logged(expiredMsg, expiringExpiry), "error")
 		assert.Empty(t, logged(soonMsg, expiringExpiry), "thresholds already past when the config loaded were logged")

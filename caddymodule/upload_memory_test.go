@@ -35,7 +35,7 @@ func TestHeapStaysBoundedUploading1GiB(t *testing.T) {
 	az.CreateContainer(t, "uploads", false)
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_upload /upload/* {
 		strip_prefix /upload
 		endpoint %s
@@ -55,7 +55,7 @@ http://localhost:9080 {
 	debug.FreeOSMemory()
 	before := procStatusKB(t, "VmRSS")
 	require.NoError(t, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0), "resetting the peak RSS")
-	req, err := http.NewRequest(http.MethodPut, "http://localhost:9080/upload/big.mp4", body)
+	req, err := http.NewRequest(http.MethodPut, testSite+"/upload/big.mp4", body)
 	require.NoError(t, err)
 	req.ContentLength = size
 	client := *tester.Client

@@ -109,14 +109,14 @@ func (f uploadForm) submit(t *testing.T, ctx context.Context, file, name string)
 
 // demoSite runs testdata/demo/Caddyfile, as ./xcaddy.sh demo does, in the
 // test server, without Caddyfile.example's sites: the upload page, /sas
-// and the redirect route /get/ on localhost:9080, the user-content origin
+// and the redirect route /get/ on the test testSite, the user-content origin
 // it returns on a port of its own, user demo (password demo-password),
 // and Azurite with the container uploads, open to the page's uploads.
 func demoSite(t *testing.T) (*azurite.Server, string) {
 	t.Helper()
 	az := azurite.Start(t)
 	az.CreateContainer(t, "uploads", false)
-	az.AllowBrowsers(t, "http://localhost:9080")
+	az.AllowBrowsers(t, testSite)
 	page, err := filepath.Abs("../testdata/demo/upload")
 	require.NoError(t, err)
 	demo, err := os.ReadFile("../testdata/demo/Caddyfile")
@@ -126,7 +126,7 @@ func demoSite(t *testing.T) (*azurite.Server, string) {
 	hash := passwordHash(t, "demo-password")
 	content := fmt.Sprintf("http://localhost:%d", freePort(t))
 	files := fmt.Sprintf("http://localhost:%d", freePort(t))
-	for name, value := range map[string]string{"CADDYFILE_EXAMPLE": noExample, "UPLOAD_ADDRESS": "http://localhost:9080",
+	for name, value := range map[string]string{"CADDYFILE_EXAMPLE": noExample, "UPLOAD_ADDRESS": testSite,
 		"CONTENT_ADDRESS": content, "UPLOAD_PAGE": page, "AZURE_BLOB_ENDPOINT": az.Endpoint, "AZURE_STORAGE_KEY": az.Key,
 		"DEMO_PASSWORD_HASH": hash, "FILES_ADDRESS": files} {
 		t.Setenv(name, value)
@@ -168,7 +168,7 @@ func TestUploadPageInChromium(t *testing.T) {
 	file := tilePNG(t)
 
 	browser := browserAs(t, chromium, "demo")
-	require.NoError(t, chromedp.Do(browser, chromedp.Navigate("http://localhost:9080/upload/index.html"),
+	require.NoError(t, chromedp.Do(browser, chromedp.Navigate(testSite+"/upload/index.html"),
 		chromedp.WaitVisible(chromedp.ID("upload"))), "opening the page")
 	assert.Equal(t, "uploaded users/demo/tile.png", sasForm.submit(t, browser, file, "tile.png"))
 	_, err := chromedp.Run(browser, chromedp.Poll[bool](`(i => i.complete && i.naturalWidth > 0)(document.getElementById("redirected"))`,
@@ -200,7 +200,7 @@ func TestUploadPageInChromium(t *testing.T) {
 	require.NoError(t, err, "the image uploaded through Caddy rendering")
 	src, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("through-image").src`))
 	require.NoError(t, err)
-	assert.Equal(t, "http://localhost:9080/get/through.png", src, "the image shown is read where the answer's Location says")
+	assert.Equal(t, testSite+"/get/through.png", src, "the image shown is read where the answer's Location says")
 	big := filepath.Join(t.TempDir(), "big.png")
 	require.NoError(t, os.WriteFile(big, append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 1_000_001)...), 0o600))
 	assert.Equal(t, "refused (413): the file is larger than 1.0 MB", throughForm.submit(t, browser, big, "big.png"), "a file over the limit")

@@ -43,7 +43,7 @@ func TestUploadsAgainstAzurite(t *testing.T) {
 	hash := passwordHash(t, "secret-password")
 	logFile := filepath.Join(t.TempDir(), "caddy.log")
 	tester := startCaddy(t, caddyGlobalsWith(testLog(logFile, "\tgrace_period 1ns\n"))+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	route /upload/* {
 		basic_auth {
 			alice %[2]s
@@ -82,7 +82,7 @@ http://localhost:9080 {
 }`, az.Endpoint, hash))
 	put := func(user, path string, body io.Reader, length int64) (*http.Response, map[string]any) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPut, "http://localhost:9080"+path, body)
+		req, err := http.NewRequest(http.MethodPut, testSite+path, body)
 		require.NoError(t, err)
 		req.ContentLength = length
 		if user != "" {
@@ -153,9 +153,9 @@ http://localhost:9080 {
 	assert.Equal(t, pngOf(40<<10, won[len(won)-1]), won, "the stored blob is one upload, whole")
 
 	// A client that stops halfway: nothing is stored.
-	conn, err := net.Dial("tcp", "127.0.0.1:9080")
+	conn, err := net.Dial("tcp", "127.0.0.1:"+testPort)
 	require.NoError(t, err)
-	_, err = fmt.Fprintf(conn, "PUT /upload/half.png HTTP/1.1\r\nHost: localhost:9080\r\nAuthorization: Basic %s\r\nContent-Length: 60000\r\n\r\n",
+	_, err = fmt.Fprintf(conn, "PUT /upload/half.png HTTP/1.1\r\nHost: localhost:"+testPort+"\r\nAuthorization: Basic %s\r\nContent-Length: 60000\r\n\r\n",
 		basicCredentials("alice", "secret-password"))
 	require.NoError(t, err)
 	_, err = conn.Write(pngOf(30000, 'h'))
@@ -178,7 +178,7 @@ http://localhost:9080 {
 	}, 5*time.Second, 100*time.Millisecond, "what Azurite holds at the end: %v", stored())
 	assert.Equal(t, atLimit, az.Download(t, "uploads", "users/alice/a.png"), "alice's a.png after bob's")
 
-	req, err := http.NewRequest(http.MethodGet, "http://localhost:9080/open/x.png", nil)
+	req, err := http.NewRequest(http.MethodGet, testSite+"/open/x.png", nil)
 	require.NoError(t, err)
 	resp, err = tester.Client.Do(req)
 	require.NoError(t, err)
@@ -236,7 +236,7 @@ func TestUploadOddNamesAgainstAzurite(t *testing.T) {
 	az.CreateContainer(t, "uploads", false)
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_upload /u/* {
 		strip_prefix /u
 		endpoint %[1]s
@@ -254,7 +254,7 @@ http://localhost:9080 {
 	}
 }`, az.Endpoint))
 	put := func(path string, body []byte) (int, string) {
-		req, err := http.NewRequest(http.MethodPut, "http://localhost:9080"+path, bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPut, testSite+path, bytes.NewReader(body))
 		require.NoError(t, err)
 		resp, err := tester.Client.Do(req)
 		require.NoError(t, err, "PUT %.80s", path)
@@ -270,7 +270,7 @@ http://localhost:9080 {
 		assert.Equal(t, body, az.Download(t, "uploads", name), "the blob %.60q", name)
 		// The Location, followed as a browser would, reads the file back.
 		require.True(t, strings.HasPrefix(location, "/media/"), "Location %.80q", location)
-		resp, err := tester.Client.Get("http://localhost:9080" + location)
+		resp, err := tester.Client.Get(testSite + location)
 		require.NoError(t, err, "GET the Location %.80q", location)
 		read, err := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -119,7 +119,7 @@ func TestUploadedScriptNeverRunsInChromium(t *testing.T) {
 	for _, name := range []string{"evil.svg", "evil.html"} {
 		for _, route := range []struct{ url, downloadFrom string }{
 			{content + "/view/" + name, content + "/view/" + name},
-			{"http://localhost:9080/get/" + name, az.Endpoint + "/uploads/users/demo/" + name + "?"},
+			{testSite + "/get/" + name, az.Endpoint + "/uploads/users/demo/" + name + "?"},
 		} {
 			require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")))
 			_, before := watch.saw("", route.downloadFrom)

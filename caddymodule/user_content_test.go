@@ -88,7 +88,7 @@ func TestUserContentAgainstAzurite(t *testing.T) {
 	}
 	t.Setenv("AZ_TEST_KEY", az.Key)
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /view/* {
 		strip_prefix /view
 		endpoint %[1]s
@@ -219,7 +219,7 @@ func TestPerUserPrefixAgainstAzurite(t *testing.T) {
 		fmt.Fprintf(&users, "\t\t\t%s %s\n", user, hash)
 	}
 	tester := startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	route /mine/* {
 		basic_auth {
 %[2]s		}
@@ -324,7 +324,7 @@ func TestUserContentRedirectHealsAfterARefusal(t *testing.T) {
 	})
 	t.Setenv("AZ_TEST_KEY", sas.DevAccountKey)
 	startCaddy(t, caddyGlobals+fmt.Sprintf(`
-http://localhost:9080 {
+http://localhost:{$TEST_PORT} {
 	azure_blob /get/* {
 		strip_prefix /get
 		endpoint %s

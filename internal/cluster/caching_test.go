@@ -138,7 +138,7 @@ func (d *deployment) revalidation(t *testing.T) {
 	d.az.Upload(t, "photos", "ttl/a.bin", v2, "application/octet-stream")
 	changed := time.Now()
 	var sawNew time.Duration
-	for time.Since(changed) < imageTTL+3*time.Second {
+	for time.Since(changed) < imageTTL+5*time.Second {
 		_, body = d.get(t, http.MethodGet, "/images/ttl/a.bin", nil)
 		_, partial := d.get(t, http.MethodGet, "/images/ttl/a.bin", http.Header{"Range": {"bytes=-1000"}})
 		switch {
@@ -158,7 +158,9 @@ func (d *deployment) revalidation(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	require.NotZero(t, sawNew, "the changed blob was not served within its TTL; Azure answered %v", d.azureGets("ttl/a.bin"))
-	assert.LessOrEqual(t, sawNew, imageTTL+time.Second, "the changed blob is served once the TTL runs out")
+	// Once: within 3 s of the TTL's end, room for a loaded machine's slow
+	// requests; "not before" below is the exact half of the claim.
+	assert.LessOrEqual(t, sawNew, imageTTL+3*time.Second, "the changed blob is served once the TTL runs out")
 	// Not before: the 304 gave the refreshed object the signed TTL.
 	assert.GreaterOrEqual(t, changed.Add(sawNew).Sub(refreshed), imageTTL-300*time.Millisecond,
 		"the changed blob was served before the refreshed object's TTL ran out")
@@ -180,7 +182,7 @@ func (d *deployment) errors(t *testing.T) {
 	late := randomBytes(t, 100)
 	d.az.Upload(t, "photos", "late/upload.jpg", late, "image/jpeg")
 	var shown time.Duration
-	for time.Since(first) < notFoundTTL+3*time.Second {
+	for time.Since(first) < notFoundTTL+5*time.Second {
 		resp, body := d.get(t, http.MethodGet, "/images/late/upload.jpg", nil)
 		if resp.StatusCode == http.StatusOK {
 			assert.Equal(t, late, body)
@@ -190,7 +192,7 @@ func (d *deployment) errors(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	require.NotZero(t, shown, "an upload after a 404 was not served")
-	assert.LessOrEqual(t, shown, notFoundTTL+time.Second, "the 404 was kept past its max-age")
+	assert.LessOrEqual(t, shown, notFoundTTL+3*time.Second, "the 404 was kept past its max-age") // 3 s for a loaded machine
 	assert.GreaterOrEqual(t, shown, notFoundTTL-300*time.Millisecond, "the 404 was not kept for its max-age")
 	figures.Report(t, "an upload after a 404 was served %.1f s after the 404 (max-age=10)", shown.Seconds())
 
